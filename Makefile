@@ -1,0 +1,57 @@
+# cdn-manager: `make demo` and `make test` work on a fresh machine with only
+# Python 3.11, pip and cargo; everything else is installed into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+# s3s-fs (an independent S3 server) is cached outside the clone.
+S3S_ROOT ?= $(HOME)/.cache/cdn-manager/s3s-fs
+S3S_FS := $(S3S_ROOT)/bin/s3s-fs
+export CDN_MANAGER_S3S_FS := $(S3S_FS)
+
+.PHONY: demo test test-rust test-python lint lint-python lint-rust build-dev build-prod bench clean
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" "moto[server]==5.2.5" pytest ruff mypy \
+		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli
+	touch $@
+
+$(S3S_FS):
+	cargo install s3s-fs --version 0.14.1 --features binary --locked --root $(S3S_ROOT)
+
+# Release mode: the Rust hashing is ~50x slower unoptimised.
+build-dev: $(VENV)/.deps
+	$(VENV)/bin/maturin develop --release --quiet
+
+build-prod: $(VENV)/.deps
+	$(VENV)/bin/maturin build --release --out dist
+
+demo: build-dev
+	$(PY) examples/demo.py
+
+test-rust:
+	cargo test --quiet
+
+test-python: build-dev $(S3S_FS)
+	$(PY) -m pytest -q
+
+test: test-rust test-python
+
+lint-python: build-dev
+	$(VENV)/bin/ruff check python tests examples
+	$(VENV)/bin/ruff format --check python tests examples
+	$(VENV)/bin/mypy --strict python/cdn_manager
+	$(PY) -m mypy.stubtest cdn_manager._core
+
+lint-rust:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+lint: lint-rust lint-python
+
+clean:
+	rm -rf $(VENV) target dist

@@ -1,0 +1,113 @@
+"""CDN credentials: the host and the two key pairs, loaded from YAML or env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+
+#: Environment variables read by :meth:`CDNCredentials.from_env`, per field.
+ENV_VARS = {
+    "host": "CDN_HOST",
+    "downloader_access_key": "CDN_DOWNLOADER_ACCESS_KEY",
+    "downloader_access_secret": "CDN_DOWNLOADER_ACCESS_SECRET",
+    "uploader_access_key": "CDN_UPLOADER_ACCESS_KEY",
+    "uploader_access_secret": "CDN_UPLOADER_ACCESS_SECRET",
+}
+
+_SECRETS = ("downloader_access_secret", "uploader_access_secret")
+
+
+@dataclass(frozen=True, repr=False)
+class CDNCredentials:
+    """Endpoint and two key pairs: a read-only one and a write one.
+
+    Raises :class:`ConfigError` (a ``ValueError``) naming the bad field; a
+    secret's value is never part of a message or a ``repr``.
+    """
+
+    host: str
+    downloader_access_key: str
+    downloader_access_secret: str
+    uploader_access_key: str
+    uploader_access_secret: str
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{field.name} must be a non-empty string")
+        parts = urlsplit(self.host)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"host must be an http(s) URL, got {self.host!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"CDNCredentials(host={self.host!r}, "
+            f"downloader_access_key={self.downloader_access_key!r}, "
+            "downloader_access_secret='***', "
+            f"uploader_access_key={self.uploader_access_key!r}, "
+            "uploader_access_secret='***')"
+        )
+
+    __str__ = __repr__
+
+    def secrets(self) -> tuple[str, str]:
+        """The two secret values (for redacting them from text)."""
+        return (self.downloader_access_secret, self.uploader_access_secret)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str) -> CDNCredentials:
+        """Builds credentials from exactly the five fields; ``source`` names
+        where they came from in error messages."""
+        expected = [f.name for f in fields(cls)]
+        missing = [name for name in expected if name not in data]
+        unknown = sorted(str(name) for name in data if name not in expected)
+        if missing:
+            raise ConfigError(f"{source}: missing key(s) {', '.join(missing)}")
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
+        try:
+            return cls(**{name: data[name] for name in expected})
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> CDNCredentials:
+        """Reads a ``cdn.yaml`` holding the five fields as a flat mapping."""
+        source = os.fspath(path)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{source}: cannot read ({err.strerror})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{source}: not valid YAML{where}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of the five credential keys")
+        return cls.from_mapping(data, source)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CDNCredentials:
+        """Reads the fields from the variables in :data:`ENV_VARS`."""
+        env = os.environ if environ is None else environ
+        missing = [var for var in ENV_VARS.values() if not env.get(var)]
+        if missing:
+            raise ConfigError(f"environment: missing variable(s) {', '.join(missing)}")
+        return cls.from_mapping(
+            {name: env[var] for name, var in ENV_VARS.items()}, "environment"
+        )
+
+    def to_yaml(self) -> str:
+        """The ``cdn.yaml`` text for these credentials (secrets included)."""
+        return yaml.safe_dump({f.name: getattr(self, f.name) for f in fields(self)})

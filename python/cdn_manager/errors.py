@@ -1,0 +1,76 @@
+"""The exceptions cdn-manager raises. All derive from :class:`CDNError`.
+
+The Rust core raises :class:`UnsafePath` itself (it imports this module), so
+both halves of the library share one hierarchy.
+"""
+
+from __future__ import annotations
+
+
+class CDNError(Exception):
+    """Base of every error cdn-manager raises.
+
+    ``reason`` is a short machine-readable cause: the server's error code
+    (``NoSuchKey``, ``AccessDenied``, ...) or a local one (``UnsafePath``, ...).
+    """
+
+    reason: str = "CDNError"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class ConfigError(CDNError, ValueError):
+    """Credentials or settings are missing or malformed."""
+
+    reason = "ConfigError"
+
+
+class InvalidRequest(CDNError, ValueError):
+    """The call itself is wrong: an argument type, a bucket name, ..."""
+
+    reason = "InvalidRequest"
+
+
+class NotFound(CDNError):
+    """The bucket or object does not exist."""
+
+    reason = "NotFound"
+
+
+class AccessDenied(CDNError):
+    """The key in use is not allowed to do this."""
+
+    reason = "AccessDenied"
+
+
+class CredentialsRejected(AccessDenied):
+    """The server does not accept the key pair (unknown key, wrong secret)."""
+
+    reason = "CredentialsRejected"
+
+
+class IntegrityError(CDNError):
+    """The bytes received do not match what the server says it stores."""
+
+    reason = "IntegrityError"
+
+
+class UnsafePath(CDNError):
+    """An object key that cannot be stored strictly inside the target folder."""
+
+    reason = "UnsafePath"
+
+
+class LocalIOError(CDNError):
+    """The local file system refused a read or write."""
+
+    reason = "LocalIOError"
+
+
+class TransferError(CDNError):
+    """The server could not be reached or kept failing after all retries."""
+
+    reason = "TransferError"

@@ -1,0 +1,154 @@
+"""What a downloaded object must match, and the check itself.
+
+The server tells us, in order of preference: a full-object CRC it stores; the
+full-object CRC this library stored as user metadata at upload; a composite
+CRC (a CRC of the part CRCs) of a multipart object; the MD5 of a single-part
+object in its ETag. The size is always checked. Every digest is computed by
+the Rust core as the bytes arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import _core
+from .errors import IntegrityError
+
+ALGORITHMS = ("crc32", "crc32c")
+#: User-metadata key holding the full-object CRC this library computed.
+METADATA_PREFIX = "cdn-"
+_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+_MULTIPART_ETAG = re.compile(r'-(\d+)"?$')
+
+
+def encode(crc: int) -> str:
+    """A CRC as S3 writes it: base64 of its four big-endian bytes."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+
+
+def decode(value: str) -> int | None:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 4 else None
+
+
+def upload_metadata(algorithm: str, crc: int) -> dict[str, str]:
+    """The user metadata that makes an object provable on any server."""
+    return {METADATA_PREFIX + algorithm: encode(crc)}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the downloaded bytes must match."""
+
+    size: int
+    etag: str
+    #: "crc32"/"crc32c" when a CRC check applies.
+    algorithm: str | None = None
+    full_crc: int | None = None
+    #: (composite CRC, number of parts) of a multipart object.
+    composite: tuple[int, int] | None = None
+    md5: str | None = None
+    #: Where the expected value came from, for log lines.
+    source: str = "size"
+
+    @property
+    def needs_sequential_read(self) -> bool:
+        """MD5 cannot be combined from parts: hash the body in order."""
+        return self.md5 is not None
+
+
+def _native(response: Mapping[str, Any], multipart: bool) -> Expectation | None:
+    kind = response.get("ChecksumType")
+    for algorithm in ALGORITHMS:
+        value = response.get("Checksum" + algorithm.upper())
+        if not value:
+            continue
+        body, _, count = str(value).partition("-")
+        crc = decode(body)
+        if crc is None:
+            continue
+        base = {
+            "size": response["ContentLength"],
+            "etag": response["ETag"],
+            "algorithm": algorithm,
+        }
+        if kind == "FULL_OBJECT" or (kind is None and not multipart and not count):
+            return Expectation(**base, full_crc=crc, source=f"x-amz-checksum-{algorithm}")
+        if count.isdigit():
+            return Expectation(
+                **base, composite=(crc, int(count)), source=f"x-amz-checksum-{algorithm} (composite)"
+            )
+    return None
+
+
+def expectation(response: Mapping[str, Any]) -> Expectation:
+    """The strongest check a GetObject/HeadObject response allows."""
+    size = int(response["ContentLength"])
+    etag = str(response["ETag"])
+    multipart = _MULTIPART_ETAG.search(etag) is not None
+    native = _native(response, multipart)
+    if native is not None and native.full_crc is not None:
+        return native
+    metadata = response.get("Metadata") or {}
+    for algorithm in ALGORITHMS:
+        crc = decode(metadata.get(METADATA_PREFIX + algorithm, ""))
+        if crc is not None:
+            return Expectation(
+                size, etag, algorithm, full_crc=crc, source=f"x-amz-meta-cdn-{algorithm}"
+            )
+    if native is not None:
+        return native
+    md5 = _MD5_ETAG.match(etag)
+    if md5 and not multipart and "SSEKMSKeyId" not in response and "SSECustomerAlgorithm" not in response:
+        return Expectation(size, etag, md5=md5.group(1).lower(), source="ETag (MD5)")
+    return Expectation(size, etag)
+
+
+def verify(expected: Expectation, parts: Sequence[Any]) -> None:
+    """Checks the part sinks of a finished download against ``expected``.
+
+    ``parts`` are the Rust ``PartSink`` objects in file order. Raises
+    :class:`IntegrityError` saying which check failed.
+    """
+    received = sum(p.length for p in parts)
+    if received != expected.size:
+        raise IntegrityError(
+            f"size mismatch: expected {expected.size} bytes, received {received}",
+            reason="SizeMismatch",
+        )
+    if expected.algorithm is not None:
+        if expected.full_crc is not None:
+            got = _core.combine_checksums([(p.crc, p.length) for p in parts], expected.algorithm)
+            want = expected.full_crc
+        else:
+            assert expected.composite is not None
+            want, count = expected.composite
+            if count != len(parts):
+                raise IntegrityError(
+                    f"composite checksum covers {count} parts, downloaded {len(parts)}",
+                    reason="ChecksumMismatch",
+                )
+            digest = b"".join(p.crc.to_bytes(4, "big") for p in parts)
+            got = _core.checksum(digest, expected.algorithm)
+        if got != want:
+            raise IntegrityError(
+                f"{expected.algorithm} mismatch against {expected.source}: "
+                f"expected {encode(want)}, computed {encode(got)}",
+                reason="ChecksumMismatch",
+            )
+    if expected.md5 is not None:
+        (part,) = parts
+        if part.md5_hex != expected.md5:
+            raise IntegrityError(
+                f"MD5 mismatch against {expected.source}: expected {expected.md5}, "
+                f"computed {part.md5_hex}",
+                reason="ChecksumMismatch",
+            )

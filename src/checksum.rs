@@ -1,0 +1,208 @@
+//! CRC32 / CRC32C / MD5: part digests, their combination into a whole-object
+//! CRC, all computed with the GIL released.
+
+use md5::{Digest, Md5};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::buffer::BorrowedBytes;
+
+/// The CRC families S3 stores that can be combined from part CRCs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Crc32,
+    Crc32c,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> PyResult<Self> {
+        match name {
+            "crc32" => Ok(Algorithm::Crc32),
+            "crc32c" => Ok(Algorithm::Crc32c),
+            other => Err(PyValueError::new_err(format!(
+                "unsupported checksum algorithm {other:?} (use 'crc32' or 'crc32c')"
+            ))),
+        }
+    }
+
+    pub fn checksum(self, data: &[u8]) -> u32 {
+        self.append(0, data)
+    }
+
+    pub fn append(self, crc: u32, data: &[u8]) -> u32 {
+        match self {
+            Algorithm::Crc32 => {
+                let mut hasher = crc32fast::Hasher::new_with_initial(crc);
+                hasher.update(data);
+                hasher.finalize()
+            }
+            Algorithm::Crc32c => crc32c::crc32c_append(crc, data),
+        }
+    }
+
+    /// CRC of `a || b` from `crc(a)`, `crc(b)` and `len(b)`.
+    pub fn combine(self, crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+        match self {
+            Algorithm::Crc32 => {
+                let mut a = crc32fast::Hasher::new_with_initial(crc_a);
+                a.combine(&crc32fast::Hasher::new_with_initial_len(crc_b, len_b));
+                a.finalize()
+            }
+            Algorithm::Crc32c => crc32c::crc32c_combine(crc_a, crc_b, len_b as usize),
+        }
+    }
+}
+
+/// The running digests of one contiguous byte range.
+pub struct Digests {
+    algorithm: Option<Algorithm>,
+    crc: u32,
+    md5: Option<Md5>,
+    length: u64,
+}
+
+impl Digests {
+    pub fn new(algorithm: Option<Algorithm>, md5: bool) -> Self {
+        Digests {
+            algorithm,
+            crc: 0,
+            md5: md5.then(Md5::new),
+            length: 0,
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        if let Some(algorithm) = self.algorithm {
+            self.crc = algorithm.append(self.crc, data);
+        }
+        if let Some(md5) = self.md5.as_mut() {
+            md5.update(data);
+        }
+        self.length += data.len() as u64;
+    }
+
+    pub fn crc(&self) -> Option<u32> {
+        self.algorithm.map(|_| self.crc)
+    }
+
+    pub fn md5_hex(&self) -> Option<String> {
+        self.md5.as_ref().map(|md5| {
+            md5.clone()
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+}
+
+/// CRC of `data` (`bytes`, `bytearray` or `memoryview`).
+#[pyfunction]
+#[pyo3(signature = (data, algorithm = "crc32"))]
+pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyResult<u32> {
+    let algorithm = Algorithm::parse(algorithm)?;
+    let data = BorrowedBytes::new(data)?;
+    let slice = data.as_slice();
+    Ok(py.detach(|| algorithm.checksum(slice)))
+}
+
+/// CRC of each `part_size` slice of `data`, in order; the parts are hashed in
+/// parallel on the machine's cores.
+#[pyfunction]
+#[pyo3(signature = (data, part_size, algorithm = "crc32"))]
+pub fn part_checksums(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    part_size: usize,
+    algorithm: &str,
+) -> PyResult<Vec<u32>> {
+    if part_size == 0 {
+        return Err(PyValueError::new_err("part_size must be positive"));
+    }
+    let algorithm = Algorithm::parse(algorithm)?;
+    let data = BorrowedBytes::new(data)?;
+    let slice = data.as_slice();
+    Ok(py.detach(|| parallel_part_checksums(algorithm, slice, part_size)))
+}
+
+fn parallel_part_checksums(algorithm: Algorithm, data: &[u8], part_size: usize) -> Vec<u32> {
+    let parts: Vec<&[u8]> = data.chunks(part_size).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = parts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .chunks(per_thread)
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .iter()
+                        .map(|part| algorithm.checksum(part))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("checksum thread panicked"))
+            .collect()
+    })
+}
+
+/// The CRC of the concatenation of parts, given each part's `(crc, length)`.
+#[pyfunction]
+#[pyo3(signature = (parts, algorithm = "crc32"))]
+pub fn combine_checksums(parts: Vec<(u32, u64)>, algorithm: &str) -> PyResult<u32> {
+    let algorithm = Algorithm::parse(algorithm)?;
+    Ok(parts
+        .into_iter()
+        .fold(0, |acc, (crc, len)| algorithm.combine(acc, crc, len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATA: &[u8] = b"The quick brown fox jumps over the lazy dog, then again and again.";
+
+    #[test]
+    fn known_values() {
+        assert_eq!(Algorithm::Crc32.checksum(b"123456789"), 0xCBF4_3926);
+        assert_eq!(Algorithm::Crc32c.checksum(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn combined_parts_equal_the_whole() {
+        for algorithm in [Algorithm::Crc32, Algorithm::Crc32c] {
+            for part_size in [1, 7, 16, DATA.len()] {
+                let crcs = parallel_part_checksums(algorithm, DATA, part_size);
+                let combined = DATA
+                    .chunks(part_size)
+                    .zip(crcs)
+                    .fold(0, |acc, (part, crc)| {
+                        algorithm.combine(acc, crc, part.len() as u64)
+                    });
+                assert_eq!(combined, algorithm.checksum(DATA), "{algorithm:?} {part_size}");
+            }
+        }
+    }
+
+    #[test]
+    fn digests_track_crc_md5_and_length() {
+        let mut digests = Digests::new(Some(Algorithm::Crc32), true);
+        for chunk in DATA.chunks(5) {
+            digests.update(chunk);
+        }
+        assert_eq!(digests.crc(), Some(Algorithm::Crc32.checksum(DATA)));
+        assert_eq!(digests.length(), DATA.len() as u64);
+        let empty = Digests::new(None, true);
+        assert_eq!(
+            empty.md5_hex().as_deref(),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
+        assert_eq!(empty.crc(), None);
+    }
+}

@@ -1,0 +1,71 @@
+//! Rust errors and the one place they become Python exceptions.
+//!
+//! The exception classes are defined in `cdn_manager.errors`; this module only
+//! imports them, so Python code can catch exactly what Rust raises.
+
+use std::io;
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+pyo3::import_exception!(cdn_manager.errors, UnsafePath);
+
+/// Everything the core can fail with.
+#[derive(Debug)]
+pub enum CoreError {
+    /// The object key cannot be mapped to a path inside the folder.
+    UnsafeKey { key: String, reason: &'static str },
+    /// A local file-system operation failed.
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A caller broke the writer's protocol (e.g. wrote after commit).
+    State(&'static str),
+}
+
+impl CoreError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        CoreError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoreError::UnsafeKey { key, reason } => write!(f, "unsafe key {key:?}: {reason}"),
+            CoreError::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            CoreError::State(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+impl From<CoreError> for PyErr {
+    fn from(err: CoreError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            CoreError::UnsafeKey { .. } => UnsafePath::new_err(message),
+            // OSError(errno, message) lets Python pick PermissionError,
+            // FileExistsError, ... by errno, exactly as open() would.
+            CoreError::Io { source, .. } => match source.raw_os_error() {
+                Some(errno) => PyOSError::new_err((errno, message)),
+                None => PyOSError::new_err(message),
+            },
+            CoreError::State(_) => PyValueError::new_err(message),
+        }
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;

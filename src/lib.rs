@@ -1,0 +1,24 @@
+//! Rust core of cdn-manager: the local side of every transfer.
+//!
+//! Python decides *what* to move; this crate turns object keys into safe local
+//! paths, writes downloads atomically and computes every checksum, with the GIL
+//! released for all file I/O and hashing.
+#![deny(unsafe_code)]
+
+mod buffer;
+mod checksum;
+mod error;
+mod paths;
+mod writer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    #[pymodule_export]
+    use crate::checksum::{checksum, combine_checksums, part_checksums};
+    #[pymodule_export]
+    use crate::paths::prepare_destination;
+    #[pymodule_export]
+    use crate::writer::{FileWriter, PartSink};
+}

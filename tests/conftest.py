@@ -1,0 +1,232 @@
+"""Real S3 servers on 127.0.0.1, started once per session.
+
+- ``moto_server``: moto's ThreadedMotoServer, no authentication.
+- ``iam_server``: a second moto server with IAM enforced, a bucket, a
+  read-only user and a write-only user (see ``READER_POLICY``/``WRITER_POLICY``).
+- ``s3s_server``: s3s-fs, an independent implementation (Rust), with one key
+  pair, serving a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from cdn_manager import CDNCredentials, CDNManager, TransferConfig
+
+MiB = 1024 * 1024
+#: Small parts so multipart paths run on modest payloads (S3's minimum is 5 MiB).
+SMALL_PARTS = TransferConfig(
+    multipart_threshold=6 * MiB, download_threshold=6 * MiB, part_size=5 * MiB
+)
+BUCKET = "cdn-test"
+
+READER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": ["arn:aws:s3:::*"],
+        }
+    ],
+}
+WRITER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": ["arn:aws:s3:::*"],
+        }
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def admin_client(endpoint: str, key: str = "admin", secret: str = "admin-secret") -> Any:
+    return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+@dataclass
+class Server:
+    """A running S3 server and what a test needs to use it."""
+
+    endpoint: str
+    credentials: CDNCredentials
+    #: A client that may do anything (setup and inspection only).
+    admin: Any
+    name: str
+
+    def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str) -> CDNManager:
+        """A manager on this server; ``fields`` override credential fields."""
+        creds = {**self.credentials.__dict__, **fields}
+        return CDNManager(CDNCredentials(**creds), config)
+
+    def new_bucket(self) -> str:
+        name = f"b-{uuid.uuid4().hex[:12]}"
+        self.admin.create_bucket(Bucket=name)
+        return name
+
+
+def _wait_for(endpoint: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib3.request("GET", endpoint, timeout=1.0, retries=False)
+            return
+        except urllib3.exceptions.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Server]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    admin = admin_client(endpoint)
+    admin.create_bucket(Bucket=BUCKET)
+    creds = CDNCredentials(endpoint, "reader-key", "reader-secret", "writer-key", "writer-secret")
+    yield Server(endpoint, creds, admin, "moto")
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def iam_server() -> Iterator[Server]:
+    """moto with IAM enforced: the reader may only read, the writer only write."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    session = boto3.session.Session(
+        aws_access_key_id="setup", aws_secret_access_key="setup-secret"
+    )
+    iam = session.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    keys = {}
+    for user, policy in (("reader", READER_POLICY), ("writer", WRITER_POLICY)):
+        iam.create_user(UserName=user)
+        iam.put_user_policy(
+            UserName=user, PolicyName=f"{user}-policy", PolicyDocument=json.dumps(policy)
+        )
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+    iam.create_user(UserName="admin")
+    iam.put_user_policy(
+        UserName="admin",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    admin_key = iam.create_access_key(UserName="admin")["AccessKey"]
+    admin = admin_client(endpoint, admin_key["AccessKeyId"], admin_key["SecretAccessKey"])
+    admin.create_bucket(Bucket=BUCKET)
+    # Switch enforcement on (global to this server) once setup is done.
+    urllib3.request(
+        "POST",
+        f"{endpoint}/moto-api/reset-auth",
+        body=b"0",
+        headers={"Content-Type": "text/plain"},
+    )
+    creds = CDNCredentials(endpoint, *keys["reader"], *keys["writer"])
+    yield Server(endpoint, creds, admin, "moto-iam")
+    server.stop()
+
+
+def _s3s_binary() -> str | None:
+    configured = os.environ.get("CDN_MANAGER_S3S_FS")
+    if configured and Path(configured).is_file():
+        return configured
+    return shutil.which("s3s-fs")
+
+
+@pytest.fixture(scope="session")
+def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    binary = _s3s_binary()
+    if binary is None:
+        pytest.fail("s3s-fs not found: run `make test` (it installs it) or set CDN_MANAGER_S3S_FS")
+    root = tmp_path_factory.mktemp("s3s-data")
+    port = free_port()
+    key, secret = "s3s-key", "s3s-secret-value"
+    process = subprocess.Popen(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--access-key", key,
+         "--secret-key", secret, str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(endpoint)
+        admin = admin_client(endpoint, key, secret)
+        admin.create_bucket(Bucket=BUCKET)
+        creds = CDNCredentials(endpoint, key, secret, key, secret)
+        yield Server(endpoint, creds, admin, "s3s-fs")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(params=["moto", "s3s-fs"])
+def any_server(request: pytest.FixtureRequest) -> Server:
+    """Each test using this runs against both server implementations."""
+    fixture = "moto_server" if request.param == "moto" else "s3s_server"
+    server: Server = request.getfixturevalue(fixture)
+    return server
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs the test in a fresh working directory (downloads land there)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cdn_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="cdn_manager")
+    return caplog
+
+
+def files_under(root: Path) -> set[str]:
+    """Every file below ``root`` (relative paths), temporary files included."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir()}
+
+
+ManagerFactory = Callable[..., CDNManager]

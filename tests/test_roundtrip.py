@@ -1,0 +1,64 @@
+"""The seed's API over real HTTP: bytes in, the same bytes out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import BUCKET, MiB, Server, files_under
+
+from cdn_manager import NotFound
+
+PAYLOADS = {
+    "empty": b"",
+    "small": b"hello, cdn",
+    "one-chunk": os.urandom(100_000),
+    "multipart": os.urandom(13 * MiB + 17),
+}
+
+
+@pytest.mark.parametrize("name", list(PAYLOADS))
+def test_upload_then_download_returns_the_same_bytes(
+    any_server: Server, in_tmp: Path, name: str
+) -> None:
+    manager = any_server.manager()
+    data = PAYLOADS[name]
+    key = f"roundtrip/{any_server.name}-{name}.bin"
+    assert manager.upload(BUCKET, key, data) is True
+    assert manager.download(BUCKET, key) is True
+    assert (in_tmp / BUCKET / key).read_bytes() == data
+    assert files_under(in_tmp / BUCKET) == {key}
+
+
+def test_bytearray_and_memoryview_payloads_upload(moto_server: Server, in_tmp: Path) -> None:
+    manager = moto_server.manager()
+    data = os.urandom(7 * MiB)
+    assert manager.upload(BUCKET, "ba.bin", bytearray(data))
+    assert manager.upload(BUCKET, "mv.bin", memoryview(data)[MiB:])
+    for key, expected in (("ba.bin", data), ("mv.bin", data[MiB:])):
+        body = moto_server.admin.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert body == expected
+
+
+def test_nested_key_creates_its_folders(moto_server: Server, in_tmp: Path) -> None:
+    manager = moto_server.manager()
+    assert manager.upload(BUCKET, "a/b/c.bin", b"nested")
+    assert manager.download(BUCKET, "a/b/c.bin")
+    assert (in_tmp / BUCKET / "a" / "b" / "c.bin").read_bytes() == b"nested"
+
+
+def test_missing_object_gives_false_and_leaves_no_file(
+    any_server: Server, in_tmp: Path, cdn_log: pytest.LogCaptureFixture
+) -> None:
+    manager = any_server.manager()
+    assert manager.download(BUCKET, "does/not/exist") is False
+    assert "NoSuchKey" in cdn_log.text
+    assert files_under(in_tmp) == set()
+
+
+def test_raising_api_raises_not_found(moto_server: Server, in_tmp: Path) -> None:
+    manager = moto_server.manager()
+    with pytest.raises(NotFound) as caught:
+        manager.get_file(BUCKET, "nope")
+    assert caught.value.reason == "NoSuchKey"
