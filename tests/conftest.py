@@ -2,18 +2,16 @@
 
 - ``moto_server``: moto's ThreadedMotoServer, no authentication.
 - ``iam_server``: a second moto server with IAM enforced, a bucket, a
-  read-only user and a write-only user (see ``READER_POLICY``/``WRITER_POLICY``).
+  read-only user and a write-only user (``cdn_manager.local_server``).
 - ``s3s_server``: s3s-fs, an independent implementation (Rust), with one key
   pair, serving a temporary folder.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -29,6 +27,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
+from cdn_manager.local_server import free_port, start_local_server
 
 MiB = 1024 * 1024
 #: Small parts so multipart paths run on modest payloads (S3's minimum is 5 MiB).
@@ -36,38 +35,6 @@ SMALL_PARTS = TransferConfig(
     multipart_threshold=6 * MiB, download_threshold=6 * MiB, part_size=5 * MiB
 )
 BUCKET = "cdn-test"
-
-READER_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": ["arn:aws:s3:::*"],
-        }
-    ],
-}
-WRITER_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-            ],
-            "Resource": ["arn:aws:s3:::*"],
-        }
-    ],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def admin_client(endpoint: str, key: str = "admin", secret: str = "admin-secret") -> Any:
@@ -127,46 +94,11 @@ def moto_server() -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def iam_server() -> Iterator[Server]:
-    """moto with IAM enforced: the reader may only read, the writer only write."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    session = boto3.session.Session(
-        aws_access_key_id="setup", aws_secret_access_key="setup-secret"
-    )
-    iam = session.client("iam", endpoint_url=endpoint, region_name="us-east-1")
-    keys = {}
-    for user, policy in (("reader", READER_POLICY), ("writer", WRITER_POLICY)):
-        iam.create_user(UserName=user)
-        iam.put_user_policy(
-            UserName=user, PolicyName=f"{user}-policy", PolicyDocument=json.dumps(policy)
-        )
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-        keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
-    iam.create_user(UserName="admin")
-    iam.put_user_policy(
-        UserName="admin",
-        PolicyName="all",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-            }
-        ),
-    )
-    admin_key = iam.create_access_key(UserName="admin")["AccessKey"]
-    admin = admin_client(endpoint, admin_key["AccessKeyId"], admin_key["SecretAccessKey"])
-    admin.create_bucket(Bucket=BUCKET)
-    # Switch enforcement on (global to this server) once setup is done.
-    urllib3.request(
-        "POST",
-        f"{endpoint}/moto-api/reset-auth",
-        body=b"0",
-        headers={"Content-Type": "text/plain"},
-    )
-    creds = CDNCredentials(endpoint, *keys["reader"], *keys["writer"])
-    yield Server(endpoint, creds, admin, "moto-iam")
+    """moto with IAM enforced: the reader may only read, the writer only write
+    (the policies are ``cdn_manager.local_server.READER_POLICY``/``WRITER_POLICY``)."""
+    server = start_local_server(bucket=BUCKET)
+    admin = admin_client(server.endpoint, *server.admin_key)
+    yield Server(server.endpoint, server.credentials, admin, "moto-iam")
     server.stop()
 
 
@@ -186,8 +118,18 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     key, secret = "s3s-key", "s3s-secret-value"
     process = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--access-key", key,
-         "--secret-key", secret, str(root)],
+        [
+            binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--access-key",
+            key,
+            "--secret-key",
+            secret,
+            str(root),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

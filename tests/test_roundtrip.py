@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import BUCKET, MiB, Server, files_under
 
 from cdn_manager import NotFound
+
+from conftest import BUCKET, MiB, Server, files_under
 
 PAYLOADS = {
     "empty": b"",

@@ -104,9 +104,7 @@ class CDNCredentials:
         missing = [var for var in ENV_VARS.values() if not env.get(var)]
         if missing:
             raise ConfigError(f"environment: missing variable(s) {', '.join(missing)}")
-        return cls.from_mapping(
-            {name: env[var] for name, var in ENV_VARS.items()}, "environment"
-        )
+        return cls.from_mapping({name: env[var] for name, var in ENV_VARS.items()}, "environment")
 
     def to_yaml(self) -> str:
         """The ``cdn.yaml`` text for these credentials (secrets included)."""

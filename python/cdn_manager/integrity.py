@@ -84,7 +84,9 @@ def _native(response: Mapping[str, Any], multipart: bool) -> Expectation | None:
             return Expectation(**base, full_crc=crc, source=f"x-amz-checksum-{algorithm}")
         if count.isdigit():
             return Expectation(
-                **base, composite=(crc, int(count)), source=f"x-amz-checksum-{algorithm} (composite)"
+                **base,
+                composite=(crc, int(count)),
+                source=f"x-amz-checksum-{algorithm} (composite)",
             )
     return None
 
@@ -107,7 +109,12 @@ def expectation(response: Mapping[str, Any]) -> Expectation:
     if native is not None:
         return native
     md5 = _MD5_ETAG.match(etag)
-    if md5 and not multipart and "SSEKMSKeyId" not in response and "SSECustomerAlgorithm" not in response:
+    if (
+        md5
+        and not multipart
+        and "SSEKMSKeyId" not in response
+        and "SSECustomerAlgorithm" not in response
+    ):
         return Expectation(size, etag, md5=md5.group(1).lower(), source="ETag (MD5)")
     return Expectation(size, etag)
 

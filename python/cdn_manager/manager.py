@@ -104,9 +104,7 @@ class CDNManager:
             lambda: upload_view(self.upload_client, bucket, key, view, self.config, self._executor),
         )
 
-    def get_file(
-        self, bucket: str, key: str, folder: str | os.PathLike[str] | None = None
-    ) -> Path:
+    def get_file(self, bucket: str, key: str, folder: str | os.PathLike[str] | None = None) -> Path:
         """Downloads ``bucket/key`` with the read key to ``folder/key``
         (``folder`` defaults to the bucket name, relative to the working
         directory) and returns that path.
@@ -135,7 +133,9 @@ class CDNManager:
     def upload(self, bucket: str, filename: str, file_bytes: bytes) -> bool:
         """Uploads ``file_bytes`` to ``bucket/filename``; False (and one log
         line) on any failure. Never raises."""
-        return self._as_bool("upload", bucket, filename, lambda: self.put_bytes(bucket, filename, file_bytes))
+        return self._as_bool(
+            "upload", bucket, filename, lambda: self.put_bytes(bucket, filename, file_bytes)
+        )
 
     def download(self, folder: str, filename: str) -> bool:
         """Downloads object ``filename`` of bucket ``folder`` to the local
@@ -147,7 +147,9 @@ class CDNManager:
         try:
             action()
         except CDNError as err:
-            log.error("%s failed: bucket=%r key=%r reason=%s: %s", operation, bucket, key, err.reason, err)
+            log.error(
+                "%s failed: bucket=%r key=%r reason=%s: %s", operation, bucket, key, err.reason, err
+            )
             return False
         except Exception as err:  # the seed's contract: never raise
             log.error(

@@ -56,7 +56,9 @@ def upload_view(
     part_size = config.part_size_for(size)
     crcs = _core.part_checksums(view, part_size, algorithm)
     slices = [view[i : i + part_size] for i in range(0, size, part_size)]
-    full = _core.combine_checksums([(c, len(s)) for c, s in zip(crcs, slices)], algorithm)
+    full = _core.combine_checksums(
+        [(c, len(s)) for c, s in zip(crcs, slices, strict=True)], algorithm
+    )
     upload_id = client.create_multipart_upload(
         Bucket=bucket,
         Key=key,
@@ -89,7 +91,7 @@ def upload_view(
     try:
         futures = [
             executor.submit(send, n, part, crc)
-            for n, (part, crc) in enumerate(zip(slices, crcs), start=1)
+            for n, (part, crc) in enumerate(zip(slices, crcs, strict=True), start=1)
         ]
         parts = [f.result() for f in futures]
         client.complete_multipart_upload(
