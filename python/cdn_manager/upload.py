@@ -63,6 +63,9 @@ def upload_view(
         Bucket=bucket,
         Key=key,
         ChecksumAlgorithm=algorithm.upper(),
+        # A full-object CRC (not a CRC of part CRCs) where the server keeps
+        # one; the metadata copy covers servers that keep none.
+        ChecksumType="FULL_OBJECT",
         Metadata=upload_metadata(algorithm, full),
         **extra,
     )["UploadId"]
@@ -95,7 +98,12 @@ def upload_view(
         ]
         parts = [f.result() for f in futures]
         client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            ChecksumType="FULL_OBJECT",
+            **{"Checksum" + algorithm.upper(): encode(full)},
         )
     except BaseException:
         for f in futures:
