@@ -3,8 +3,18 @@
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import final
 
 from typing_extensions import Buffer
+
+__all__ = [
+    "FileWriter",
+    "PartSink",
+    "checksum",
+    "combine_checksums",
+    "part_checksums",
+    "prepare_destination",
+]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
     """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released."""
@@ -19,10 +29,11 @@ def prepare_destination(folder: str | os.PathLike[str], key: str) -> Path:
     """Checks ``key``, creates the folders it needs below ``folder``, returns
     ``folder/key``. Raises ``UnsafePath`` or ``OSError``."""
 
+@final
 class FileWriter:
     """A download in progress: a temporary file committed atomically."""
 
-    def __init__(self, destination: str | os.PathLike[str], size: int) -> None: ...
+    def __new__(cls, destination: str | os.PathLike[str], size: int) -> FileWriter: ...
     def part(self, offset: int, algorithm: str | None = None, md5: bool = False) -> PartSink:
         """A sink writing consecutive bytes from ``offset``, digesting them."""
     def commit(self) -> None:
@@ -34,6 +45,7 @@ class FileWriter:
     @property
     def destination(self) -> Path: ...
 
+@final
 class PartSink:
     """Writes one byte range of a download and digests it."""
 
