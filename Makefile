@@ -13,10 +13,10 @@ export CDN_MANAGER_S3S_FS := $(S3S_FS)
 
 .PHONY: demo test test-rust test-python lint lint-python lint-rust build-dev build-prod bench clean
 
-$(VENV)/.deps: pyproject.toml
+$(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" "moto[server]==5.2.5" pytest ruff mypy \
+	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest ruff mypy \
 		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli
 	touch $@
 
@@ -33,7 +33,7 @@ build-prod: $(VENV)/.deps
 demo: build-dev
 	$(PY) examples/demo.py
 
-test-rust:
+test-rust: $(VENV)/.deps
 	cargo test --quiet
 
 test-python: build-dev $(S3S_FS)

@@ -15,7 +15,9 @@ impl BorrowedBytes {
         let buffer = PyBuffer::<u8>::get(obj).map_err(|_| {
             PyTypeError::new_err(format!(
                 "expected a bytes-like object, got {}",
-                obj.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+                obj.get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
         if !buffer.is_c_contiguous() {

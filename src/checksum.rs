@@ -185,7 +185,11 @@ mod tests {
                     .fold(0, |acc, (part, crc)| {
                         algorithm.combine(acc, crc, part.len() as u64)
                     });
-                assert_eq!(combined, algorithm.checksum(DATA), "{algorithm:?} {part_size}");
+                assert_eq!(
+                    combined,
+                    algorithm.checksum(DATA),
+                    "{algorithm:?} {part_size}"
+                );
             }
         }
     }

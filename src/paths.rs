@@ -58,7 +58,10 @@ pub fn relative_path(key: &str) -> CoreResult<PathBuf> {
 pub fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
     let relative = relative_path(key)?;
     if folder.as_os_str().len() + 1 + key.len() > PATH_MAX {
-        return Err(unsafe_key(key, "makes the local path longer than 4095 bytes"));
+        return Err(unsafe_key(
+            key,
+            "makes the local path longer than 4095 bytes",
+        ));
     }
     fs::create_dir_all(folder).map_err(|e| CoreError::io("create folder", folder, e))?;
     if !folder.is_dir() {
@@ -155,7 +158,14 @@ mod tests {
 
     #[test]
     fn unusual_but_safe_keys_are_accepted() {
-        for key in ["a b/c", "ünïcødé/файл", "%2e%2e", "a..b", "...", "x".repeat(255).as_str()] {
+        for key in [
+            "a b/c",
+            "ünïcødé/файл",
+            "%2e%2e",
+            "a..b",
+            "...",
+            "x".repeat(255).as_str(),
+        ] {
             let path = relative_path(key).unwrap();
             assert_eq!(path, PathBuf::from(key));
         }

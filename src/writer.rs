@@ -29,7 +29,9 @@ struct TempFile {
 impl TempFile {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(CoreError::State("the download was already committed or aborted"));
+            return Err(CoreError::State(
+                "the download was already committed or aborted",
+            ));
         }
         self.file
             .write_all_at(data, offset)
@@ -90,7 +92,9 @@ impl FileWriter {
     fn open_file(&self) -> CoreResult<Arc<TempFile>> {
         match &*self.state.lock().expect("writer lock poisoned") {
             State::Open(file) => Ok(Arc::clone(file)),
-            _ => Err(CoreError::State("the download was already committed or aborted")),
+            _ => Err(CoreError::State(
+                "the download was already committed or aborted",
+            )),
         }
     }
 
@@ -164,9 +168,9 @@ impl FileWriter {
     /// Flushes the file to disk and renames it over the destination.
     /// On failure the temporary file is removed and the destination untouched.
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let file = self
-            .take(State::Committed)
-            .ok_or(CoreError::State("the download was already committed or aborted"))?;
+        let file = self.take(State::Committed).ok_or(CoreError::State(
+            "the download was already committed or aborted",
+        ))?;
         py.detach(|| {
             let result = self.commit_file(&file);
             if result.is_err() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .errors import AccessDenied, NotFound
@@ -94,7 +95,7 @@ def check(manager: CDNManager, bucket: str) -> AuditReport:
     add("read key cannot write", "denied", reader_wrote)
     for key, written in ((probe, wrote), (reader_probe, reader_wrote)):
         if written == "allowed":
-            deleted = _outcome(lambda k=key: writer.delete_object(Bucket=bucket, Key=k), secrets)
+            deleted = _outcome(partial(writer.delete_object, Bucket=bucket, Key=key), secrets)
             if deleted != "allowed":
                 add(f"probe {key} removed", "allowed", deleted)
     return report
