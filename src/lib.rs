@@ -9,8 +9,10 @@ mod buffer;
 mod checksum;
 mod control;
 mod error;
+mod http;
 mod paths;
 mod reader;
+mod sigv4;
 mod writer;
 
 use pyo3::prelude::*;
@@ -21,6 +23,8 @@ mod _core {
     use crate::checksum::{checksum, combine_checksums, part_checksums};
     #[pymodule_export]
     use crate::control::Control;
+    #[pymodule_export]
+    use crate::http::{Engine, Response};
     #[pymodule_export]
     use crate::paths::prepare_destination;
     #[pymodule_export]

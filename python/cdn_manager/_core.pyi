@@ -9,9 +9,11 @@ from typing_extensions import Buffer
 
 __all__ = [
     "Control",
+    "Engine",
     "FileWriter",
     "MemoryWriter",
     "PartSink",
+    "Response",
     "checksum",
     "combine_checksums",
     "file_part_checksums",
@@ -57,6 +59,52 @@ class Control:
         """Records ``n`` bytes moved (negative to take back a failed attempt)."""
     @property
     def transferred(self) -> int: ...
+
+@final
+class Engine:
+    """The native data plane: signed S3 requests over pooled connections."""
+
+    def __new__(
+        cls,
+        endpoint: str,
+        region: str,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int,
+    ) -> Engine: ...
+    def get(
+        self,
+        credentials: tuple[str, str, str | None],
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> Response:
+        """GET with the stored checksum asked for; the body is left unread.
+        Raises ``S3Error`` for an error answer, ``TransportError`` when the
+        server cannot be reached."""
+    def put(
+        self,
+        credentials: tuple[str, str, str | None],
+        bucket: str,
+        key: str,
+        body: Buffer,
+        headers: Sequence[tuple[str, str]],
+        control: Control,
+        part: tuple[str, int] | None = None,
+    ) -> dict[str, str]:
+        """PUT ``body`` (not copied), or part ``(upload_id, number)`` of a
+        multipart upload; returns the response headers."""
+
+@final
+class Response:
+    """A GET response whose body has not been read yet."""
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+    def read_into(self, sink: PartSink, length: int) -> None:
+        """Streams exactly ``length`` body bytes into ``sink``."""
+    def close(self) -> None: ...
 
 @final
 class FileWriter:

@@ -1,21 +1,19 @@
 """The data plane: the requests that carry object bytes (GET, PUT, UploadPart).
 
 The transfer flows in ``upload.py`` and ``download.py`` decide what to send and
-verify what comes back; a data plane only performs single requests. This one
-sends them through a boto3 client; the native one (Rust) has the same shape.
+verify what comes back; a data plane only performs single requests. There are
+two: the native one (signed and sent by the Rust core, bytes moved with the
+GIL released) and one through the boto3 client, for what the native one does
+not serve (proxies, custom CA bundles, an endpoint that refuses it).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import _core
-from .integrity import encode
-from .retry import Truncated
 
 #: Bytes read from a response per call into the Rust writer.
 CHUNK = 1024 * 1024
@@ -29,6 +27,14 @@ class ObjectOptions:
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
+    def headers(self) -> list[tuple[str, str]]:
+        headers = [("x-amz-meta-" + name.lower(), value) for name, value in self.metadata.items()]
+        if self.content_type:
+            headers.append(("content-type", self.content_type))
+        if self.cache_control:
+            headers.append(("cache-control", self.cache_control))
+        return headers
+
     def boto3_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"Metadata": dict(self.metadata)}
         if self.content_type:
@@ -41,12 +47,13 @@ class ObjectOptions:
 class Response(Protocol):
     """An object GET whose body has not been read yet."""
 
-    #: Response headers, names in lower case.
-    headers: Mapping[str, str]
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers, names in lower case."""
 
     def read_into(self, sink: _core.PartSink, length: int) -> None:
         """Streams exactly ``length`` body bytes into ``sink``; raises
-        :class:`~cdn_manager.retry.Truncated` if the body ends early."""
+        :class:`~cdn_manager.s3errors.Truncated` if the body ends early."""
 
     def close(self) -> None: ...
 
@@ -55,7 +62,11 @@ class DataPlane(Protocol):
     """Sends the single requests that move object bytes."""
 
     def get(
-        self, bucket: str, key: str, *, byte_range: tuple[int, int] | None, if_match: str | None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
     ) -> Response:
         """GET ``bucket/key`` (``byte_range`` is ``(start, end)``, end
         exclusive), asking for the stored checksum."""
@@ -82,136 +93,3 @@ class DataPlane(Protocol):
         control: _core.Control,
     ) -> str:
         """Sends part ``number`` with its CRC; returns its ETag."""
-
-
-class ProgressReader(io.RawIOBase):
-    """Reads a memoryview for botocore, reporting progress and honouring
-    cancellation; ``read`` copies only the chunk asked for, and a rewind (a
-    botocore retry) takes back the progress already reported."""
-
-    def __init__(self, view: memoryview, control: _core.Control) -> None:
-        super().__init__()
-        self._view = view
-        self._pos = 0
-        self._control = control
-
-    def __len__(self) -> int:
-        return len(self._view)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        self._control.check()
-        n = min(len(buffer), len(self._view) - self._pos)
-        if n <= 0:
-            return 0
-        buffer[:n] = self._view[self._pos : self._pos + n]
-        self._pos += n
-        self._control.advance(n)
-        return n
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        position = min(max(0, base + offset), len(self._view))
-        self._control.advance(position - self._pos)
-        self._pos = position
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-@contextmanager
-def _rewound_on_failure(reader: ProgressReader) -> Iterator[ProgressReader]:
-    """Takes back the progress of a failed request: the retry counts again."""
-    try:
-        yield reader
-    except BaseException:
-        reader.seek(0)
-        raise
-
-
-class Boto3Response:
-    def __init__(self, response: Mapping[str, Any]) -> None:
-        self.headers: Mapping[str, str] = response["ResponseMetadata"]["HTTPHeaders"]
-        self._body = response["Body"]
-
-    def read_into(self, sink: _core.PartSink, length: int) -> None:
-        remaining = length
-        while remaining > 0:
-            chunk = self._body.read(min(CHUNK, remaining))
-            if not chunk:
-                raise Truncated(f"body ended {remaining} bytes short")
-            sink.write(chunk)
-            remaining -= len(chunk)
-
-    def close(self) -> None:
-        self._body.close()
-
-
-class Boto3Plane:
-    """Every request through a boto3 client: botocore's HTTP stack, proxies,
-    CA bundles and all."""
-
-    def __init__(self, client: Any, algorithm: str) -> None:
-        self._client = client
-        self._algorithm = algorithm
-
-    def _checksum(self, crc: int) -> dict[str, str]:
-        name = self._algorithm.upper()
-        return {"ChecksumAlgorithm": name, "Checksum" + name: encode(crc)}
-
-    def get(
-        self, bucket: str, key: str, *, byte_range: tuple[int, int] | None, if_match: str | None
-    ) -> Boto3Response:
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
-        if byte_range is not None:
-            params["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
-        if if_match is not None:
-            params["IfMatch"] = if_match
-        return Boto3Response(self._client.get_object(**params))
-
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: memoryview,
-        crc: int,
-        options: ObjectOptions,
-        control: _core.Control,
-    ) -> None:
-        with _rewound_on_failure(ProgressReader(body, control)) as reader:
-            self._client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=reader,
-                ContentLength=len(body),
-                **self._checksum(crc),
-                **options.boto3_params(),
-            )
-
-    def upload_part(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        number: int,
-        body: memoryview,
-        crc: int,
-        control: _core.Control,
-    ) -> str:
-        with _rewound_on_failure(ProgressReader(body, control)) as reader:
-            response = self._client.upload_part(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=reader,
-                ContentLength=len(body),
-                **self._checksum(crc),
-            )
-        return str(response["ETag"])

@@ -90,7 +90,7 @@ class Download(Generic[R_co]):
 
     def _once(self) -> R_co:
         first = with_retries(
-            lambda: self.plane.get(self.bucket, self.key, byte_range=None, if_match=None),
+            lambda: self.plane.get(self.bucket, self.key),
             self.config.max_attempts,
             f"get {self.name}",
         )

@@ -20,14 +20,15 @@ from typing import Any, TypeVar
 
 from . import _core
 from .audit import AuditReport, check
-from .clients import make_client
+from .clients import make_client, make_session
 from .config import TransferConfig
 from .credentials import CDNCredentials
-from .dataplane import Boto3Plane, DataPlane, ObjectOptions
+from .dataplane import ObjectOptions
 from .download import Download, Writer
 from .errors import CDNError, InvalidRequest, LocalIOError, NotFound
 from .objects import ObjectInfo, TransferResult
 from .parts import run_parts
+from .routing import data_plane
 from .s3errors import translate
 from .source import BufferSource, FileSource, Source, as_byte_view
 from .upload import Upload
@@ -56,21 +57,26 @@ class CDNManager:
             raise TypeError(f"credentials must be CDNCredentials, not {type(credentials).__name__}")
         self.creds = credentials
         self.config = config or TransferConfig()
-        self.download_client: Any = make_client(
-            credentials.host,
-            credentials.downloader_access_key,
-            credentials.downloader_access_secret,
-            self.config,
+        host = credentials.host
+        reader = make_session(
+            credentials.downloader_access_key, credentials.downloader_access_secret
         )
-        self.upload_client: Any = make_client(
-            credentials.host,
-            credentials.uploader_access_key,
-            credentials.uploader_access_secret,
-            self.config,
+        writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
+        self.download_client: Any = make_client(host, reader, self.config)
+        self.upload_client: Any = make_client(host, writer, self.config)
+        engine = _core.Engine(
+            host,
+            self.config.region,
+            self.config.connect_timeout,
+            self.config.read_timeout,
+            self.config.pool_size,
         )
-        algorithm = self.config.checksum_algorithm
-        self._download_plane: DataPlane = Boto3Plane(self.download_client, algorithm)
-        self._upload_plane: DataPlane = Boto3Plane(self.upload_client, algorithm)
+        self._download_plane = data_plane(
+            self.download_client, reader, engine, host, self.config, "download plane"
+        )
+        self._upload_plane = data_plane(
+            self.upload_client, writer, engine, host, self.config, "upload plane"
+        )
         # Parts of every transfer of this manager share these workers, so
         # concurrent callers cannot multiply the connections in flight.
         self._executor = ThreadPoolExecutor(
