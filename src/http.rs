@@ -7,16 +7,19 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use ureq::http::{self, Method};
+use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, BodyReader, SendBody};
 
 use crate::buffer::BorrowedBytes;
 use crate::control::Control;
+use crate::error::CoreError;
 use crate::sigv4::{self, canonical_query, uri_encode, Credentials, Timestamp};
 use crate::writer::PartSink;
 
@@ -66,6 +69,26 @@ fn split_endpoint(endpoint: &str) -> PyResult<(String, String, String)> {
         .unwrap_or(authority)
         .to_ascii_lowercase();
     Ok((scheme, authority, path.trim_end_matches('/').to_owned()))
+}
+
+/// The certificates of a PEM bundle, to trust instead of the default roots.
+fn load_roots(path: &Path) -> PyResult<RootCerts> {
+    let pem = std::fs::read(path).map_err(|e| CoreError::io("read CA bundle", path, e))?;
+    let certificates = parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(PyValueError::new_err(format!(
+            "{}: no certificate in the CA bundle",
+            path.display()
+        )));
+    }
+    Ok(RootCerts::new_with_certs(&certificates))
 }
 
 /// The `<Code>` and `<Message>` of an S3 XML error body.
@@ -233,16 +256,24 @@ fn credentials((access_key, secret_key, token): (String, String, Option<String>)
 #[pymethods]
 impl Engine {
     /// A client for the S3 endpoint `endpoint`, keeping up to
-    /// `max_connections` idle connections for reuse.
+    /// `max_connections` idle connections for reuse. TLS certificates are
+    /// checked against Mozilla's roots (as botocore's certifi does), or
+    /// against the PEM file `ca_bundle` only.
     #[new]
+    #[pyo3(signature = (endpoint, region, connect_timeout, read_timeout, max_connections, ca_bundle = None))]
     fn new(
         endpoint: &str,
         region: String,
         connect_timeout: f64,
         read_timeout: f64,
         max_connections: usize,
+        ca_bundle: Option<PathBuf>,
     ) -> PyResult<Self> {
         let (scheme, authority, base_path) = split_endpoint(endpoint)?;
+        let mut tls = TlsConfig::builder();
+        if let Some(path) = ca_bundle {
+            tls = tls.root_certs(load_roots(&path)?);
+        }
         let connect = Some(Duration::from_secs_f64(connect_timeout));
         let read = Some(Duration::from_secs_f64(read_timeout));
         let agent: Agent = Agent::config_builder()
@@ -257,6 +288,7 @@ impl Engine {
             .max_idle_connections(max_connections)
             .max_idle_connections_per_host(max_connections)
             .user_agent(concat!("cdn-manager/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.build())
             .build()
             .into();
         Ok(Engine {

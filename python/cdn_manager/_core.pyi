@@ -71,6 +71,7 @@ class Engine:
         connect_timeout: float,
         read_timeout: float,
         max_connections: int,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> Engine: ...
     def get(
         self,

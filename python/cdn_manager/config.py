@@ -55,16 +55,16 @@ class TransferConfig:
     #: The CRC family used for upload checksums ("crc32" or "crc32c").
     checksum_algorithm: str = "crc32"
     #: How object bytes travel: "native" (the Rust HTTP client), "boto3"
-    #: (botocore's), or "auto": native unless a proxy or a custom CA bundle
-    #: is configured, or the endpoint turns native requests away. Default:
-    #: $CDN_MANAGER_DATA_PLANE, else "auto".
+    #: (botocore's), or "auto": native unless a proxy is configured or the
+    #: endpoint turns native requests away. Default: $CDN_MANAGER_DATA_PLANE,
+    #: else "auto".
     data_plane: DataPlaneChoice = field(default_factory=_default_data_plane)
     #: Proxies for the boto3 clients, as botocore takes them
     #: (``{"https": "http://proxy:3128"}``); implies the boto3 data plane.
     proxies: Mapping[str, str] | None = None
-    #: A CA bundle file to verify the endpoint's TLS certificate with;
-    #: implies the boto3 data plane.
-    ca_bundle: str | None = None
+    #: A PEM file of the CAs to trust for the endpoint's TLS certificate,
+    #: instead of Mozilla's roots. Default: $AWS_CA_BUNDLE, as botocore.
+    ca_bundle: str | None = field(default_factory=lambda: os.environ.get("AWS_CA_BUNDLE"))
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:

@@ -25,7 +25,7 @@ from .config import TransferConfig
 from .credentials import CDNCredentials
 from .dataplane import ObjectOptions
 from .download import Download, Writer
-from .errors import CDNError, InvalidRequest, LocalIOError, NotFound
+from .errors import CDNError, InvalidRequest, NotFound
 from .objects import ObjectInfo, TransferResult
 from .parts import run_parts
 from .routing import data_plane
@@ -70,6 +70,7 @@ class CDNManager:
             self.config.connect_timeout,
             self.config.read_timeout,
             self.config.pool_size,
+            self.config.ca_bundle,
         )
         self._download_plane = data_plane(
             self.download_client, reader, engine, host, self.config, "download plane"
@@ -106,10 +107,6 @@ class CDNManager:
             return action()
         except CDNError:
             raise
-        except OSError as err:
-            raise LocalIOError(
-                f"{what}: {err.strerror or err}", reason=type(err).__name__
-            ) from None
         except Exception as err:
             raise translate(err, what, self.creds.secrets()) from None
 

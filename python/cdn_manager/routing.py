@@ -1,14 +1,13 @@
 """Which data plane a manager's object requests take.
 
 The native plane is the fast one; boto3's serves what it does not: proxies
-and custom CA bundles (chosen up front), and endpoints that turn its requests
-away (found out at the first request, then remembered).
+(chosen up front) and endpoints that turn its requests away (found out at the
+first request, then remembered).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import urllib.request
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -55,8 +54,6 @@ def boto3_reason(config: TransferConfig, host: str) -> str | None:
         parts.hostname or ""
     ):
         return f"an {parts.scheme} proxy is set in the environment"
-    if config.ca_bundle or os.environ.get("AWS_CA_BUNDLE"):
-        return "a custom CA bundle is configured"
     return None
 
 

@@ -17,6 +17,7 @@ from .errors import (
     CredentialsRejected,
     IntegrityError,
     InvalidRequest,
+    LocalIOError,
     NotFound,
     TransferError,
 )
@@ -123,8 +124,9 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
         return IntegrityError(f"{what}: {detail}", reason="ChecksumMismatch")
     if isinstance(err, bex.ParamValidationError):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
-    if isinstance(
-        err, bex.BotoCoreError | TransportError | Truncated | ConnectionError | TimeoutError
-    ):
+    if isinstance(err, (bex.BotoCoreError, *STREAM_ERRORS)):
         return TransferError(f"{what}: {detail}", reason=type(err).__name__)
+    if isinstance(err, OSError):
+        local = redact(err.strerror or str(err), secrets)
+        return LocalIOError(f"{what}: {local}", reason=type(err).__name__)
     return CDNError(f"{what}: {detail}", reason=type(err).__name__)
