@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import LocalIOError, NotFound
+from cdn_manager import CDNCredentials, CDNManager, InvalidRequest, LocalIOError, NotFound
+from cdn_manager.local_server import free_port
 
 from conftest import BUCKET, MiB, Server, files_under
 
@@ -132,3 +133,26 @@ def test_batches_report_each_item_and_continue_past_failures(
     for result in downloaded[:-2]:
         assert result.path is not None and result.path.read_bytes() == payloads[result.key]
     assert (tmp_path / "pulled" / "api/batch/file.bin").read_bytes() == b"from disk"
+
+
+@pytest.mark.parametrize(
+    "bucket", ["", "ab", "UPPER", "has space", "../x", "a..b", "-edge", "192.168.1.1", "x" * 64]
+)
+def test_invalid_bucket_names_are_refused_before_any_request(bucket: str) -> None:
+    # A closed port: only a check made before sending can answer InvalidRequest.
+    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{free_port()}", "r", "rs", "w", "ws"))
+    for call in (
+        lambda: manager.put_bytes(bucket, "k", b"x"),
+        lambda: manager.download_bytes(bucket, "k"),
+        lambda: list(manager.list(bucket)),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            call()
+        assert caught.value.reason == "InvalidBucketName"
+
+
+@pytest.mark.parametrize("key", ["", "x" * 1025, "é" * 513])
+def test_keys_s3_cannot_store_are_refused(key: str) -> None:
+    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{free_port()}", "r", "rs", "w", "ws"))
+    with pytest.raises(InvalidRequest):
+        manager.put_bytes("bucket", key, b"x")

@@ -26,6 +26,7 @@ from .credentials import CDNCredentials
 from .dataplane import ObjectOptions
 from .download import Download, Writer
 from .errors import CDNError, InvalidRequest, NotFound
+from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .parts import run_parts
 from .routing import data_plane
@@ -101,13 +102,18 @@ class CDNManager:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, what: str, action: Callable[[], T]) -> T:
-        """Runs ``action`` and turns every failure into a ``CDNError``."""
+    def _run(self, operation: str, bucket: str, key: str | None, action: Callable[[], T]) -> T:
+        """Checks the names, runs ``action`` and turns every failure into a
+        ``CDNError`` whose message names the operation and the object."""
+        check_bucket(bucket)
+        if key is not None:
+            check_key(key)
         try:
             return action()
         except CDNError:
             raise
         except Exception as err:
+            what = f"{operation} {bucket}/{key or ''}"
             raise translate(err, what, self.creds.secrets()) from None
 
     # Uploads (the write key).
@@ -138,7 +144,7 @@ class CDNManager:
                 control,
             ).run()
 
-        self._run(f"upload {bucket}/{key}", run)
+        self._run("upload", bucket, key, run)
 
     def put_bytes(
         self,
@@ -195,7 +201,9 @@ class CDNManager:
         """Deletes ``bucket/key`` with the write key (no error if it is
         already gone)."""
         self._run(
-            f"delete {bucket}/{key}",
+            "delete",
+            bucket,
+            key,
             lambda: self.upload_client.delete_object(Bucket=bucket, Key=key),
         )
 
@@ -247,7 +255,7 @@ class CDNManager:
             self._download(bucket, key, lambda size: _core.FileWriter(destination, size), control)
             return destination
 
-        return self._run(f"download {bucket}/{key}", run)
+        return self._run("download", bucket, key, run)
 
     def download_file(
         self,
@@ -272,12 +280,14 @@ class CDNManager:
             )
             return checked
 
-        return self._run(f"download {bucket}/{key}", run)
+        return self._run("download", bucket, key, run)
 
     def download_bytes(self, bucket: str, key: str, *, progress: Progress | None = None) -> bytes:
         """The verified contents of ``bucket/key``, read with the read key."""
         return self._run(
-            f"download {bucket}/{key}",
+            "download",
+            bucket,
+            key,
             lambda: self._download(bucket, key, _core.MemoryWriter, _core.Control(progress)),
         )
 
@@ -285,7 +295,9 @@ class CDNManager:
         """Size, ETag, type, caching and stored checksum of ``bucket/key``
         (a HEAD with the read key); raises :class:`NotFound` if absent."""
         return self._run(
-            f"stat {bucket}/{key}",
+            "stat",
+            bucket,
+            key,
             lambda: ObjectInfo.from_head(
                 key,
                 self.download_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
@@ -311,7 +323,7 @@ class CDNManager:
         )
         iterator = iter(pages)
         while True:
-            page = self._run(f"list {bucket}/{prefix}", lambda: next(iterator, None))
+            page = self._run("list", bucket, None, lambda: next(iterator, None))
             if page is None:
                 return
             for entry in page.get("Contents", []):
@@ -326,7 +338,9 @@ class CDNManager:
                 reason="InvalidExpiry",
             )
         return self._run(
-            f"presign {bucket}/{key}",
+            "presign",
+            bucket,
+            key,
             lambda: str(
                 self.download_client.generate_presigned_url(
                     "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
