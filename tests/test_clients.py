@@ -27,7 +27,7 @@ WRITE_OPERATIONS = {
 READ_OPERATIONS = {"GetObject", "HeadObject"}
 
 SMALL = b"small payload"
-MULTIPART = os.urandom(11 * MiB)
+MULTIPART = os.urandom(7 * MiB)
 
 
 def test_manager_has_the_seeds_attributes(moto_server: Server) -> None:

@@ -16,7 +16,7 @@ from conftest import BUCKET, MiB, Server
 from helpers.disk import nothing_lost
 from helpers.leaks import new_secret
 
-PAYLOADS = {"small": b"least privilege", "multipart": os.urandom(11 * MiB)}
+PAYLOADS = {"small": b"least privilege", "multipart": os.urandom(7 * MiB)}
 
 
 def swapped(server: Server) -> dict[str, str]:
