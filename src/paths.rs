@@ -134,6 +134,8 @@ mod tests {
     #[test]
     fn hostile_keys_are_rejected() {
         let long = "x".repeat(256);
+        // NAME_MAX counts bytes: 128 two-byte characters are too many.
+        let long_utf8 = "é".repeat(128);
         for key in [
             "",
             ".",
@@ -148,6 +150,7 @@ mod tests {
             "dir/",
             "a//b",
             long.as_str(),
+            long_utf8.as_str(),
         ] {
             assert!(
                 matches!(relative_path(key), Err(CoreError::UnsafeKey { .. })),
@@ -165,6 +168,7 @@ mod tests {
             "a..b",
             "...",
             "x".repeat(255).as_str(),
+            "é".repeat(127).as_str(),
         ] {
             let path = relative_path(key).unwrap();
             assert_eq!(path, PathBuf::from(key));

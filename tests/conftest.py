@@ -1,18 +1,23 @@
 """Real S3 servers on 127.0.0.1, started once per session.
 
 - ``moto_server``: moto's ThreadedMotoServer, no authentication.
-- ``iam_server``: a second moto server with IAM enforced, a bucket, a
-  read-only user and a write-only user (``cdn_manager.local_server``).
+- ``iam_server``: a second moto server, in its own process, with IAM
+  enforced, a bucket, a read-only user and a write-only user
+  (``cdn_manager.local_server``).
 - ``s3s_server``: s3s-fs, an independent implementation (Rust), with one key
   pair, serving a temporary folder.
+
+Every test is also watched for leaked secrets (``no_secret_leaks``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,8 +31,10 @@ import urllib3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from cdn_manager import CDNCredentials, CDNManager, TransferConfig
-from cdn_manager.local_server import free_port, start_local_server
+from cdn_manager import CDNCredentials, CDNError, CDNManager, TransferConfig
+from cdn_manager.local_server import free_port
+
+from helpers.leaks import leaked, new_secret, remember
 
 MiB = 1024 * 1024
 #: Small parts so multipart paths run on modest payloads (S3's minimum is 5 MiB).
@@ -55,9 +62,13 @@ class Server:
     #: A client that may do anything (setup and inspection only).
     admin: Any
     name: str
+    #: The key pair of ``admin``.
+    admin_key: tuple[str, str] = ("admin", "admin-secret")
 
     def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str) -> CDNManager:
-        """A manager on this server; ``fields`` override credential fields."""
+        """A manager on this server; ``fields`` override credential fields
+        (secrets given here are watched for leaks too)."""
+        remember(*(value for name, value in fields.items() if name.endswith("_secret")))
         creds = {**self.credentials.__dict__, **fields}
         return CDNManager(CDNCredentials(**creds), config)
 
@@ -87,7 +98,9 @@ def moto_server() -> Iterator[Server]:
     endpoint = f"http://127.0.0.1:{port}"
     admin = admin_client(endpoint)
     admin.create_bucket(Bucket=BUCKET)
-    creds = CDNCredentials(endpoint, "reader-key", "reader-secret", "writer-key", "writer-secret")
+    creds = CDNCredentials(
+        endpoint, "reader-key", new_secret("moto-reader"), "writer-key", new_secret("moto-writer")
+    )
     yield Server(endpoint, creds, admin, "moto")
     server.stop()
 
@@ -95,11 +108,31 @@ def moto_server() -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def iam_server() -> Iterator[Server]:
     """moto with IAM enforced: the reader may only read, the writer only write
-    (the policies are ``cdn_manager.local_server.READER_POLICY``/``WRITER_POLICY``)."""
-    server = start_local_server(bucket=BUCKET)
-    admin = admin_client(server.endpoint, *server.admin_key)
-    yield Server(server.endpoint, server.credentials, admin, "moto-iam")
-    server.stop()
+    (the policies are ``cdn_manager.local_server.reader_policy``/``writer_policy``).
+
+    It runs in a process of its own: moto's state and IAM switch are per
+    process, and ``moto_server`` must stay open.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cdn_manager.local_server", BUCKET],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())
+        reader, writer, admin_key = (tuple(started[k]) for k in ("reader", "writer", "admin"))
+        remember(reader[1], writer[1], admin_key[1])
+        endpoint = started["endpoint"]
+        creds = CDNCredentials(endpoint, *reader, *writer)
+        admin = admin_client(endpoint, *admin_key)
+        yield Server(endpoint, creds, admin, "moto-iam", (admin_key[0], admin_key[1]))
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(10)
 
 
 def _s3s_binary() -> str | None:
@@ -116,7 +149,7 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         pytest.fail("s3s-fs not found: run `make test` (it installs it) or set CDN_MANAGER_S3S_FS")
     root = tmp_path_factory.mktemp("s3s-data")
     port = free_port()
-    key, secret = "s3s-key", "s3s-secret-value"
+    key, secret = "s3s-key", new_secret("s3s")
     process = subprocess.Popen(
         [
             binary,
@@ -139,10 +172,23 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         admin = admin_client(endpoint, key, secret)
         admin.create_bucket(Bucket=BUCKET)
         creds = CDNCredentials(endpoint, key, secret, key, secret)
-        yield Server(endpoint, creds, admin, "s3s-fs")
+        yield Server(endpoint, creds, admin, "s3s-fs", (key, secret))
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def powerless_key(iam_server: Server) -> tuple[str, str]:
+    """A key pair on ``iam_server`` of a user without any permission."""
+    key, secret = iam_server.admin_key
+    iam = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
+        "iam", endpoint_url=iam_server.endpoint, region_name="us-east-1"
+    )
+    iam.create_user(UserName="cdn-powerless")
+    created = iam.create_access_key(UserName="cdn-powerless")["AccessKey"]
+    remember(created["SecretAccessKey"])
+    return created["AccessKeyId"], created["SecretAccessKey"]
 
 
 @pytest.fixture(params=["moto", "s3s-fs"])
@@ -164,6 +210,51 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cdn_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="cdn_manager")
     return caplog
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs the test in ``tmp_path/work``, so that whatever escapes the
+    download folder (even ``..`` of the working directory) still lands inside
+    ``tmp_path``, where a test can see it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def cdn_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The message of every ``CDNError`` created during the test, including
+    those the bool API catches and logs."""
+    messages: list[str] = []
+    original = CDNError.__init__
+
+    def recording(self: CDNError, message: str, *, reason: str | None = None) -> None:
+        original(self, message, reason=reason)
+        messages.append(f"{type(self).__name__}: {self}")
+
+    monkeypatch.setattr(CDNError, "__init__", recording)
+    return messages
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(caplog: pytest.LogCaptureFixture, cdn_errors: list[str]) -> Iterator[None]:
+    """Fails any test in which a known secret appears in a cdn_manager log
+    record (at any level) or in the message of any ``CDNError``."""
+    caplog.set_level(logging.DEBUG, logger="cdn_manager")
+    yield
+    formatter = logging.Formatter("%(message)s")
+    texts = [
+        formatter.format(record)
+        for phase in ("setup", "call")
+        for record in caplog.get_records(phase)
+        if record.name.startswith("cdn_manager")
+    ]
+    found = leaked([*texts, *cdn_errors])
+    if found:
+        where = [text.replace(secret, "<SECRET>") for secret, text in found]
+        pytest.fail(f"a secret leaked into: {where}", pytrace=False)
 
 
 def files_under(root: Path) -> set[str]:

@@ -63,39 +63,68 @@ def _outcome(action: Callable[[], Any], secrets: tuple[str, str]) -> str:
     return "allowed"
 
 
+def _read(client: Any, bucket: str, key: str) -> None:
+    client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 def check(manager: CDNManager, bucket: str) -> AuditReport:
     """Probes ``bucket`` with both keys and reports whether the read key can
-    read and is refused writes, and the write key can write and is refused
-    reads. Deletes the probe objects it wrote (with the write key)."""
+    read and is refused writes and deletes, and the write key can write and
+    is refused reads and listings.
+
+    Writes at most two small objects under :data:`PROBE_PREFIX` and deletes
+    them again (with whichever key may); a probe that cannot be removed is
+    reported as a failure. Never raises for what the server answers.
+    """
     secrets = manager.creds.secrets()
     reader, writer = manager.download_client, manager.upload_client
     probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     reader_probe = probe + "-by-read-key"
     report = AuditReport(manager.creds.host, bucket)
 
-    def add(check: str, expected: str, observed: str) -> None:
+    def add(check: str, expected: str, observed: str) -> str:
         report.findings.append(Finding(check, expected, observed, observed.startswith(expected)))
+        return observed
 
-    wrote = _outcome(lambda: writer.put_object(Bucket=bucket, Key=probe, Body=b"probe"), secrets)
-    add("write key can write", "allowed", wrote)
-    if wrote == "allowed":
-        add(
-            "read key can read",
-            "allowed",
-            _outcome(lambda: reader.get_object(Bucket=bucket, Key=probe)["Body"].read(), secrets),
-        )
-        add(
-            "write key cannot read",
-            "denied",
-            _outcome(lambda: writer.get_object(Bucket=bucket, Key=probe)["Body"].read(), secrets),
-        )
-    reader_wrote = _outcome(
-        lambda: reader.put_object(Bucket=bucket, Key=reader_probe, Body=b"probe"), secrets
+    def probe_with(check: str, expected: str, action: Callable[[], Any]) -> str:
+        return add(check, expected, _outcome(action, secrets))
+
+    wrote = probe_with(
+        "write key can write",
+        "allowed",
+        partial(writer.put_object, Bucket=bucket, Key=probe, Body=b"probe"),
     )
-    add("read key cannot write", "denied", reader_wrote)
+    if wrote == "allowed":
+        probe_with("read key can read", "allowed", partial(_read, reader, bucket, probe))
+    else:
+        add("read key can read", "allowed", "not tested (no probe object to read)")
+    # Without the probe this reads a missing key, which a key allowed to read
+    # answers with a 404 and a key refused reads with a 403.
+    probe_with("write key cannot read", "denied", partial(_read, writer, bucket, probe))
+    probe_with(
+        "write key cannot list",
+        "denied",
+        partial(writer.list_objects_v2, Bucket=bucket, Prefix=PROBE_PREFIX, MaxKeys=1),
+    )
+    reader_wrote = probe_with(
+        "read key cannot write",
+        "denied",
+        partial(reader.put_object, Bucket=bucket, Key=reader_probe, Body=b"probe"),
+    )
+    # Aimed at the write key's probe: if the read key may delete, that is
+    # also the clean-up.
+    probe_with(
+        "read key cannot delete",
+        "denied",
+        partial(reader.delete_object, Bucket=bucket, Key=probe),
+    )
     for key, written in ((probe, wrote), (reader_probe, reader_wrote)):
-        if written == "allowed":
-            deleted = _outcome(partial(writer.delete_object, Bucket=bucket, Key=key), secrets)
-            if deleted != "allowed":
-                add(f"probe {key} removed", "allowed", deleted)
+        if written != "allowed":
+            continue
+        # Either key may be the one allowed to delete when they are mixed up.
+        removed = _outcome(partial(writer.delete_object, Bucket=bucket, Key=key), secrets)
+        if removed != "allowed":
+            removed = _outcome(partial(reader.delete_object, Bucket=bucket, Key=key), secrets)
+        if removed != "allowed":
+            add(f"probe {key} removed", "allowed", removed)
     return report

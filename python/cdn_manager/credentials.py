@@ -45,7 +45,14 @@ class CDNCredentials:
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{field.name} must be a non-empty string")
         parts = urlsplit(self.host)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        # A user:password in the URL would be shown by repr() and the logs.
+        if "@" in parts.netloc:
+            raise ConfigError("host must not contain a user name or password")
+        try:
+            _ = parts.port  # parsed on access: raises for a bad port
+        except ValueError:
+            raise ConfigError(f"host has an invalid port: {self.host!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"host must be an http(s) URL, got {self.host!r}")
 
     def __repr__(self) -> str:

@@ -1,6 +1,11 @@
 """An embedded S3 server on 127.0.0.1 for trying cdn-manager without an
 account: moto's server with IAM enforced, one bucket, a read-only user and a
 write-only user. Needs the ``server`` extra (``pip install cdn-manager[server]``).
+
+moto keeps its state and its IAM switch per process, so a second moto server
+in the same process would share both: ``python -m cdn_manager.local_server
+BUCKET`` runs one in a process of its own, prints its endpoint and keys as one
+JSON line, and stops when its standard input closes.
 """
 
 from __future__ import annotations
@@ -8,39 +13,58 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from .credentials import CDNCredentials
 
-#: What the read key may do: fetch objects (and list, so a missing key is a 404).
-READER_POLICY: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": ["arn:aws:s3:::*"],
-        }
-    ],
-}
-#: What the write key may do: store, replace and delete objects, multipart included.
-WRITER_POLICY: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-            ],
-            "Resource": ["arn:aws:s3:::*"],
-        }
-    ],
-}
+
+def reader_policy(bucket: str) -> dict[str, Any]:
+    """What the read key may do: fetch objects of ``bucket``, and list it so
+    that a missing object is a 404 (``NoSuchKey``) rather than a 403."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Sid": "ListBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+        ],
+    }
+
+
+def writer_policy(bucket: str) -> dict[str, Any]:
+    """What the write key may do: store and replace objects of ``bucket``
+    (multipart included, which S3 authorises as ``s3:PutObject``), abort
+    its multipart uploads, and delete objects (``check`` removes its probes)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteObjects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                    "s3:DeleteObject",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+
+
 _ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -88,8 +112,8 @@ def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> Loc
         iam = session.client("iam", endpoint_url=endpoint, region_name="us-east-1")
         keys: dict[str, tuple[str, str]] = {}
         for user, policy in (
-            ("cdn-reader", READER_POLICY),
-            ("cdn-writer", WRITER_POLICY),
+            ("cdn-reader", reader_policy(bucket)),
+            ("cdn-writer", writer_policy(bucket)),
             ("cdn-admin", _ADMIN_POLICY),
         ):
             iam.create_user(UserName=user)
@@ -114,3 +138,25 @@ def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> Loc
         raise
     credentials = CDNCredentials(endpoint, *keys["cdn-reader"], *keys["cdn-writer"])
     return LocalServer(endpoint, bucket, credentials, keys["cdn-admin"], server)
+
+
+def main() -> None:
+    """Serves until standard input closes (the parent exited or closed it)."""
+    server = start_local_server(bucket=sys.argv[1] if len(sys.argv) > 1 else "cdn-demo")
+    try:
+        c = server.credentials
+        description = {
+            "endpoint": server.endpoint,
+            "bucket": server.bucket,
+            "reader": [c.downloader_access_key, c.downloader_access_secret],
+            "writer": [c.uploader_access_key, c.uploader_access_secret],
+            "admin": list(server.admin_key),
+        }
+        print(json.dumps(description), flush=True)
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared test helpers: what the disk, the wire and the logs show."""

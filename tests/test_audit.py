@@ -1,0 +1,112 @@
+"""``manager.check(bucket)``: the least-privilege audit, against the
+IAM-enforcing server with right, over-privileged and under-privileged keys,
+and the README's policies being the ones that server enforces."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cdn_manager import AuditReport
+from cdn_manager.audit import PROBE_PREFIX
+from cdn_manager.local_server import reader_policy, writer_policy
+
+from conftest import BUCKET, Server
+from helpers.leaks import KNOWN_SECRETS
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_CHECKS = {
+    "write key can write",
+    "read key can read",
+    "write key cannot read",
+    "write key cannot list",
+    "read key cannot write",
+    "read key cannot delete",
+}
+
+
+def failed(report: AuditReport) -> set[str]:
+    return {f.check for f in report.findings if not f.ok}
+
+
+def probes_left(server: Server, bucket: str = BUCKET) -> list[str]:
+    listing = server.admin.list_objects_v2(Bucket=bucket, Prefix=PROBE_PREFIX)
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def pair(key: tuple[str, str], role: str) -> dict[str, str]:
+    side = "downloader" if role == "read" else "uploader"
+    return {f"{side}_access_key": key[0], f"{side}_access_secret": key[1]}
+
+
+def test_properly_set_up_keys_pass_the_audit(iam_server: Server) -> None:
+    report = iam_server.manager().check(BUCKET)
+    assert {f.check for f in report.findings} == ALL_CHECKS
+    assert report.ok, str(report)
+    assert str(report).endswith("all checks passed")
+    assert probes_left(iam_server) == []
+
+
+@pytest.mark.parametrize(
+    ("who", "role", "expected_failures"),
+    [
+        ("admin", "read", {"read key cannot write", "read key cannot delete"}),
+        ("admin", "write", {"write key cannot read", "write key cannot list"}),
+        ("powerless", "read", {"read key can read"}),
+        ("powerless", "write", {"write key can write", "read key can read"}),
+    ],
+)
+def test_a_key_with_the_wrong_rights_fails_the_audit(
+    iam_server: Server,
+    powerless_key: tuple[str, str],
+    who: str,
+    role: str,
+    expected_failures: set[str],
+) -> None:
+    key = iam_server.admin_key if who == "admin" else powerless_key
+    report = iam_server.manager(**pair(key, role)).check(BUCKET)
+    assert not report.ok
+    assert failed(report) == expected_failures, str(report)
+    assert "some checks FAILED" in str(report)
+    assert probes_left(iam_server) == []
+
+
+def test_swapped_keys_fail_every_check_and_leave_no_probe(iam_server: Server) -> None:
+    c = iam_server.credentials
+    manager = iam_server.manager(
+        **pair((c.uploader_access_key, c.uploader_access_secret), "read"),
+        **pair((c.downloader_access_key, c.downloader_access_secret), "write"),
+    )
+    report = manager.check(BUCKET)
+    assert failed(report) == ALL_CHECKS, str(report)
+    assert probes_left(iam_server) == []
+
+
+def test_an_open_server_fails_every_refusal(moto_server: Server) -> None:
+    report = moto_server.manager().check(BUCKET)
+    assert failed(report) == {c for c in ALL_CHECKS if "cannot" in c}, str(report)
+    assert probes_left(moto_server) == []
+
+
+def test_a_missing_bucket_fails_the_audit_without_raising(iam_server: Server) -> None:
+    report = iam_server.manager().check("no-such-bucket-here")
+    assert not report.ok
+    assert "write key can write" in failed(report)
+
+
+def test_the_report_shows_no_secret(iam_server: Server) -> None:
+    text = str(iam_server.manager().check(BUCKET))
+    assert not [s for s in KNOWN_SECRETS if s in text]
+
+
+def readme_policies() -> list[dict[str, object]]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Security model", 1)[1].split("\n## ", 1)[0]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
+def test_readme_recommends_the_policies_the_test_server_enforces() -> None:
+    assert readme_policies() == [reader_policy("my-cdn-bucket"), writer_policy("my-cdn-bucket")]
