@@ -46,8 +46,37 @@ pub struct Engine {
     region: String,
 }
 
-fn transport_error(err: impl std::fmt::Display) -> PyErr {
-    TransportError::new_err(err.to_string())
+/// A request that cannot be sent as asked (e.g. a header value with a line
+/// break): the caller's mistake, not the network's.
+fn invalid_request(err: http::Error) -> PyErr {
+    PyValueError::new_err(format!("invalid request: {err}"))
+}
+
+/// A transport failure, named as botocore names the same failure, so logs
+/// and `reason` codes read alike on both data planes.
+fn failure_kind(err: &ureq::Error) -> &'static str {
+    use ureq::Timeout;
+    match err {
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => "ConnectTimeoutError",
+        ureq::Error::Timeout(_) => "ReadTimeoutError",
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => "EndpointConnectionError",
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => "SSLError",
+        ureq::Error::Io(e) => io_failure_kind(e),
+        _ => "ConnectionClosedError",
+    }
+}
+
+fn io_failure_kind(err: &io::Error) -> &'static str {
+    if let Some(inner) = err.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()) {
+        return failure_kind(inner);
+    }
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => {
+            "EndpointConnectionError"
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "ReadTimeoutError",
+        _ => "ConnectionClosedError",
+    }
 }
 
 /// Splits `scheme://authority/path` without pulling in a URL parser.
@@ -167,6 +196,14 @@ struct ObjectRequest<'a> {
 }
 
 impl Engine {
+    fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
+    fn transport_error(&self, err: &ureq::Error) -> PyErr {
+        TransportError::new_err((failure_kind(err), format!("{}: {err}", self.origin())))
+    }
+
     fn send(
         &self,
         credentials: &Credentials,
@@ -217,15 +254,15 @@ impl Engine {
             Some(source) => {
                 let request = builder
                     .body(SendBody::from_reader(source))
-                    .map_err(transport_error)?;
+                    .map_err(invalid_request)?;
                 self.agent.run(request)
             }
             None => {
-                let request = builder.body(()).map_err(transport_error)?;
+                let request = builder.body(()).map_err(invalid_request)?;
                 self.agent.run(request)
             }
         };
-        let mut response = result.map_err(transport_error)?;
+        let mut response = result.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -333,6 +370,7 @@ impl Engine {
         let response = py.detach(|| self.send(&credentials, request, None))?;
         let headers = header_map(response.headers());
         Ok(Response {
+            origin: self.origin(),
             headers,
             body: Mutex::new(Some(response.into_body().into_reader())),
         })
@@ -397,6 +435,8 @@ impl Engine {
 /// A GET response whose body has not been read yet.
 #[pyclass(frozen)]
 pub struct Response {
+    /// `scheme://authority` of the server, for error messages.
+    origin: String,
     headers: HashMap<String, String>,
     body: Mutex<Option<BodyReader<'static>>>,
 }
@@ -431,7 +471,10 @@ impl Response {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
                             sink.append(&buffer[..filled])?;
-                            return Err(transport_error(e));
+                            return Err(TransportError::new_err((
+                                io_failure_kind(&e),
+                                format!("{}: reading the body: {e}", self.origin),
+                            )));
                         }
                     }
                 }

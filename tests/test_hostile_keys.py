@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import UnsafePath
+from cdn_manager import CDNError, InvalidRequest, UnsafePath
 
 from conftest import BUCKET, Server
 from helpers.disk import nothing_lost, precious_bytes
@@ -29,6 +29,9 @@ class Hostile:
     aims_at: str | None = None
     #: False where S3 itself cannot carry the key (botocore refuses it).
     storable: bool = True
+    #: What the raising API raises, and the reason the bool API logs.
+    refused_as: type[CDNError] = UnsafePath
+    reason: str = "UnsafePath"
 
 
 HOSTILE = {
@@ -44,7 +47,8 @@ HOSTILE = {
     "component-256-bytes": Hostile("y" * 256),
     "nested-component-256-bytes": Hostile("d/" + "y" * 256),
     "component-256-utf8-bytes": Hostile("é" * 128),
-    "empty": Hostile("", storable=False),
+    # Not an S3 key at all, so refused as an invalid request.
+    "empty": Hostile("", storable=False, refused_as=InvalidRequest, reason="InvalidKey"),
     "dot": Hostile("."),
     "trailing-slash": Hostile("dir/", lands_at=f"{BUCKET}/dir"),
     "dot-component": Hostile("a/./b", lands_at=f"{BUCKET}/a/b"),
@@ -77,14 +81,14 @@ def test_hostile_key_cannot_escape_folder(
     plant = [workdir / case.lands_at] if case.lands_at else []
     with nothing_lost(workdir.parent, plant=plant, watch=[target] if target else []):
         assert manager.download(BUCKET, case.key) is False
-        with pytest.raises(UnsafePath):
+        with pytest.raises(case.refused_as):
             manager.get_file(BUCKET, case.key)
     assert sent == [], "the key was refused only after asking the server"
     (line,) = [r.getMessage() for r in cdn_log.records if r.levelname == "ERROR"]
     assert line.startswith("download failed:")
-    assert "reason=UnsafePath" in line
-    # Raised by the Rust core, and seen by the suite's secret guard too.
-    assert sum(m.startswith("UnsafePath: ") for m in cdn_errors) == 2
+    assert f"reason={case.reason}" in line
+    # Seen by the suite's secret guard too (UnsafePath is raised by Rust).
+    assert sum(m.startswith(f"{case.refused_as.__name__}: ") for m in cdn_errors) == 2
 
 
 @pytest.mark.parametrize("key", ["link/x", "link/sub/x"])

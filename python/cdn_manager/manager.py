@@ -45,6 +45,12 @@ Payload = bytes | bytearray | memoryview
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
+def _printable(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so a
+    key or a server message cannot forge log lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class CDNManager:
     """Moves bytes to and from an S3-compatible CDN origin.
 
@@ -445,7 +451,12 @@ class CDNManager:
             action()
         except CDNError as err:
             log.error(
-                "%s failed: bucket=%r key=%r reason=%s: %s", operation, bucket, key, err.reason, err
+                "%s failed: bucket=%r key=%r reason=%s: %s",
+                operation,
+                bucket,
+                key,
+                err.reason,
+                _printable(str(err)),
             )
             return False
         except Exception as err:  # the seed's contract: never raise

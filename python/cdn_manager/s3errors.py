@@ -34,8 +34,13 @@ class S3Error(Exception):
 
 
 class TransportError(Exception):
-    """The native data plane could not connect, send or receive (refused,
-    reset, timed out, TLS failure)."""
+    """The native data plane could not connect, send or receive. ``reason``
+    names the failure as botocore names its own (``EndpointConnectionError``,
+    ``ReadTimeoutError``, ``ConnectionClosedError``, ``SSLError``, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Truncated(Exception):
@@ -124,8 +129,12 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
         return IntegrityError(f"{what}: {detail}", reason="ChecksumMismatch")
     if isinstance(err, bex.ParamValidationError):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
+    if isinstance(err, TransportError):
+        return TransferError(f"{what}: {err.reason}: {detail}", reason=err.reason)
     if isinstance(err, (bex.BotoCoreError, *STREAM_ERRORS)):
         return TransferError(f"{what}: {detail}", reason=type(err).__name__)
+    if isinstance(err, ValueError):
+        return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
     if isinstance(err, OSError):
         local = redact(err.strerror or str(err), secrets)
         return LocalIOError(f"{what}: {local}", reason=type(err).__name__)
