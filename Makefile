@@ -36,8 +36,11 @@ demo: build-dev
 test-rust: $(VENV)/.deps
 	cargo test --quiet
 
+# The whole suite once per data plane: native (what users get by default)
+# and boto3 (the fallback), so neither can regress unseen.
 test-python: build-dev $(S3S_FS)
-	$(PY) -m pytest -q
+	CDN_MANAGER_DATA_PLANE=native $(PY) -m pytest -q
+	CDN_MANAGER_DATA_PLANE=boto3 $(PY) -m pytest -q -m "not packaging"
 
 test: test-rust test-python
 

@@ -136,9 +136,13 @@ def iam_server() -> Iterator[Server]:
 
 
 def _s3s_binary() -> str | None:
-    configured = os.environ.get("CDN_MANAGER_S3S_FS")
-    if configured and Path(configured).is_file():
-        return configured
+    """$CDN_MANAGER_S3S_FS, else where `make test` installs it, else PATH."""
+    for candidate in (
+        os.environ.get("CDN_MANAGER_S3S_FS"),
+        str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return candidate
     return shutil.which("s3s-fs")
 
 

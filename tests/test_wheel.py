@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
+@pytest.mark.packaging
 def test_release_wheel_installs_into_a_fresh_venv_and_imports(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(

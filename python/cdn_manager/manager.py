@@ -311,8 +311,10 @@ class CDNManager:
         )
 
     def exists(self, bucket: str, key: str) -> bool:
-        """Whether ``bucket/key`` exists (read key). A missing bucket, a
-        refused key or an unreachable host raise, they are not "absent"."""
+        """Whether ``bucket/key`` exists (a HEAD with the read key). A
+        refused key or an unreachable host raise rather than read as
+        "absent"; so does a missing bucket where the server says so (a HEAD
+        answer carries no error code, so many servers cannot)."""
         try:
             self.stat(bucket, key)
         except NotFound as err:
