@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +29,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
-from cdn_manager.local_server import free_port, start_local_server
+from cdn_manager.local_server import free_port
 
 MiB = 1024 * 1024
 #: Small parts so multipart paths run on modest payloads (S3's minimum is 5 MiB).
@@ -95,11 +97,24 @@ def moto_server() -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def iam_server() -> Iterator[Server]:
     """moto with IAM enforced: the reader may only read, the writer only write
-    (the policies are ``cdn_manager.local_server.READER_POLICY``/``WRITER_POLICY``)."""
-    server = start_local_server(bucket=BUCKET)
-    admin = admin_client(server.endpoint, *server.admin_key)
-    yield Server(server.endpoint, server.credentials, admin, "moto-iam")
-    server.stop()
+    (the policies are ``cdn_manager.local_server.READER_POLICY``/``WRITER_POLICY``).
+    In a process of its own (``helpers/iam_moto.py``): moto's IAM switch is
+    global to a process and would lock out ``moto_server``'s made-up keys."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("helpers") / "iam_moto.py"), BUCKET],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        started = json.loads(process.stdout.readline())
+        admin = admin_client(started["endpoint"], *started["admin_key"])
+        credentials = CDNCredentials(**started["credentials"])
+        yield Server(started["endpoint"], credentials, admin, "moto-iam")
+    finally:
+        process.stdin.close()
+        process.wait(30)
 
 
 def _s3s_binary() -> str | None:
