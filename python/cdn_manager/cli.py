@@ -17,6 +17,7 @@ import mmap
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -225,8 +226,8 @@ class App:
     @contextlib.contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
         """A progress callback drawing a bar on stderr if it is a terminal
-        (and not ``--quiet``), else None."""
-        if not self.shows_progress:
+        (and not ``--quiet``) and there are bytes to move, else None."""
+        if not self.shows_progress or total <= 0:
             yield None
             return
         bar = ProgressBar(sys.stderr, total, label)
@@ -509,6 +510,19 @@ def write_config(path: Path, text: str, force: bool) -> None:
             os.unlink(temp)
 
 
+def port_must_be_free(port: int) -> None:
+    """Raises unless ``127.0.0.1:port`` can be listened on (moto's server
+    would wait forever for a port it cannot have)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise CDNError(
+                f"cannot listen on 127.0.0.1:{port}: {err.strerror}", reason="PortInUse"
+            ) from None
+
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -522,6 +536,8 @@ def cmd_local_server(app: App, args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{config} exists: pass --force to replace it, or --config to write another file"
         )
+    if args.port is not None:
+        port_must_be_free(args.port)
     try:
         from .local_server import start_local_server
 

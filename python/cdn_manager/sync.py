@@ -21,14 +21,18 @@ import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from . import _core
 from .errors import Cancelled, CDNError, LocalIOError, UnsafePath
 from .manager import CDNManager, Progress
 from .objects import TransferResult
+
+T = TypeVar("T")
 
 #: Why a file is transferred.
 NEW = "new"
@@ -136,14 +140,31 @@ def _compare_all(
         key, path, local, remote = candidate
         return _difference(manager, plan.bucket, key, path, local, remote)
 
+    whys = _run_all(manager, [partial(compare, candidate) for candidate in candidates])
+    for (key, path, local, remote), why in zip(candidates, whys, strict=True):
+        if why is None:
+            plan.unchanged.append(key)
+        else:
+            plan.changes.append(Change(key, path, size_of_change(local, remote), why))
+
+
+def _run_all(
+    manager: CDNManager, jobs: list[Callable[[], T]], stop: threading.Event | None = None
+) -> list[T]:
+    """Runs ``jobs`` ``config.concurrency`` at a time; returns their results
+    in order. On the first failure or an interrupt, jobs not started are
+    dropped, ``stop`` is set for the running ones, and they end before this
+    raises."""
     with ThreadPoolExecutor(manager.config.concurrency, "cdn-manager-sync") as pool:
-        for (key, path, local, remote), why in zip(
-            candidates, pool.map(compare, candidates), strict=True
-        ):
-            if why is None:
-                plan.unchanged.append(key)
-            else:
-                plan.changes.append(Change(key, path, size_of_change(local, remote), why))
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            if stop is not None:
+                stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _walk(folder: Path, plan: SyncPlan) -> Iterator[tuple[str, Path, int]]:
@@ -310,12 +331,4 @@ def pull(
             return TransferResult(change.key, error=err)
         return TransferResult(change.key, path=path)
 
-    with ThreadPoolExecutor(manager.config.concurrency, "cdn-manager-pull") as pool:
-        futures: list[Future[TransferResult]] = [pool.submit(one, c) for c in plan.changes]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            stopping.set()
-            for future in futures:
-                future.cancel()
-            raise
+    return _run_all(manager, [partial(one, change) for change in plan.changes], stopping)
