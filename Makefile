@@ -32,6 +32,7 @@ build-prod: $(VENV)/.deps
 
 demo: build-dev
 	$(PY) examples/demo.py
+	$(PY) examples/cli_demo.py
 
 test-rust: $(VENV)/.deps
 	cargo test --quiet
