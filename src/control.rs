@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use pyo3::prelude::*;
 
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreError;
 
 /// Counts the bytes a transfer has moved, calls the caller's progress
 /// callback with each increment, and carries a cancellation flag.
@@ -18,13 +18,32 @@ pub struct Control {
     progress: Option<Py<PyAny>>,
 }
 
+/// Whether this is the process's main thread, the one Python runs signal
+/// handlers on (on Linux its thread id is the process id).
+fn on_main_thread() -> bool {
+    #[allow(unsafe_code)]
+    // Safety: gettid and getpid take no arguments and cannot fail.
+    unsafe {
+        libc::gettid() == libc::getpid()
+    }
+}
+
 impl Control {
-    pub fn ensure_running(&self) -> CoreResult<()> {
+    /// Fails with `Cancelled` once the transfer is cancelled. On the main
+    /// thread it also runs Python's signal handlers, so Ctrl-C interrupts a
+    /// transfer the main thread is moving with the GIL released (and
+    /// cancels the rest of it).
+    pub fn ensure_running(&self) -> PyResult<()> {
         if self.cancelled.load(Ordering::Acquire) {
-            Err(CoreError::Cancelled)
-        } else {
-            Ok(())
+            return Err(CoreError::Cancelled.into());
         }
+        if on_main_thread() {
+            if let Err(err) = Python::attach(|py| py.check_signals()) {
+                self.cancel();
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     /// Records `n` bytes (negative when a failed attempt is rolled back) and
@@ -67,7 +86,7 @@ impl Control {
 
     /// Raises `Cancelled` once `cancel()` was called.
     fn check(&self) -> PyResult<()> {
-        Ok(self.ensure_running()?)
+        self.ensure_running()
     }
 
     /// Records `n` bytes moved (negative to roll back a failed attempt).
