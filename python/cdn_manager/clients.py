@@ -29,7 +29,10 @@ def make_client(host: str, access_key: str, secret: str, config: TransferConfig)
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            max_pool_connections=max(32, 4 * config.concurrency),
+            # Room for every in-flight transfer's own request plus the part workers.
+            max_pool_connections=max(
+                32, 4 * config.concurrency, config.max_in_flight + config.concurrency
+            ),
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         ),

@@ -27,6 +27,11 @@ class TransferConfig:
     part_size: int = 8 * MiB
     #: Parts in flight at once for one transfer, and the connection pool size.
     concurrency: int = 8
+    #: Transfers (or other calls) an :class:`AsyncCDNManager` runs at once,
+    #: each on one of its worker threads; further calls wait their turn holding
+    #: no connection and no copy of their payload. With ``concurrency`` part
+    #: workers beside them, connections stay within the pool's size.
+    max_in_flight: int = 16
     #: Attempts per request (and per part) before giving up, transient
     #: failures included: connection resets, timeouts, 500, 503 SlowDown,
     #: truncated or corrupted bodies.
@@ -46,7 +51,7 @@ class TransferConfig:
         for name in ("multipart_threshold", "download_threshold"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
-        for name in ("concurrency", "max_attempts"):
+        for name in ("concurrency", "max_in_flight", "max_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         for name in ("connect_timeout", "read_timeout"):
