@@ -49,7 +49,9 @@ class AsyncCDNManager:
     stops the transfer at its next chunk, waits (without blocking the loop)
     until it has cleaned up — no temporary file, multipart upload aborted, an
     existing destination file unchanged — and then raises
-    ``CancelledError``. Progress callbacks are called from worker threads, as
+    ``CancelledError``. (A request still waiting for the server's first
+    byte, or a call with no chunks such as ``stat``, finishes that request
+    first, within the configured timeouts.) Progress callbacks are called from worker threads, as
     in the sync API; use ``loop.call_soon_threadsafe`` to reach the loop. The
     manager is bound to no event loop: any loop (or several, in turn) may
     use it.
