@@ -8,10 +8,22 @@
   pair, serving a temporary folder.
 
 Every test is also watched for leaked secrets (``no_secret_leaks``).
+
+Sync and async faces: the ``face`` fixture runs a test twice, once with
+``CDNManager`` and once with ``AsyncCDNManager`` driven through the same sync
+method names (:class:`BlockingFace`), so one test body proves both. A module
+adopts it with one line::
+
+    pytestmark = pytest.mark.usefixtures("face")
+
+Tests must then get their manager from ``server.manager()`` (which hands out
+the face under test) rather than building a ``CDNManager`` themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import os
@@ -20,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +43,7 @@ import urllib3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from cdn_manager import CDNCredentials, CDNError, CDNManager, TransferConfig
+from cdn_manager import AsyncCDNManager, CDNCredentials, CDNError, CDNManager, TransferConfig
 from cdn_manager.local_server import free_port
 
 from helpers.leaks import leaked, new_secret, remember
@@ -44,12 +56,15 @@ SMALL_PARTS = TransferConfig(
 BUCKET = "cdn-test"
 
 
-def admin_client(endpoint: str, key: str = "admin", secret: str = "admin-secret") -> Any:
+def admin_client(
+    endpoint: str, key: str = "admin", secret: str = "admin-secret", **config: Any
+) -> Any:
+    """A plain boto3 client; ``config`` adds botocore ``Config`` options."""
     return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
+        config=Config(s3={"addressing_style": "path"}, **config),
     )
 
 
@@ -267,3 +282,48 @@ def files_under(root: Path) -> set[str]:
 
 
 ManagerFactory = Callable[..., CDNManager]
+
+
+class BlockingFace:
+    """An :class:`AsyncCDNManager` behind ``CDNManager``'s sync names: each
+    call runs its coroutine to completion on a fresh event loop, and ``list``
+    returns an iterator over what the async iteration yielded."""
+
+    def __init__(self, manager: CDNManager) -> None:
+        self.aio = AsyncCDNManager(manager)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only the async face's own names: a name it lacks is an AttributeError,
+        # never a silent fall-back to the sync manager.
+        attr = getattr(self.aio, name)
+        if name == "list":
+            return lambda *args, **kwargs: iter(asyncio.run(_collect(attr(*args, **kwargs))))
+        if inspect.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: asyncio.run(attr(*args, **kwargs))
+        return attr
+
+    def close(self) -> None:
+        asyncio.run(self.aio.aclose())
+
+
+async def _collect(items: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in items]
+
+
+@pytest.fixture(params=["sync", "async"])
+def face(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Runs the test with ``CDNManager`` ("sync"), then with ``AsyncCDNManager``
+    ("async"): in the async run, ``Server.manager()`` returns a
+    :class:`BlockingFace` over the manager it would have returned."""
+    faces: list[BlockingFace] = []
+    if request.param == "async":
+        sync_manager = Server.manager
+
+        def async_manager(self: Server, *args: Any, **kwargs: Any) -> BlockingFace:
+            faces.append(BlockingFace(sync_manager(self, *args, **kwargs)))
+            return faces[-1]
+
+        monkeypatch.setattr(Server, "manager", async_manager)
+    yield request.param
+    for blocking in faces:
+        blocking.close()

@@ -15,6 +15,9 @@ from cdn_manager.local_server import free_port
 
 from conftest import BUCKET, MiB, Server, files_under
 
+#: Every test here runs against the sync and the async face.
+pytestmark = pytest.mark.usefixtures("face")
+
 SIZES = {"small": 10_000, "multipart": 13 * MiB + 5}
 
 

@@ -1,6 +1,7 @@
 """cdn-manager: move files to and from S3-compatible CDN storage with a
 read-only key for downloads and a write key for uploads, on a Rust core."""
 
+from .aio import AsyncCDNManager
 from .audit import AuditReport, Finding
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -22,6 +23,7 @@ from .objects import ObjectInfo, TransferResult
 
 __all__ = [
     "AccessDenied",
+    "AsyncCDNManager",
     "AuditReport",
     "CDNCredentials",
     "CDNError",

@@ -42,6 +42,11 @@ class TransferConfig:
     part_size: int = 8 * MiB
     #: Parts in flight at once for one transfer, and the connection pool size.
     concurrency: int = 8
+    #: Transfers (or other calls) an :class:`AsyncCDNManager` runs at once,
+    #: each on one of its worker threads; further calls wait their turn holding
+    #: no connection and no copy of their payload. With ``concurrency`` part
+    #: workers beside them, connections stay within the pool's size.
+    max_in_flight: int = 16
     #: Attempts per request (and per part) before giving up, transient
     #: failures included: connection resets, timeouts, 500, 503 SlowDown,
     #: truncated or corrupted bodies.
@@ -72,7 +77,7 @@ class TransferConfig:
         for name in ("multipart_threshold", "download_threshold"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
-        for name in ("concurrency", "max_attempts"):
+        for name in ("concurrency", "max_in_flight", "max_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         for name in ("connect_timeout", "read_timeout"):
@@ -85,9 +90,9 @@ class TransferConfig:
 
     @property
     def pool_size(self) -> int:
-        """Connections each HTTP client keeps for reuse: every part of a few
-        concurrent transfers, and the batches' objects."""
-        return max(32, 4 * self.concurrency)
+        """Connections each HTTP client keeps for reuse: room for every
+        in-flight transfer's own request plus the part workers."""
+        return max(32, 4 * self.concurrency, self.max_in_flight + self.concurrency)
 
     def part_size_for(self, size: int) -> int:
         """The part size for an object of ``size`` bytes: ``part_size``, or

@@ -3,7 +3,9 @@
 The raising methods are the one code path; the seed's ``upload`` and
 ``download`` wrap them, log one line on failure and return False. Every
 method that reads uses ``download_client`` (the read key) and every method
-that writes uses ``upload_client`` (the write key).
+that writes uses ``upload_client`` (the write key). Each transfer method is a
+shell over a private twin that takes the transfer's ``_core.Control``, which
+the async face (``aio.py``) cancels when its task is cancelled.
 """
 
 from __future__ import annotations
@@ -169,15 +171,21 @@ class CDNManager:
         a CRC the server verifies. ``content_type`` defaults to a guess from
         the key's extension. Raises a :class:`CDNError` subclass.
         """
+        self._put_bytes(bucket, key, data, content_type, cache_control, _core.Control(progress))
+
+    def _put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: Payload,
+        content_type: str | None,
+        cache_control: str | None,
+        control: _core.Control,
+    ) -> None:
         view = as_byte_view(data)
         algorithm = self.config.checksum_algorithm
         self._upload(
-            bucket,
-            key,
-            lambda: BufferSource(view, algorithm),
-            content_type,
-            cache_control,
-            _core.Control(progress),
+            bucket, key, lambda: BufferSource(view, algorithm), content_type, cache_control, control
         )
 
     def upload_file(
@@ -193,14 +201,20 @@ class CDNManager:
         """Stores the local file ``path`` at ``bucket/key``, read part by part
         (memory holds only the parts in flight). Fails with
         :class:`LocalIOError` if the file changes during the upload."""
+        self._upload_file(bucket, key, path, content_type, cache_control, _core.Control(progress))
+
+    def _upload_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        content_type: str | None,
+        cache_control: str | None,
+        control: _core.Control,
+    ) -> None:
         algorithm = self.config.checksum_algorithm
         self._upload(
-            bucket,
-            key,
-            lambda: FileSource(path, algorithm),
-            content_type,
-            cache_control,
-            _core.Control(progress),
+            bucket, key, lambda: FileSource(path, algorithm), content_type, cache_control, control
         )
 
     def delete(self, bucket: str, key: str) -> None:
@@ -274,27 +288,30 @@ class CDNManager:
         """Downloads ``bucket/key`` to the local file ``path`` (its folder is
         created), with the same verification and atomic replacement as
         :meth:`get_file`; returns the path."""
+        return self._download_file(bucket, key, path, _core.Control(progress))
+
+    def _download_file(
+        self, bucket: str, key: str, path: str | os.PathLike[str], control: _core.Control
+    ) -> Path:
         destination = Path(path)
 
         def run() -> Path:
             checked = _core.prepare_destination(destination.parent, destination.name)
-            self._download(
-                bucket,
-                key,
-                lambda size: _core.FileWriter(checked, size),
-                _core.Control(progress),
-            )
+            self._download(bucket, key, lambda size: _core.FileWriter(checked, size), control)
             return checked
 
         return self._run("download", bucket, key, run)
 
     def download_bytes(self, bucket: str, key: str, *, progress: Progress | None = None) -> bytes:
         """The verified contents of ``bucket/key``, read with the read key."""
+        return self._download_bytes(bucket, key, _core.Control(progress))
+
+    def _download_bytes(self, bucket: str, key: str, control: _core.Control) -> bytes:
         return self._run(
             "download",
             bucket,
             key,
-            lambda: self._download(bucket, key, _core.MemoryWriter, _core.Control(progress)),
+            lambda: self._download(bucket, key, _core.MemoryWriter, control),
         )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
@@ -370,7 +387,15 @@ class CDNManager:
         time; ``data`` is a bytes-like object or a ``pathlib.Path`` to a
         file. One failure does not stop the rest: each item's outcome is in
         the returned list, in order. ``progress`` counts all items."""
-        control = _core.Control(progress)
+        return self._upload_many(bucket, items, cache_control, _core.Control(progress))
+
+    def _upload_many(
+        self,
+        bucket: str,
+        items: Iterable[tuple[str, Payload | os.PathLike[str]]],
+        cache_control: str | None,
+        control: _core.Control,
+    ) -> builtins.list[TransferResult]:
         algorithm = self.config.checksum_algorithm
 
         def one(key: str, data: Payload | os.PathLike[str]) -> TransferResult:
@@ -395,8 +420,15 @@ class CDNManager:
         """Downloads every key to ``folder/key`` (as :meth:`get_file`),
         ``config.concurrency`` at a time. One failure does not stop the
         rest: each item's outcome is in the returned list, in order."""
-        control = _core.Control(progress)
+        return self._download_many(bucket, keys, folder, _core.Control(progress))
 
+    def _download_many(
+        self,
+        bucket: str,
+        keys: Iterable[str],
+        folder: str | os.PathLike[str] | None,
+        control: _core.Control,
+    ) -> builtins.list[TransferResult]:
         def one(key: str) -> TransferResult:
             return TransferResult(key, path=self._get_file(bucket, key, folder, control))
 
@@ -438,15 +470,28 @@ class CDNManager:
     def upload(self, bucket: str, filename: str, file_bytes: bytes) -> bool:
         """Uploads ``file_bytes`` to ``bucket/filename``; False (and one log
         line) on any failure. Never raises."""
+        return self._upload_as_bool(bucket, filename, file_bytes, _core.Control())
+
+    def _upload_as_bool(
+        self, bucket: str, filename: str, file_bytes: bytes, control: _core.Control
+    ) -> bool:
         return self._as_bool(
-            "upload", bucket, filename, lambda: self.put_bytes(bucket, filename, file_bytes)
+            "upload",
+            bucket,
+            filename,
+            lambda: self._put_bytes(bucket, filename, file_bytes, None, None, control),
         )
 
     def download(self, folder: str, filename: str) -> bool:
         """Downloads object ``filename`` of bucket ``folder`` to the local
         ``folder/filename``; False (and one log line) on any failure. Never
         raises."""
-        return self._as_bool("download", folder, filename, lambda: self.get_file(folder, filename))
+        return self._download_as_bool(folder, filename, _core.Control())
+
+    def _download_as_bool(self, folder: str, filename: str, control: _core.Control) -> bool:
+        return self._as_bool(
+            "download", folder, filename, lambda: self._get_file(folder, filename, None, control)
+        )
 
     def _as_bool(self, operation: str, bucket: str, key: str, action: Callable[[], object]) -> bool:
         try:

@@ -1,1 +1,2 @@
-"""Shared test helpers: what the disk, the wire and the logs show."""
+"""Shared test helpers: what the disk, the wire and the logs show (imported as
+``helpers.<module>``)."""

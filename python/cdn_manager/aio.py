@@ -1,0 +1,281 @@
+"""AsyncCDNManager: CDNManager for asyncio applications.
+
+Why this shape: one class whose coroutine methods have the same names,
+arguments, results and exceptions as :class:`CDNManager`'s, so an async caller
+writes ``await manager.put_bytes(...)`` and the sync documentation reads
+unchanged, without ``*_async`` twins doubling the sync class. It wraps a
+:class:`CDNManager` and calls its implementation, so verification, errors and
+key separation are the sync ones: there is one code path.
+
+Every call runs on a worker thread of this manager's own executor, bounded by
+``config.max_in_flight``: the loop never blocks, and ``asyncio.gather`` of
+thousands of calls runs that many at a time while the rest wait as queued
+work items holding a reference to their payload (never a copy) and no
+connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from . import _core
+from .audit import AuditReport
+from .config import TransferConfig
+from .credentials import CDNCredentials
+from .manager import CDNManager, Payload, Progress
+from .objects import ObjectInfo, TransferResult
+
+T = TypeVar("T")
+
+#: Keys fetched per trip to a worker while listing (S3's largest page).
+LIST_BATCH = 1000
+
+
+class AsyncCDNManager:
+    """The coroutine face of :class:`CDNManager`.
+
+    ``AsyncCDNManager(credentials, config)`` builds its own
+    :class:`CDNManager`; ``AsyncCDNManager(manager)`` wraps an existing one
+    (which ``aclose`` then leaves open). Cancelling a task that awaits a call
+    stops the transfer at its next chunk, waits (without blocking the loop)
+    until it has cleaned up — no temporary file, multipart upload aborted, an
+    existing destination file unchanged — and then raises
+    ``CancelledError``. (A request still waiting for the server's first
+    byte, or a call with no chunks such as ``stat``, finishes that request
+    first, within the configured timeouts.) Progress callbacks are called from worker threads, as
+    in the sync API; use ``loop.call_soon_threadsafe`` to reach the loop. The
+    manager is bound to no event loop: any loop (or several, in turn) may
+    use it.
+    """
+
+    def __init__(
+        self, credentials: CDNCredentials | CDNManager, config: TransferConfig | None = None
+    ) -> None:
+        if isinstance(credentials, CDNManager):
+            if config is not None:
+                raise TypeError("config belongs to the wrapped CDNManager")
+            self.sync = credentials
+            self._owns_sync = False
+        else:
+            self.sync = CDNManager(credentials, config)
+            self._owns_sync = True
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.sync.config.max_in_flight, thread_name_prefix="cdn-manager-async"
+        )
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
+
+    @property
+    def creds(self) -> CDNCredentials:
+        return self.sync.creds
+
+    @property
+    def config(self) -> TransferConfig:
+        return self.sync.config
+
+    @property
+    def download_client(self) -> Any:
+        """The boto3 client of the read key (blocking: not for the loop)."""
+        return self.sync.download_client
+
+    @property
+    def upload_client(self) -> Any:
+        """The boto3 client of the write key (blocking: not for the loop)."""
+        return self.sync.upload_client
+
+    async def aclose(self) -> None:
+        """Waits for calls in flight, stops the worker threads, and closes the
+        wrapped manager if this one built it. Later calls raise RuntimeError."""
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        if self._owns_sync:
+            await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncCDNManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _offload(
+        self, job: Callable[[_core.Control], T], progress: Progress | None = None
+    ) -> T:
+        """Runs ``job(control)`` on a worker. If the awaiting task is
+        cancelled: cancels ``control`` (the job stops at its next chunk and
+        cleans up), waits for the worker to finish, re-raises."""
+        control = _core.Control(progress)
+        work = self._executor.submit(job, control)
+        done = asyncio.wrap_future(work)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            control.cancel()
+            if not work.cancel():  # already running: let it clean up first
+                await _settle(done)
+            raise
+
+    # The seed's bool API: False and one log line on failure, never an error
+    # (task cancellation still propagates).
+
+    async def upload(self, bucket: str, filename: str, file_bytes: bytes) -> bool:
+        """As :meth:`CDNManager.upload`."""
+        return await self._offload(partial(self.sync._upload_as_bool, bucket, filename, file_bytes))
+
+    async def download(self, folder: str, filename: str) -> bool:
+        """As :meth:`CDNManager.download`."""
+        return await self._offload(partial(self.sync._download_as_bool, folder, filename))
+
+    # Uploads (the write key).
+
+    async def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """As :meth:`CDNManager.put_bytes`; ``data`` is not copied, so it must
+        not change until the call returns."""
+        await self._offload(
+            partial(self.sync._put_bytes, bucket, key, data, content_type, cache_control), progress
+        )
+
+    async def upload_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """As :meth:`CDNManager.upload_file`."""
+        await self._offload(
+            partial(self.sync._upload_file, bucket, key, path, content_type, cache_control),
+            progress,
+        )
+
+    async def delete(self, bucket: str, key: str) -> None:
+        """As :meth:`CDNManager.delete`."""
+        await self._offload(lambda _: self.sync.delete(bucket, key))
+
+    # Downloads (the read key).
+
+    async def get_file(
+        self,
+        bucket: str,
+        key: str,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """As :meth:`CDNManager.get_file`."""
+        return await self._offload(partial(self.sync._get_file, bucket, key, folder), progress)
+
+    async def download_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """As :meth:`CDNManager.download_file`."""
+        return await self._offload(partial(self.sync._download_file, bucket, key, path), progress)
+
+    async def download_bytes(
+        self, bucket: str, key: str, *, progress: Progress | None = None
+    ) -> bytes:
+        """As :meth:`CDNManager.download_bytes`."""
+        return await self._offload(partial(self.sync._download_bytes, bucket, key), progress)
+
+    async def stat(self, bucket: str, key: str) -> ObjectInfo:
+        """As :meth:`CDNManager.stat`."""
+        return await self._offload(lambda _: self.sync.stat(bucket, key))
+
+    async def exists(self, bucket: str, key: str) -> bool:
+        """As :meth:`CDNManager.exists`."""
+        return await self._offload(lambda _: self.sync.exists(bucket, key))
+
+    async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """As :meth:`CDNManager.list`, for ``async for``: pages are fetched on
+        a worker as the iteration reaches them."""
+        entries = self.sync.list(bucket, prefix)
+        while True:
+            batch = await self._offload(
+                lambda _: builtins.list(itertools.islice(entries, LIST_BATCH))
+            )
+            for info in batch:
+                yield info
+            if len(batch) < LIST_BATCH:
+                return
+
+    async def presign_download_url(self, bucket: str, key: str, expires: int = 3600) -> str:
+        """As :meth:`CDNManager.presign_download_url` (signing costs about as
+        much as a small request, so it runs on a worker too)."""
+        return await self._offload(lambda _: self.sync.presign_download_url(bucket, key, expires))
+
+    # Batches: one call holds one slot of ``max_in_flight`` and runs its items
+    # ``config.concurrency`` at a time, exactly as the sync batch does.
+
+    async def upload_many(
+        self,
+        bucket: str,
+        items: Iterable[tuple[str, Payload | os.PathLike[str]]],
+        *,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> builtins.list[TransferResult]:
+        """As :meth:`CDNManager.upload_many`."""
+        return await self._offload(
+            partial(self.sync._upload_many, bucket, items, cache_control), progress
+        )
+
+    async def download_many(
+        self,
+        bucket: str,
+        keys: Iterable[str],
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> builtins.list[TransferResult]:
+        """As :meth:`CDNManager.download_many`."""
+        return await self._offload(
+            partial(self.sync._download_many, bucket, keys, folder), progress
+        )
+
+    # The least-privilege audit.
+
+    async def check(self, bucket: str) -> AuditReport:
+        """As :meth:`CDNManager.check`."""
+        return await self._offload(lambda _: self.sync.check(bucket))
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Waits until ``future`` is done, through further cancellations of the
+    calling task: the cleanup it stands for must finish before the task ends."""
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            continue
+    if not future.cancelled():
+        future.exception()  # retrieved: the caller sees its cancellation instead
