@@ -267,11 +267,12 @@ class CDNManager:
         key: str,
         folder: str | os.PathLike[str] | None,
         control: _core.Control,
+        name: str | None = None,
     ) -> Path:
         target = Path(bucket if folder is None else folder)
 
         def run() -> Path:
-            destination = _core.prepare_destination(target, key)
+            destination = _core.prepare_destination(target, key if name is None else name)
             self._download(bucket, key, lambda size: _core.FileWriter(destination, size), control)
             return destination
 
@@ -412,27 +413,30 @@ class CDNManager:
     def download_many(
         self,
         bucket: str,
-        keys: Iterable[str],
+        keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
         *,
         progress: Progress | None = None,
     ) -> builtins.list[TransferResult]:
         """Downloads every key to ``folder/key`` (as :meth:`get_file`),
-        ``config.concurrency`` at a time. One failure does not stop the
-        rest: each item's outcome is in the returned list, in order."""
+        ``config.concurrency`` at a time; an item ``(key, name)`` lands at
+        ``folder/name`` instead, ``name`` held to the same rule as a key.
+        One failure does not stop the rest: each item's outcome is in the
+        returned list, in order."""
         return self._download_many(bucket, keys, folder, _core.Control(progress))
 
     def _download_many(
         self,
         bucket: str,
-        keys: Iterable[str],
+        keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None,
         control: _core.Control,
     ) -> builtins.list[TransferResult]:
-        def one(key: str) -> TransferResult:
-            return TransferResult(key, path=self._get_file(bucket, key, folder, control))
+        def one(key: str, name: str) -> TransferResult:
+            return TransferResult(key, path=self._get_file(bucket, key, folder, control, name))
 
-        return self._batch([(key, partial(one, key)) for key in keys], control)
+        pairs = [(item, item) if isinstance(item, str) else item for item in keys]
+        return self._batch([(key, partial(one, key, name)) for key, name in pairs], control)
 
     def _batch(
         self, jobs: builtins.list[tuple[str, Callable[[], TransferResult]]], control: _core.Control

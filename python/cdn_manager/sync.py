@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import _core
-from .errors import Cancelled, CDNError, LocalIOError, UnsafePath
+from .errors import LocalIOError, UnsafePath
 from .manager import CDNManager, Progress
 from .objects import TransferResult
 
@@ -148,20 +147,15 @@ def _compare_all(
             plan.changes.append(Change(key, path, size_of_change(local, remote), why))
 
 
-def _run_all(
-    manager: CDNManager, jobs: list[Callable[[], T]], stop: threading.Event | None = None
-) -> list[T]:
+def _run_all(manager: CDNManager, jobs: list[Callable[[], T]]) -> list[T]:
     """Runs ``jobs`` ``config.concurrency`` at a time; returns their results
     in order. On the first failure or an interrupt, jobs not started are
-    dropped, ``stop`` is set for the running ones, and they end before this
-    raises."""
+    dropped, and running ones end before this raises."""
     with ThreadPoolExecutor(manager.config.concurrency, "cdn-manager-sync") as pool:
         futures = [pool.submit(job) for job in jobs]
         try:
             return [future.result() for future in futures]
         except BaseException:
-            if stop is not None:
-                stop.set()
             for future in futures:
                 future.cancel()
             raise
@@ -297,38 +291,10 @@ def push(
 def pull(
     manager: CDNManager, plan: SyncPlan, *, progress: Progress | None = None
 ) -> list[TransferResult]:
-    """Downloads the plan's changes concurrently, each verified and
-    committed atomically; one result per change, in order.
-
-    An interrupt (Ctrl-C) stops every running download at its next chunk:
-    each removes its temporary file, and files already committed are
-    complete.
-    """
-    stopping = threading.Event()
-
-    def report(n: int) -> None:
-        # Raising from the progress callback fails the download in progress,
-        # which then cleans up after itself.
-        if stopping.is_set():
-            raise Cancelled("pull interrupted")
-        if progress is not None:
-            progress(n)
-
-    def one(change: Change) -> TransferResult:
-        try:
-            if stopping.is_set():
-                raise Cancelled("pull interrupted")
-            relative = change.key[len(plan.prefix) :]
-            try:
-                destination = _core.prepare_destination(plan.folder, relative)
-            except OSError as err:
-                raise LocalIOError(
-                    f"download {plan.bucket}/{change.key}: {err.strerror or err}",
-                    reason=type(err).__name__,
-                ) from None
-            path = manager.download_file(plan.bucket, change.key, destination, progress=report)
-        except CDNError as err:
-            return TransferResult(change.key, error=err)
-        return TransferResult(change.key, path=path)
-
-    return _run_all(manager, [partial(one, change) for change in plan.changes], stopping)
+    """Downloads the plan's changes concurrently
+    (:meth:`CDNManager.download_many`), each verified and committed
+    atomically; one result per change, in order. An interrupt (Ctrl-C)
+    stops every running download: each removes its temporary file, and files
+    already committed are complete."""
+    items = [(change.key, change.key[len(plan.prefix) :]) for change in plan.changes]
+    return manager.download_many(plan.bucket, items, plan.folder, progress=progress)
