@@ -98,7 +98,7 @@ def test_corrupted_object_is_refused_and_the_old_file_kept(
     # Damaged bytes stored beside the original's CRC, as this library records
     # it in the object's metadata, and no CRC of the damaged bytes.
     crc = base64.b64encode(zlib.crc32(original).to_bytes(4, "big")).decode()
-    raw = admin_client(moto_server.endpoint, request_checksum_calculation="when_required")
+    raw = admin_client(moto_server.endpoint, checksums="when_required")
     raw.put_object(Bucket=BUCKET, Key=key, Body=bytes(corrupted), Metadata={"cdn-crc32": crc})
     destination = in_tmp / BUCKET / key
     destination.parent.mkdir(parents=True)

@@ -1,0 +1,311 @@
+"""Transfers through a fault-injecting proxy (issue 4, item 5).
+
+A transient fault (fewer faulted requests than ``max_attempts``) is retried
+and the transfer ends with exactly the right bytes. A permanent one (every
+matching request faulted) gives False, one error log line saying what
+failed, no temporary file, no unfinished multipart upload, and leaves the
+previous version (the file on disk, or the object in the bucket) untouched.
+
+Downloads fault the response bodies of GETs; uploads fault the request
+bodies of PUTs (the single PUT or every UploadPart). Sizes below and above
+the thresholds of ``SMALL_PARTS`` cover the single-request and multipart paths.
+
+The whole matrix runs on moto. On s3s-fs only the faults whose outcome
+depends on the server (what it does with a broken or corrupted body) run:
+the proxy answers 500 and 503 itself, and a stalled download never reaches
+the server. Multipart sizes on moto are the fast set; the rest is ``slow``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SMALL_PARTS, MiB, Server, StartProxy, error_lines, files_under
+from helpers.faultproxy import Fault, Rule
+
+#: Short read timeout so a stall costs a second, not thirty.
+TRANSIENT_CONFIG = dataclasses.replace(
+    SMALL_PARTS, max_attempts=3, read_timeout=1.0, connect_timeout=1.0
+)
+#: Where every attempt fails anyway: fewer attempts, and a stall that costs
+#: half a second (a spurious timeout cannot change the outcome).
+PERMANENT_CONFIG = dataclasses.replace(TRANSIENT_CONFIG, max_attempts=2, read_timeout=0.5)
+#: Faulted requests in a transient fault: fewer than ``max_attempts``.
+BUDGET = TRANSIENT_CONFIG.max_attempts - 1
+#: Object sizes: one request, and four parts (5 MiB, the last one 1 MiB + a bit).
+SIZES = {"single": 3 * MiB, "multipart": 16 * MiB + 1234}
+#: Body offset of the faults: inside every response and part of both sizes.
+MID = MiB
+PREVIOUS = b"the previous version, which a failed transfer must leave alone"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    #: The :class:`Rule` fields of the fault.
+    rule: dict[str, Any]
+    #: What the error log line must say when the fault persists.
+    says: str
+    #: The server may have stored the new bytes before the fault struck.
+    may_commit: bool = False
+    #: The server plays no part in the outcome: tried on moto only.
+    proxy_only: bool = False
+
+
+DOWNLOAD_FAULTS = {
+    "reset": Scenario({"fault": Fault.RESET, "at": MID}, r"(?i)reset|broken|connection"),
+    "cut": Scenario({"fault": Fault.CUT, "at": MID}, r"(?i)incomplete|short|truncat|ended|closed"),
+    "stall": Scenario({"fault": Fault.STALL, "at": MID}, r"(?i)time", proxy_only=True),
+    "flip": Scenario({"fault": Fault.FLIP, "at": MID}, r"(?i)(crc32c?|md5|sha\d+) mismatch"),
+    "500": Scenario({"fault": Fault.INTERNAL_ERROR}, "InternalError", proxy_only=True),
+    "503": Scenario({"fault": Fault.SLOW_DOWN}, "SlowDown", proxy_only=True),
+}
+UPLOAD_FAULTS = {
+    "reset": Scenario({"fault": Fault.RESET, "at": MID, "in_request": True}, r"(?i)reset|broken"),
+    "cut": Scenario({"fault": Fault.CUT, "at": MID, "in_request": True}, r"(?i)reset|broken|clos"),
+    # The server never gets the whole body.
+    "stall": Scenario({"fault": Fault.STALL, "at": MID, "in_request": True}, r"(?i)time"),
+    # The server stores the body; its answer never comes back.
+    "lost-answer": Scenario({"fault": Fault.STALL, "at": None}, r"(?i)time", may_commit=True),
+    # s3s-fs answers a body that fails its x-amz-content-sha256 with 500 InternalError.
+    "flip": Scenario(
+        {"fault": Fault.FLIP, "at": MID, "in_request": True},
+        r"(?i)digest|mismatch|InternalError",
+    ),
+    "500": Scenario({"fault": Fault.INTERNAL_ERROR}, "InternalError", proxy_only=True),
+    "503": Scenario({"fault": Fault.SLOW_DOWN}, "SlowDown", proxy_only=True),
+}
+
+
+def cases(faults: dict[str, Scenario]) -> list[Any]:
+    """(server, fault, size) parameters; see the module docstring."""
+    params = []
+    for server in ("moto", "s3s-fs"):
+        for fault, scenario in faults.items():
+            if server == "s3s-fs" and scenario.proxy_only:
+                continue
+            for size in SIZES:
+                fast = server == "moto" and size == "multipart"
+                params.append(
+                    pytest.param(
+                        server,
+                        fault,
+                        size,
+                        id=f"{server}-{fault}-{size}",
+                        marks=() if fast else pytest.mark.slow,
+                    )
+                )
+    return params
+
+
+def stored_bytes(server: Server, bucket: str, key: str) -> bytes:
+    body: bytes = server.admin.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def stored_object(server: Server, bucket: str, size: int, name: str) -> tuple[str, bytes]:
+    """An object written by cdn-manager (directly, not through the proxy)."""
+    data = os.urandom(size)
+    key = f"faults/{name}.bin"
+    server.manager().put_bytes(bucket, key, data)
+    return key, data
+
+
+# Downloads.
+
+
+@pytest.mark.parametrize(
+    ("any_server", "fault", "size"), cases(DOWNLOAD_FAULTS), indirect=["any_server"]
+)
+def test_transient_download_fault_is_retried_to_the_right_bytes(
+    any_server: Server,
+    bucket: str,
+    fault_proxy: StartProxy,
+    in_tmp: Path,
+    fault: str,
+    size: str,
+) -> None:
+    key, data = stored_object(any_server, bucket, SIZES[size], f"{fault}-{size}")
+    proxy = fault_proxy(any_server)
+    rule = proxy.add(Rule(**DOWNLOAD_FAULTS[fault].rule, method="GET", times=BUDGET))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.download(bucket, key) is True
+
+    assert (in_tmp / bucket / key).read_bytes() == data
+    assert files_under(in_tmp) == {f"{bucket}/{key}"}
+    assert rule.applied == BUDGET
+
+
+@pytest.mark.parametrize(
+    ("any_server", "fault", "size"), cases(DOWNLOAD_FAULTS), indirect=["any_server"]
+)
+def test_permanent_download_fault_fails_and_leaves_the_disk_as_it_was(
+    any_server: Server,
+    bucket: str,
+    fault_proxy: StartProxy,
+    in_tmp: Path,
+    cdn_log: pytest.LogCaptureFixture,
+    fault: str,
+    size: str,
+) -> None:
+    key, _ = stored_object(any_server, bucket, SIZES[size], f"{fault}-{size}")
+    destination = in_tmp / bucket / key
+    destination.parent.mkdir(parents=True)
+    destination.write_bytes(PREVIOUS)
+    proxy = fault_proxy(any_server)
+    scenario = DOWNLOAD_FAULTS[fault]
+    rule = proxy.add(Rule(**scenario.rule, method="GET"))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.download(bucket, key) is False
+
+    assert destination.read_bytes() == PREVIOUS
+    assert files_under(in_tmp) == {f"{bucket}/{key}"}  # no temporary file left
+    assert rule.applied >= PERMANENT_CONFIG.max_attempts
+    (line,) = error_lines(cdn_log)
+    assert key in line
+    assert re.search(scenario.says, line), line
+
+
+def test_only_the_third_ranged_get_faulted_is_retried(
+    any_server: Server, bucket: str, fault_proxy: StartProxy, in_tmp: Path
+) -> None:
+    key, data = stored_object(any_server, bucket, SIZES["multipart"], "third-range")
+    proxy = fault_proxy(any_server)
+    rule = proxy.add(Rule(Fault.RESET, at=MID, method="GET", ranged=True, skip=2, times=1))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.download(bucket, key) is True
+
+    assert (in_tmp / bucket / key).read_bytes() == data
+    assert rule.applied == 1
+
+
+# Uploads.
+
+
+@pytest.mark.parametrize(
+    ("any_server", "fault", "size"), cases(UPLOAD_FAULTS), indirect=["any_server"]
+)
+def test_transient_upload_fault_is_retried_to_the_right_bytes(
+    any_server: Server,
+    bucket: str,
+    fault_proxy: StartProxy,
+    fault: str,
+    size: str,
+) -> None:
+    data = os.urandom(SIZES[size])
+    key = f"faults/{fault}-{size}.bin"
+    proxy = fault_proxy(any_server)
+    rule = proxy.add(Rule(**UPLOAD_FAULTS[fault].rule, method="PUT", times=BUDGET))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, key, data) is True
+
+    assert stored_bytes(any_server, bucket, key) == data
+    assert any_server.unfinished_uploads(bucket) == []
+    assert rule.applied == BUDGET
+
+
+@pytest.mark.parametrize(
+    ("any_server", "fault", "size"), cases(UPLOAD_FAULTS), indirect=["any_server"]
+)
+def test_permanent_upload_fault_fails_and_leaves_the_bucket_as_it_was(
+    any_server: Server,
+    bucket: str,
+    fault_proxy: StartProxy,
+    cdn_log: pytest.LogCaptureFixture,
+    fault: str,
+    size: str,
+) -> None:
+    key = f"faults/{fault}-{size}.bin"
+    any_server.admin.put_object(Bucket=bucket, Key=key, Body=PREVIOUS)
+    proxy = fault_proxy(any_server)
+    scenario = UPLOAD_FAULTS[fault]
+    rule = proxy.add(Rule(**scenario.rule, method="PUT"))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+    data = os.urandom(SIZES[size])
+
+    assert manager.upload(bucket, key, data) is False
+
+    # Once the server has stored the bytes, losing its answer cannot undo it;
+    # the object is then the new bytes, whole.
+    expected = (PREVIOUS, data) if scenario.may_commit else (PREVIOUS,)
+    assert stored_bytes(any_server, bucket, key) in expected
+    assert any_server.unfinished_uploads(bucket) == []
+    assert rule.applied >= PERMANENT_CONFIG.max_attempts
+    (line,) = error_lines(cdn_log)
+    assert key in line
+    assert re.search(scenario.says, line), line
+
+
+#: Faults on CompleteMultipartUpload (a POST with ``uploadId=``).
+COMPLETE: dict[str, Any] = {"method": "POST", "query": "uploadId="}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"fault": Fault.INTERNAL_ERROR}, id="500"),
+        # The server completes the upload; its answer is lost, so the client
+        # asks again for an upload that no longer exists.
+        pytest.param({"fault": Fault.STALL, "at": None}, id="lost-answer"),
+    ],
+)
+def test_transient_fault_on_completing_a_multipart_upload_is_cured(
+    any_server: Server, bucket: str, fault_proxy: StartProxy, fault: dict[str, Any]
+) -> None:
+    data = os.urandom(SIZES["multipart"])
+    proxy = fault_proxy(any_server)
+    rule = proxy.add(Rule(**fault, **COMPLETE, times=1))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, "faults/complete.bin", data) is True
+
+    assert stored_bytes(any_server, bucket, "faults/complete.bin") == data
+    assert any_server.unfinished_uploads(bucket) == []
+    assert rule.applied == 1
+
+
+def test_permanent_fault_on_completing_a_multipart_upload_aborts_it(
+    any_server: Server, bucket: str, fault_proxy: StartProxy, cdn_log: pytest.LogCaptureFixture
+) -> None:
+    any_server.admin.put_object(Bucket=bucket, Key="faults/complete.bin", Body=PREVIOUS)
+    proxy = fault_proxy(any_server)
+    proxy.add(Rule(Fault.INTERNAL_ERROR, **COMPLETE))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, "faults/complete.bin", os.urandom(SIZES["multipart"])) is False
+
+    assert stored_bytes(any_server, bucket, "faults/complete.bin") == PREVIOUS
+    assert any_server.unfinished_uploads(bucket) == []
+    (line,) = error_lines(cdn_log)
+    assert "InternalError" in line
+
+
+@pytest.mark.parametrize("any_server", ["moto"], indirect=True)
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_a_request_failing_every_time_is_tried_max_attempts_times(
+    any_server: Server, bucket: str, fault_proxy: StartProxy, in_tmp: Path, method: str
+) -> None:
+    """``TransferConfig.max_attempts`` is documented as the attempts per
+    request, transient failures included: whatever layers retry, together
+    they send a request that keeps failing exactly that many times."""
+    key, data = stored_object(any_server, bucket, SIZES["single"], "attempts")
+    proxy = fault_proxy(any_server)
+    rule = proxy.add(Rule(Fault.INTERNAL_ERROR, method=method))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    if method == "GET":
+        assert manager.download(bucket, key) is False
+    else:
+        assert manager.upload(bucket, key, data) is False
+
+    assert rule.applied == TRANSIENT_CONFIG.max_attempts
