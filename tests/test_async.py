@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import tracemalloc
-import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 from cdn_manager import AsyncCDNManager, CDNManager, TransferConfig
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server, files_under
-from helpers.counting_proxy import CountingProxy
+from helpers.faultproxy import FaultProxy
 
 #: The most a part moves between two looks at its cancellation flag (both
 #: data planes read responses 1 MiB at a time; uploads go in smaller pieces).
@@ -207,8 +206,7 @@ def test_gather_of_2000_uploads_stays_within_the_in_flight_limit(s3s_server: Ser
     # (tracemalloc counts the allocations of every thread).
     pool = os.urandom(size + count)
     payloads = [memoryview(pool)[i : i + size] for i in range(count)]
-    upstream = urllib.parse.urlsplit(s3s_server.endpoint)
-    with CountingProxy((upstream.hostname or "127.0.0.1", upstream.port or 80)) as proxy:
+    with FaultProxy(s3s_server.endpoint) as proxy:
         manager = s3s_server.manager(replace(SMALL_PARTS, max_in_flight=limit), host=proxy.endpoint)
 
         async def upload_all() -> int:
@@ -227,8 +225,9 @@ def test_gather_of_2000_uploads_stays_within_the_in_flight_limit(s3s_server: Ser
 
         peak = asyncio.run(upload_all())
 
-    print(f"\n{count} uploads: {proxy.max_open} connections at most, {peak / MiB:.1f} MiB peak")
-    assert proxy.max_open == limit
+    connections = proxy.peak_connections
+    print(f"\n{count} uploads: {connections} connections at most, {peak / MiB:.1f} MiB peak")
+    assert connections == limit
     assert peak < count * size / 4, "memory grew with the payloads, not the calls in flight"
     direct = s3s_server.manager()
     keys = [info.key for info in direct.list(BUCKET, "gather/")]

@@ -25,7 +25,7 @@ from botocore.config import Config
 from cdn_manager import CDNCredentials
 
 from conftest import MiB, Server, files_under
-from helpers.throttle import ThrottledProxy
+from helpers.faultproxy import FaultProxy
 
 CLI = Path(sys.executable).with_name("cdn-manager")
 #: Bytes per second through the throttled proxy: a 12 MiB transfer takes 1.5 s.
@@ -142,10 +142,9 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 @pytest.fixture
 def slow_moto(moto_server: Server) -> Iterator[Server]:
     """moto behind a proxy that passes ``SLOW_RATE`` bytes per second."""
-    proxy = ThrottledProxy(moto_server.endpoint, SLOW_RATE)
-    credentials = CDNCredentials(**{**moto_server.credentials.__dict__, "host": proxy.endpoint})
-    yield Server(proxy.endpoint, credentials, moto_server.admin, "slow-moto")
-    proxy.close()
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        fields = {**moto_server.credentials.__dict__, "host": proxy.endpoint}
+        yield Server(proxy.endpoint, CDNCredentials(**fields), moto_server.admin, "slow-moto")
 
 
 # Usage, help and configuration.

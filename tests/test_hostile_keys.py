@@ -13,9 +13,9 @@ import pytest
 
 from cdn_manager import CDNError, InvalidRequest, UnsafePath
 
-from conftest import BUCKET, Server
+from conftest import BUCKET, Server, StartProxy
 from helpers.disk import nothing_lost, precious_bytes
-from helpers.wire import record_requests
+from helpers.wire import sent
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ def store(server: Server, key: str, body: bytes) -> None:
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_key_cannot_escape_folder(
     moto_server: Server,
+    fault_proxy: StartProxy,
     workdir: Path,
     cdn_log: pytest.LogCaptureFixture,
     cdn_errors: list[str],
@@ -76,14 +77,14 @@ def test_hostile_key_cannot_escape_folder(
         # could not damage this machine (the inode check still catches it).
         body = target.read_bytes() if target and target.exists() else b"hostile payload"
         store(moto_server, case.key, body)
-    manager = moto_server.manager()
-    sent = record_requests(manager.download_client)
+    proxy = fault_proxy(moto_server)
+    manager = moto_server.manager(host=proxy.endpoint)
     plant = [workdir / case.lands_at] if case.lands_at else []
     with nothing_lost(workdir.parent, plant=plant, watch=[target] if target else []):
         assert manager.download(BUCKET, case.key) is False
         with pytest.raises(case.refused_as):
             manager.get_file(BUCKET, case.key)
-    assert sent == [], "the key was refused only after asking the server"
+    assert sent(proxy) == [], "the key was refused only after asking the server"
     (line,) = [r.getMessage() for r in cdn_log.records if r.levelname == "ERROR"]
     assert line.startswith("download failed:")
     assert f"reason={case.reason}" in line

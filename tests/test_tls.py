@@ -6,24 +6,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig, TransferError
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server
-from helpers.tls import tls_front
+from helpers.faultproxy import FaultProxy
+from helpers.tls import server_context
 
 
 @pytest.fixture(scope="module")
 def https_endpoint(
     moto_server: Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
-    port = urlsplit(moto_server.endpoint).port
-    assert port is not None
-    with tls_front(port, tmp_path_factory.mktemp("tls")) as front:
-        yield front
+    context, ca = server_context(tmp_path_factory.mktemp("tls"))
+    with FaultProxy(moto_server.endpoint, tls=context) as front:
+        yield front.endpoint, ca
 
 
 def https_manager(moto_server: Server, endpoint: str, config: TransferConfig) -> CDNManager:

@@ -252,7 +252,7 @@ class AsyncCDNManager:
     async def download_many(
         self,
         bucket: str,
-        keys: Iterable[str],
+        keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
         *,
         progress: Progress | None = None,

@@ -128,9 +128,9 @@ class Download(Generic[R_co]):
         (as every mainstream uploader makes them); None if sizes disagree."""
         assert exp.composite is not None
         count = exp.composite[1]
-        first = self.client.head_object(
-            Bucket=self.bucket, Key=self.key, PartNumber=1, IfMatch=exp.etag
-        )
+        # No If-Match here: some servers compare it with the part's own ETag.
+        # The ranged GETs carry it, so a replaced object is still caught.
+        first = self.client.head_object(Bucket=self.bucket, Key=self.key, PartNumber=1)
         part_size = int(first["ContentLength"])
         if part_size <= 0 or not (count - 1) * part_size < exp.size <= count * part_size:
             return None

@@ -18,7 +18,15 @@ class NativePlane:
     def __init__(self, engine: _core.Engine, credentials: Any, algorithm: str) -> None:
         self._engine = engine
         self._credentials = credentials
-        self._checksum_header = "x-amz-checksum-" + algorithm
+        self._algorithm = algorithm
+
+    def _checksum(self, crc: int) -> list[tuple[str, str]]:
+        # The algorithm header too, as the AWS SDKs send it: some servers
+        # (moto) keep the checksum only when it is there.
+        return [
+            ("x-amz-checksum-" + self._algorithm, encode(crc)),
+            ("x-amz-sdk-checksum-algorithm", self._algorithm.upper()),
+        ]
 
     def _keys(self) -> tuple[str, str, str | None]:
         frozen = self._credentials.get_frozen_credentials()
@@ -42,7 +50,7 @@ class NativePlane:
         options: ObjectOptions,
         control: _core.Control,
     ) -> None:
-        headers = [(self._checksum_header, encode(crc)), *options.headers()]
+        headers = [*self._checksum(crc), *options.headers()]
         self._engine.put(self._keys(), bucket, key, body, headers, control)
 
     def upload_part(
@@ -55,7 +63,7 @@ class NativePlane:
         crc: int,
         control: _core.Control,
     ) -> str:
-        headers = [(self._checksum_header, encode(crc))]
+        headers = self._checksum(crc)
         response = self._engine.put(
             self._keys(), bucket, key, body, headers, control, (upload_id, number)
         )

@@ -13,7 +13,10 @@ a test can fault the first K matching requests and let retries cure them.
         assert rule.applied == 2
 
 It also counts connections and requests in flight (``peak_connections``,
-``peak_requests``), for tests of bounded concurrency.
+``peak_requests``), for tests of bounded concurrency; records who signed each
+request (``exchanges``); can cap the bytes per second through it (``rate``),
+so a transfer lasts long enough to be watched or interrupted; and can serve
+TLS (``tls``) in front of a plain-HTTP server.
 
 Threads and plain sockets. It parses only what it must to find body offsets:
 the request or status line, headers, and Content-Length, chunked or
@@ -28,6 +31,7 @@ import enum
 import re
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -37,6 +41,8 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 CHUNK = 256 * 1024
+#: Bytes sent between two pauses when a rate is set.
+PACE_CHUNK = 16 * 1024
 #: Longest request or status line plus headers we accept.
 MAX_HEAD = 64 * 1024
 #: Safety net: no socket operation waits longer than this.
@@ -166,6 +172,8 @@ class Exchange:
     method: str
     target: str
     range: str | None
+    #: The Authorization header as sent (who signed the request).
+    authorization: str | None = None
     fault: Fault | None = None
     status: int | None = None
 
@@ -321,9 +329,13 @@ def _offset(rule: Rule, request: Request, response: Head | None) -> tuple[bool, 
 
 class FaultProxy:
     """A proxy on 127.0.0.1 (a free port) in front of ``upstream``
-    (``http://host:port``). Use as a context manager or call :meth:`close`."""
+    (``http://host:port``). ``rate`` caps the body bytes per second through
+    it (all connections, both directions); ``tls`` makes it serve HTTPS with
+    that server-side context. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(
+        self, upstream: str, rate: int | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         parts = urlsplit(upstream)
         assert parts.hostname and parts.port, upstream
         self.upstream = (parts.hostname, parts.port)
@@ -337,9 +349,13 @@ class FaultProxy:
         self._closing = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        self._rate = rate
+        self._next_send = time.monotonic()
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
-        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        scheme = "https" if tls else "http"
+        self.endpoint = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
         self._spawn(self._accept_loop)
 
     def add(self, rule: Rule) -> Rule:
@@ -406,6 +422,23 @@ class FaultProxy:
         except OSError:
             pass
 
+    def _paced(self, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """``send``, slowed so that all paced sends together keep to ``rate``."""
+        rate = self._rate
+        if rate is None:
+            return send
+
+        def paced(data: bytes) -> None:
+            for start in range(0, len(data), PACE_CHUNK):
+                piece = data[start : start + PACE_CHUNK]
+                with self._lock:
+                    now = time.monotonic()
+                    at = self._next_send = max(self._next_send, now) + len(piece) / rate
+                time.sleep(max(0.0, at - now - len(piece) / rate))
+                send(piece)
+
+        return paced
+
     def _count(self, what: str, delta: int) -> None:
         with self._lock:
             active = getattr(self, f"active_{what}") + delta
@@ -454,6 +487,16 @@ class FaultProxy:
 
     def _serve(self, client: socket.socket) -> None:
         self._count("connections", 1)
+        if self._tls is not None:
+            raw = client
+            try:
+                client = self._track(self._tls.wrap_socket(raw, server_side=True))
+            except OSError:  # ssl.SSLError included: a client refusing our certificate
+                self._drop(raw)
+                self._count("connections", -1)
+                return
+            with self._lock:
+                self._sockets.discard(raw)
         session = _Session(self, client)
         try:
             while session.exchange():
@@ -504,7 +547,12 @@ class _Session:
             return False
         assert isinstance(request, Request)
         proxy = self.proxy
-        record = Exchange(request.method, request.line.split(" ")[1], request.header("range"))
+        record = Exchange(
+            request.method,
+            request.line.split(" ")[1],
+            request.header("range"),
+            request.header("authorization"),
+        )
         with proxy._lock:
             proxy.exchanges.append(record)
         proxy._count("requests", 1)
@@ -543,7 +591,7 @@ class _Session:
         if rule is not None and rule.in_request:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         try:
-            _relay(self.from_client, upstream.sendall, request_length, tap)
+            _relay(self.from_client, proxy._paced(upstream.sendall), request_length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)
@@ -566,7 +614,7 @@ class _Session:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         length = response.framing() if _has_body(request, status) else 0
         try:
-            _relay(from_upstream, self.client.sendall, length, tap)
+            _relay(from_upstream, proxy._paced(self.client.sendall), length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)

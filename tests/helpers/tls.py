@@ -1,16 +1,11 @@
-"""A TLS front for a test server: a throwaway CA, a certificate for
-127.0.0.1 signed by it, and a loopback listener that terminates TLS and
-pipes each connection to the plain-HTTP server behind it."""
+"""TLS for a test server: a throwaway CA and a certificate for 127.0.0.1
+signed by it (serve it with ``FaultProxy(..., tls=context)``)."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
 import ssl
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cryptography import x509
@@ -86,48 +81,10 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(1 << 16):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (source, sink):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-
-@contextmanager
-def tls_front(upstream_port: int, folder: Path) -> Iterator[tuple[str, Path]]:
-    """Serves TLS on a free loopback port in front of ``upstream_port``;
-    yields the ``https://`` endpoint and the CA bundle that trusts it."""
+def server_context(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server-side TLS context with a fresh certificate for 127.0.0.1, and
+    the CA bundle (PEM) that trusts it."""
     ca, cert, key = make_certificates(folder)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def serve() -> None:
-        while True:
-            try:
-                raw, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handshake_and_pipe, args=(raw,), daemon=True).start()
-
-    def handshake_and_pipe(raw: socket.socket) -> None:
-        try:
-            client = context.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            raw.close()
-            return
-        server = socket.create_connection(("127.0.0.1", upstream_port))
-        threading.Thread(target=_pipe, args=(server, client), daemon=True).start()
-        _pipe(client, server)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{port}", ca
-    finally:
-        listener.close()
+    return context, ca

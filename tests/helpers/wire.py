@@ -1,11 +1,13 @@
-"""What a boto3 client actually sends: operation names and the access key
-each request is signed with, read from the requests as they leave."""
+"""What actually goes on the wire, whichever data plane sends it: the S3
+operation of each request a proxy saw, and the key pair that signed it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from helpers.faultproxy import Exchange, FaultProxy
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/s3/aws4_request")
 
@@ -15,21 +17,36 @@ class Sent:
     operation: str
     access_key: str
     region: str
-    url: str
+    #: Path and query, as sent.
+    target: str
 
 
-def record_requests(client: Any) -> list[Sent]:
-    """A list that fills with every request ``client`` sends from now on
-    (retries included)."""
-    sent: list[Sent] = []
+def operation(method: str, target: str) -> str:
+    """The S3 operation a path-style request performs."""
+    parts = urlsplit(target)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    on_object = parts.path.strip("/").count("/") >= 1
+    if method == "PUT":
+        return "UploadPart" if "uploadId" in query else "PutObject"
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in query else "DeleteObject"
+    if method == "HEAD":
+        return "HeadObject" if on_object else "HeadBucket"
+    if "uploads" in query:
+        return "ListMultipartUploads"
+    if "uploadId" in query:
+        return "ListParts"
+    return "GetObject" if on_object else "ListObjects"
 
-    def on_send(request: Any, event_name: str, **_: Any) -> None:
-        authorization = request.headers.get("Authorization", b"")
-        if isinstance(authorization, bytes):
-            authorization = authorization.decode()
-        match = _CREDENTIAL.search(authorization)
-        key, region = match.groups() if match else ("<unsigned>", "")
-        sent.append(Sent(event_name.rsplit(".", 1)[-1], key, region, request.url))
 
-    client.meta.events.register("before-send.s3", on_send)
-    return sent
+def _sent(exchange: Exchange) -> Sent:
+    match = _CREDENTIAL.search(exchange.authorization or "")
+    key, region = match.groups() if match else ("<unsigned>", "")
+    return Sent(operation(exchange.method, exchange.target), key, region, exchange.target)
+
+
+def sent(proxy: FaultProxy) -> list[Sent]:
+    """Every request the proxy has seen so far, retries included."""
+    return [_sent(exchange) for exchange in proxy.exchanges]
