@@ -118,6 +118,18 @@ pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyR
     Ok(py.detach(|| algorithm.checksum(slice)))
 }
 
+/// Hex MD5 of `data` (`bytes`, `bytearray` or `memoryview`).
+#[pyfunction]
+pub fn md5_hex(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
+    let data = BorrowedBytes::new(data)?;
+    let slice = data.as_slice();
+    Ok(py.detach(|| {
+        let mut digests = Digests::new(None, true);
+        digests.update(slice);
+        digests.md5_hex().expect("MD5 was asked for")
+    }))
+}
+
 /// CRC of each `part_size` slice of `data`, in order; the parts are hashed in
 /// parallel on the machine's cores.
 #[pyfunction]

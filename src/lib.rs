@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _core {
     #[pymodule_export]
-    use crate::checksum::{checksum, combine_checksums, part_checksums};
+    use crate::checksum::{checksum, combine_checksums, md5_hex, part_checksums};
     #[pymodule_export]
     use crate::control::Control;
     #[pymodule_export]

@@ -17,6 +17,7 @@ __all__ = [
     "checksum",
     "combine_checksums",
     "file_part_checksums",
+    "md5_hex",
     "part_checksums",
     "prepare_destination",
     "read_file_range",
@@ -24,6 +25,9 @@ __all__ = [
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
     """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released."""
+
+def md5_hex(data: Buffer) -> str:
+    """Hex MD5 of a bytes-like object, GIL released."""
 
 def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> list[int]:
     """CRC of each ``part_size`` slice of ``data``, in order."""

@@ -143,6 +143,7 @@ class CDNManager:
             Upload(
                 self._upload_plane,
                 self.upload_client,
+                self.download_client,
                 bucket,
                 key,
                 source(),

@@ -47,6 +47,11 @@ class Truncated(Exception):
     """A response body ended before its announced length."""
 
 
+class ETagMismatch(Exception):
+    """The MD5 ETag the server returned for an uploaded part is not the MD5
+    of the bytes sent: the body was corrupted on the way."""
+
+
 _BY_CODE: dict[str, type[CDNError]] = {
     **dict.fromkeys(("NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"), NotFound),
     **dict.fromkeys(("AccessDenied", "AllAccessDisabled", "Forbidden", "403"), AccessDenied),
@@ -84,6 +89,7 @@ RETRYABLE_CODES = frozenset(
 STREAM_ERRORS: tuple[type[Exception], ...] = (
     TransportError,
     Truncated,
+    ETagMismatch,
     bex.ResponseStreamingError,
     bex.IncompleteReadError,
     bex.ReadTimeoutError,
@@ -125,6 +131,8 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
     if code is not None:
         cls = _BY_CODE.get(code, TransferError)
         return cls(f"{what}: {detail}", reason=code)
+    if isinstance(err, ETagMismatch):
+        return IntegrityError(f"{what}: {detail}", reason="ETagMismatch")
     if isinstance(err, bex.FlexibleChecksumError):
         return IntegrityError(f"{what}: {detail}", reason="ChecksumMismatch")
     if isinstance(err, bex.ParamValidationError):

@@ -14,12 +14,15 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from . import _core
 from .config import TransferConfig
 from .dataplane import DataPlane, ObjectOptions
-from .integrity import encode, upload_metadata
+from .integrity import encode, expectation, upload_metadata
 from .parts import run_parts
 from .retry import with_retries
+from .s3errors import ETagMismatch
 from .source import Source
 
 log = logging.getLogger("cdn_manager")
@@ -32,6 +35,9 @@ class Upload:
     plane: DataPlane
     #: The boto3 client of the write key, for the multipart control plane.
     client: Any
+    #: The boto3 client of the read key: only to confirm a completed upload
+    #: whose answer was lost.
+    reader: Any
     bucket: str
     key: str
     source: Source
@@ -47,7 +53,10 @@ class Upload:
     def run(self) -> None:
         """Stores the object; raises botocore's or the data plane's errors."""
         size = self.source.size
-        if size <= self.config.multipart_threshold:
+        # Checking ETags needs parts: a corrupted part can be sent again, a
+        # corrupted single PUT could only be overwritten.
+        small = size <= self.config.multipart_threshold and not self.config.verify_etag
+        if small or size == 0:
             self._put()
         else:
             self._multipart(self.config.part_size_for(size))
@@ -89,13 +98,17 @@ class Upload:
         def send(number: int) -> dict[str, Any]:
             offset = (number - 1) * part_size
             body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
-            etag = with_retries(
-                lambda: self.plane.upload_part(
+            md5 = _core.md5_hex(body) if self.config.verify_etag else None
+
+            def attempt() -> str:
+                etag = self.plane.upload_part(
                     self.bucket, self.key, upload_id, number, body, crc, self.control
-                ),
-                self.config.max_attempts,
-                f"part {number} of {self.name}",
-            )
+                )
+                if md5 is not None and etag.strip('"').lower() != md5:
+                    raise ETagMismatch(f"part {number}: the server stored other bytes ({etag})")
+                return etag
+
+            etag = with_retries(attempt, self.config.max_attempts, f"part {number} of {self.name}")
             return {"PartNumber": number, "ETag": etag, "Checksum" + algorithm.upper(): encode(crc)}
 
         try:
@@ -105,6 +118,14 @@ class Upload:
                 [partial(send, n) for n in range(2, len(crcs) + 1)],
                 self.control,
             )
+            self._complete(upload_id, parts, full)
+        except BaseException:
+            self._abort(upload_id)
+            raise
+
+    def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> None:
+        algorithm = self.config.checksum_algorithm
+        try:
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -113,9 +134,25 @@ class Upload:
                 ChecksumType="FULL_OBJECT",
                 **{"Checksum" + algorithm.upper(): encode(full)},
             )
-        except BaseException:
-            self._abort(upload_id)
-            raise
+        except ClientError as err:
+            # botocore asked again after an attempt whose answer was lost: the
+            # upload may be complete already, and the retry refused as unknown.
+            if err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) == 0:
+                raise
+            if not self._stored(full):
+                raise
+            log.info("upload %s: completed by an attempt whose answer was lost", self.name)
+
+    def _stored(self, full: int) -> bool:
+        """Whether the object now at the key is this upload's: its size and
+        the full-object CRC it carries as metadata (read with the read key)."""
+        try:
+            head = self.reader.head_object(Bucket=self.bucket, Key=self.key)
+        except ClientError:
+            return False
+        headers = head["ResponseMetadata"]["HTTPHeaders"]
+        stored = expectation(headers)
+        return stored.size == self.source.size and stored.full_crc == full
 
     def _abort(self, upload_id: str) -> None:
         try:
