@@ -85,6 +85,14 @@ impl Digests {
         self.algorithm.map(|_| self.crc)
     }
 
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.algorithm
+    }
+
+    pub fn has_md5(&self) -> bool {
+        self.md5.is_some()
+    }
+
     pub fn md5_hex(&self) -> Option<String> {
         self.md5.as_ref().map(|md5| {
             md5.clone()
@@ -131,23 +139,22 @@ pub fn part_checksums(
 
 fn parallel_part_checksums(algorithm: Algorithm, data: &[u8], part_size: usize) -> Vec<u32> {
     let parts: Vec<&[u8]> = data.chunks(part_size).collect();
+    parallel_map(&parts, |part| algorithm.checksum(part))
+}
+
+/// `f` of every item, in order, computed on up to one thread per core.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = parts.len().div_ceil(threads).max(1);
+    let per_thread = items.len().div_ceil(threads).max(1);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
+        let handles: Vec<_> = items
             .chunks(per_thread)
-            .map(|group| {
-                scope.spawn(move || {
-                    group
-                        .iter()
-                        .map(|part| algorithm.checksum(part))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|group| scope.spawn(move || group.iter().map(f).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("checksum thread panicked"))
+            .flat_map(|h| h.join().expect("worker thread panicked"))
             .collect()
     })
 }

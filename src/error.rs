@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 pyo3::import_exception!(cdn_manager.errors, UnsafePath);
+pyo3::import_exception!(cdn_manager.errors, Cancelled);
 
 /// Everything the core can fail with.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub enum CoreError {
     },
     /// A caller broke the writer's protocol (e.g. wrote after commit).
     State(&'static str),
+    /// The transfer's `Control` was cancelled.
+    Cancelled,
 }
 
 impl CoreError {
@@ -46,6 +49,7 @@ impl std::fmt::Display for CoreError {
                 source,
             } => write!(f, "cannot {action} {}: {source}", path.display()),
             CoreError::State(msg) => f.write_str(msg),
+            CoreError::Cancelled => f.write_str("the transfer was cancelled"),
         }
     }
 }
@@ -64,6 +68,7 @@ impl From<CoreError> for PyErr {
                 None => PyOSError::new_err(message),
             },
             CoreError::State(_) => PyValueError::new_err(message),
+            CoreError::Cancelled => Cancelled::new_err(message),
         }
     }
 }

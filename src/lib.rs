@@ -7,8 +7,12 @@
 
 mod buffer;
 mod checksum;
+mod control;
 mod error;
+mod http;
 mod paths;
+mod reader;
+mod sigv4;
 mod writer;
 
 use pyo3::prelude::*;
@@ -18,7 +22,13 @@ mod _core {
     #[pymodule_export]
     use crate::checksum::{checksum, combine_checksums, part_checksums};
     #[pymodule_export]
+    use crate::control::Control;
+    #[pymodule_export]
+    use crate::http::{Engine, Response};
+    #[pymodule_export]
     use crate::paths::prepare_destination;
     #[pymodule_export]
-    use crate::writer::{FileWriter, PartSink};
+    use crate::reader::{file_part_checksums, read_file_range};
+    #[pymodule_export]
+    use crate::writer::{FileWriter, MemoryWriter, PartSink};
 }

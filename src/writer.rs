@@ -1,5 +1,7 @@
-//! Atomic downloads: a temporary file beside the destination, positioned
-//! writes from any number of threads, then fsync and rename into place.
+//! Where downloads land: a temporary file beside the destination, committed
+//! by fsync and rename (`FileWriter`), or a new `bytes` object
+//! (`MemoryWriter`). Parts are written at their offsets from any number of
+//! threads through `PartSink`s, which digest the bytes as they pass.
 //!
 //! Until `commit` succeeds the destination is never touched, so a failed or
 //! abandoned download leaves a pre-existing file exactly as it was.
@@ -11,28 +13,51 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::buffer::BorrowedBytes;
 use crate::checksum::{Algorithm, Digests};
+use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The open temporary file, shared by the writer and its part sinks.
+const CLOSED: &str = "the download was already committed or aborted";
+
+/// Something parts can be written into at an offset.
+pub trait Target: Send + Sync {
+    fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()>;
+}
+
+/// Refuses writes once the owning writer is committed or aborted.
+#[derive(Default)]
+struct Gate(AtomicBool);
+
+impl Gate {
+    fn ensure_open(&self) -> CoreResult<()> {
+        if self.0.load(Ordering::Acquire) {
+            Err(CoreError::State(CLOSED))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Closes the gate; true for the one caller that closed it.
+    fn close(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// The open temporary file of a `FileWriter`.
 struct TempFile {
     file: File,
     path: PathBuf,
-    /// Set once the file is committed or aborted; later writes are refused.
-    closed: AtomicBool,
+    gate: Gate,
 }
 
-impl TempFile {
+impl Target for TempFile {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(CoreError::State(
-                "the download was already committed or aborted",
-            ));
-        }
+        self.gate.ensure_open()?;
         self.file
             .write_all_at(data, offset)
             .map_err(|e| CoreError::io("write", &self.path, e))
@@ -47,7 +72,7 @@ fn temp_path_for(destination: &Path) -> PathBuf {
     destination.with_file_name(name)
 }
 
-pub fn create_temp(destination: &Path, size: u64) -> CoreResult<PathBuf> {
+fn create_temp(destination: &Path, size: u64) -> CoreResult<TempFile> {
     let path = temp_path_for(destination);
     let file = OpenOptions::new()
         .write(true)
@@ -58,7 +83,11 @@ pub fn create_temp(destination: &Path, size: u64) -> CoreResult<PathBuf> {
         let _ = fs::remove_file(&path);
         return Err(CoreError::io("size", &path, e));
     }
-    Ok(path)
+    Ok(TempFile {
+        file,
+        path,
+        gate: Gate::default(),
+    })
 }
 
 fn fsync_parent(path: &Path) -> CoreResult<()> {
@@ -71,12 +100,6 @@ fn fsync_parent(path: &Path) -> CoreResult<()> {
         .map_err(|e| CoreError::io("sync folder", parent, e))
 }
 
-enum State {
-    Open(Arc<TempFile>),
-    Committed,
-    Aborted,
-}
-
 /// A download in progress to `destination`.
 ///
 /// Write through `part(offset)` sinks, then `commit()`; `abort()` (or garbage
@@ -85,34 +108,12 @@ enum State {
 pub struct FileWriter {
     destination: PathBuf,
     size: u64,
-    state: Mutex<State>,
+    temp: Arc<TempFile>,
 }
 
 impl FileWriter {
-    fn open_file(&self) -> CoreResult<Arc<TempFile>> {
-        match &*self.state.lock().expect("writer lock poisoned") {
-            State::Open(file) => Ok(Arc::clone(file)),
-            _ => Err(CoreError::State(
-                "the download was already committed or aborted",
-            )),
-        }
-    }
-
-    fn take(&self, next: State) -> Option<Arc<TempFile>> {
-        let mut state = self.state.lock().expect("writer lock poisoned");
-        match std::mem::replace(&mut *state, next) {
-            State::Open(file) => {
-                file.closed.store(true, Ordering::Release);
-                Some(file)
-            }
-            previous => {
-                *state = previous;
-                None
-            }
-        }
-    }
-
-    fn commit_file(&self, file: &TempFile) -> CoreResult<()> {
+    fn commit_file(&self) -> CoreResult<()> {
+        let file = &self.temp;
         let written = file
             .file
             .metadata()
@@ -135,46 +136,37 @@ impl FileWriter {
     /// Creates the temporary file (sized `size`) beside `destination`.
     #[new]
     fn new(py: Python<'_>, destination: PathBuf, size: u64) -> PyResult<Self> {
-        let (path, file) = py.detach(|| -> CoreResult<_> {
-            let path = create_temp(&destination, size)?;
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| CoreError::io("open", &path, e))?;
-            Ok((path, file))
-        })?;
+        let temp = py.detach(|| create_temp(&destination, size))?;
         Ok(FileWriter {
             destination,
             size,
-            state: Mutex::new(State::Open(Arc::new(TempFile {
-                file,
-                path,
-                closed: AtomicBool::new(false),
-            }))),
+            temp: Arc::new(temp),
         })
     }
 
     /// A sink that writes consecutive bytes from `offset` and digests them.
-    #[pyo3(signature = (offset, algorithm = None, md5 = false))]
-    fn part(&self, offset: u64, algorithm: Option<&str>, md5: bool) -> PyResult<PartSink> {
-        let algorithm = algorithm.map(Algorithm::parse).transpose()?;
-        Ok(PartSink {
-            file: self.open_file()?,
-            start: offset,
-            digests: Digests::new(algorithm, md5),
-        })
+    #[pyo3(signature = (offset, algorithm = None, md5 = false, control = None))]
+    fn part(
+        &self,
+        offset: u64,
+        algorithm: Option<&str>,
+        md5: bool,
+        control: Option<Py<Control>>,
+    ) -> PyResult<PartSink> {
+        self.temp.gate.ensure_open()?;
+        PartSink::new(self.temp.clone(), offset, algorithm, md5, control)
     }
 
     /// Flushes the file to disk and renames it over the destination.
     /// On failure the temporary file is removed and the destination untouched.
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let file = self.take(State::Committed).ok_or(CoreError::State(
-            "the download was already committed or aborted",
-        ))?;
+        if !self.temp.gate.close() {
+            return Err(CoreError::State(CLOSED).into());
+        }
         py.detach(|| {
-            let result = self.commit_file(&file);
+            let result = self.commit_file();
             if result.is_err() {
-                let _ = fs::remove_file(&file.path);
+                let _ = fs::remove_file(&self.temp.path);
             }
             result
         })?;
@@ -184,20 +176,21 @@ impl FileWriter {
     /// Removes the temporary file; the destination is left as it was.
     /// Safe to call more than once.
     fn abort(&self, py: Python<'_>) {
-        if let Some(file) = self.take(State::Aborted) {
+        if self.temp.gate.close() {
             py.detach(|| {
-                let _ = fs::remove_file(&file.path);
+                let _ = fs::remove_file(&self.temp.path);
             });
         }
     }
 
-    /// Where the bytes are written until commit.
+    /// Where the bytes are written until commit (None once closed).
     #[getter]
     fn temp_path(&self) -> Option<PathBuf> {
-        match &*self.state.lock().expect("writer lock poisoned") {
-            State::Open(file) => Some(file.path.clone()),
-            _ => None,
-        }
+        self.temp
+            .gate
+            .ensure_open()
+            .ok()
+            .map(|()| self.temp.path.clone())
     }
 
     #[getter]
@@ -208,18 +201,146 @@ impl FileWriter {
 
 impl Drop for FileWriter {
     fn drop(&mut self) {
-        if let Some(file) = self.take(State::Aborted) {
-            let _ = fs::remove_file(&file.path);
+        if self.temp.gate.close() {
+            let _ = fs::remove_file(&self.temp.path);
         }
     }
 }
 
-/// Writes one byte range of a download and digests it as it goes.
+/// The memory of a `bytes` object that no Python code can see yet.
+struct BytesMemory {
+    ptr: *mut u8,
+    len: usize,
+    gate: Gate,
+}
+
+// Safety: the pointer is only written through `write_at`, at bounds-checked
+// offsets, by sinks that each own a disjoint range of the download; the
+// `bytes` object it points into is kept alive by the owning `MemoryWriter`.
+#[allow(unsafe_code)]
+unsafe impl Send for BytesMemory {}
+#[allow(unsafe_code)]
+unsafe impl Sync for BytesMemory {}
+
+impl Target for BytesMemory {
+    fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
+        self.gate.ensure_open()?;
+        let start = usize::try_from(offset).map_err(|_| CoreError::State("offset too large"))?;
+        if start
+            .checked_add(data.len())
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(CoreError::State("write past the end of the object"));
+        }
+        #[allow(unsafe_code)]
+        // Safety: `start..start + data.len()` is inside the allocation (checked
+        // above); the gate is still open, so the object has not been handed to
+        // Python and nothing else reads or writes this range.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(start), data.len());
+        }
+        Ok(())
+    }
+}
+
+/// A download into a new `bytes` object of `size` bytes, written in place by
+/// the parts and handed out by `commit()` only when complete.
+#[pyclass(frozen)]
+pub struct MemoryWriter {
+    bytes: Mutex<Option<Py<PyBytes>>>,
+    memory: Arc<BytesMemory>,
+}
+
+#[pymethods]
+impl MemoryWriter {
+    #[new]
+    fn new(py: Python<'_>, size: usize) -> PyResult<Self> {
+        let mut ptr = std::ptr::null_mut();
+        let bytes = PyBytes::new_with(py, size, |buffer| {
+            ptr = buffer.as_mut_ptr();
+            Ok(())
+        })?;
+        Ok(MemoryWriter {
+            bytes: Mutex::new(Some(bytes.unbind())),
+            memory: Arc::new(BytesMemory {
+                ptr,
+                len: size,
+                gate: Gate::default(),
+            }),
+        })
+    }
+
+    /// A sink that writes consecutive bytes from `offset` and digests them.
+    #[pyo3(signature = (offset, algorithm = None, md5 = false, control = None))]
+    fn part(
+        &self,
+        offset: u64,
+        algorithm: Option<&str>,
+        md5: bool,
+        control: Option<Py<Control>>,
+    ) -> PyResult<PartSink> {
+        self.memory.gate.ensure_open()?;
+        PartSink::new(self.memory.clone(), offset, algorithm, md5, control)
+    }
+
+    /// The finished object; later writes through its sinks are refused.
+    fn commit(&self) -> PyResult<Py<PyBytes>> {
+        if !self.memory.gate.close() {
+            return Err(CoreError::State(CLOSED).into());
+        }
+        let bytes = self.bytes.lock().expect("writer lock poisoned").take();
+        Ok(bytes.expect("bytes are taken only by the commit that closed the gate"))
+    }
+
+    /// Releases the memory; safe to call more than once.
+    fn abort(&self) {
+        if self.memory.gate.close() {
+            self.bytes.lock().expect("writer lock poisoned").take();
+        }
+    }
+}
+
+/// Writes one byte range of a download, digesting it and reporting progress
+/// as it goes.
 #[pyclass]
 pub struct PartSink {
-    file: Arc<TempFile>,
+    target: Arc<dyn Target>,
     start: u64,
     digests: Digests,
+    control: Option<Py<Control>>,
+}
+
+impl PartSink {
+    fn new(
+        target: Arc<dyn Target>,
+        start: u64,
+        algorithm: Option<&str>,
+        md5: bool,
+        control: Option<Py<Control>>,
+    ) -> PyResult<Self> {
+        let algorithm = algorithm.map(Algorithm::parse).transpose()?;
+        Ok(PartSink {
+            target,
+            start,
+            digests: Digests::new(algorithm, md5),
+            control,
+        })
+    }
+
+    /// Appends `data` (GIL not needed): checks for cancellation, writes,
+    /// digests, reports progress.
+    pub fn append(&mut self, data: &[u8]) -> PyResult<()> {
+        if let Some(control) = &self.control {
+            control.get().ensure_running()?;
+        }
+        let offset = self.start + self.digests.length();
+        self.target.write_at(data, offset)?;
+        self.digests.update(data);
+        if let Some(control) = &self.control {
+            control.get().record(data.len() as i64)?;
+        }
+        Ok(())
+    }
 }
 
 #[pymethods]
@@ -228,14 +349,16 @@ impl PartSink {
     fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let data = BorrowedBytes::new(data)?;
         let slice = data.as_slice();
-        let offset = self.start + self.digests.length();
-        let file = &self.file;
-        let digests = &mut self.digests;
-        py.detach(|| -> CoreResult<()> {
-            file.write_at(slice, offset)?;
-            digests.update(slice);
-            Ok(())
-        })?;
+        py.detach(|| self.append(slice))
+    }
+
+    /// Takes back the progress this sink reported, for a part about to be
+    /// fetched again.
+    fn discard(&mut self) -> PyResult<()> {
+        if let Some(control) = &self.control {
+            control.get().record(-(self.digests.length() as i64))?;
+        }
+        self.digests = Digests::new(self.digests.algorithm(), self.digests.has_md5());
         Ok(())
     }
 
@@ -267,23 +390,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("a-very-long-name".repeat(15));
         let temp = create_temp(&dest, 1234).unwrap();
-        assert_eq!(temp.parent(), dest.parent());
-        assert!(temp.file_name().unwrap().len() < 64);
-        assert_eq!(fs::metadata(&temp).unwrap().len(), 1234);
+        assert_eq!(temp.path.parent(), dest.parent());
+        assert!(temp.path.file_name().unwrap().len() < 64);
+        assert_eq!(fs::metadata(&temp.path).unwrap().len(), 1234);
     }
 
     #[test]
     fn writes_after_close_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = create_temp(&dir.path().join("x"), 4).unwrap();
-        let file = TempFile {
-            file: OpenOptions::new().write(true).open(&path).unwrap(),
-            path,
-            closed: AtomicBool::new(false),
-        };
+        let file = create_temp(&dir.path().join("x"), 4).unwrap();
         file.write_at(b"ab", 2).unwrap();
-        file.closed.store(true, Ordering::Release);
+        assert!(file.gate.close());
+        assert!(!file.gate.close());
         assert!(matches!(file.write_at(b"cd", 0), Err(CoreError::State(_))));
         assert_eq!(fs::read(&file.path).unwrap(), b"\0\0ab");
+    }
+
+    #[test]
+    fn memory_writes_are_bounds_checked() {
+        let mut backing = vec![0u8; 4];
+        {
+            let memory = BytesMemory {
+                ptr: backing.as_mut_ptr(),
+                len: backing.len(),
+                gate: Gate::default(),
+            };
+            memory.write_at(b"cd", 2).unwrap();
+            assert!(memory.write_at(b"xyz", 2).is_err());
+            assert!(memory.write_at(b"x", u64::MAX).is_err());
+            memory.write_at(b"ab", 0).unwrap();
+            assert!(memory.gate.close());
+            assert!(memory.write_at(b"ab", 0).is_err());
+        }
+        assert_eq!(backing, b"abcd");
     }
 }

@@ -6,6 +6,7 @@ from .config import TransferConfig
 from .credentials import CDNCredentials
 from .errors import (
     AccessDenied,
+    Cancelled,
     CDNError,
     ConfigError,
     CredentialsRejected,
@@ -17,6 +18,7 @@ from .errors import (
     UnsafePath,
 )
 from .manager import CDNManager
+from .objects import ObjectInfo, TransferResult
 
 __all__ = [
     "AccessDenied",
@@ -24,6 +26,7 @@ __all__ = [
     "CDNCredentials",
     "CDNError",
     "CDNManager",
+    "Cancelled",
     "ConfigError",
     "CredentialsRejected",
     "Finding",
@@ -31,7 +34,9 @@ __all__ = [
     "InvalidRequest",
     "LocalIOError",
     "NotFound",
+    "ObjectInfo",
     "TransferConfig",
     "TransferError",
+    "TransferResult",
     "UnsafePath",
 ]

@@ -1,19 +1,25 @@
 """The compiled Rust core: safe local paths, atomic writes, checksums."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import final
 
 from typing_extensions import Buffer
 
 __all__ = [
+    "Control",
+    "Engine",
     "FileWriter",
+    "MemoryWriter",
     "PartSink",
+    "Response",
     "checksum",
     "combine_checksums",
+    "file_part_checksums",
     "part_checksums",
     "prepare_destination",
+    "read_file_range",
 ]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
@@ -25,16 +31,93 @@ def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> li
 def combine_checksums(parts: Sequence[tuple[int, int]], algorithm: str = "crc32") -> int:
     """CRC of the concatenation of parts given as ``(crc, length)``."""
 
+def file_part_checksums(
+    path: str | os.PathLike[str], size: int, part_size: int, algorithm: str = "crc32"
+) -> list[int]:
+    """CRC of each ``part_size`` slice of the file's first ``size`` bytes."""
+
+def read_file_range(
+    path: str | os.PathLike[str], offset: int, length: int, algorithm: str = "crc32"
+) -> tuple[bytes, int]:
+    """``length`` bytes of the file from ``offset`` and their CRC."""
+
 def prepare_destination(folder: str | os.PathLike[str], key: str) -> Path:
     """Checks ``key``, creates the folders it needs below ``folder``, returns
     ``folder/key``. Raises ``UnsafePath`` or ``OSError``."""
+
+@final
+class Control:
+    """Progress and cancellation of one transfer."""
+
+    def __new__(cls, progress: Callable[[int], object] | None = None) -> Control: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+    def check(self) -> None:
+        """Raises ``Cancelled`` once ``cancel()`` was called."""
+    def advance(self, n: int) -> None:
+        """Records ``n`` bytes moved (negative to take back a failed attempt)."""
+    @property
+    def transferred(self) -> int: ...
+
+@final
+class Engine:
+    """The native data plane: signed S3 requests over pooled connections."""
+
+    def __new__(
+        cls,
+        endpoint: str,
+        region: str,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int,
+    ) -> Engine: ...
+    def get(
+        self,
+        credentials: tuple[str, str, str | None],
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> Response:
+        """GET with the stored checksum asked for; the body is left unread.
+        Raises ``S3Error`` for an error answer, ``TransportError`` when the
+        server cannot be reached."""
+    def put(
+        self,
+        credentials: tuple[str, str, str | None],
+        bucket: str,
+        key: str,
+        body: Buffer,
+        headers: Sequence[tuple[str, str]],
+        control: Control,
+        part: tuple[str, int] | None = None,
+    ) -> dict[str, str]:
+        """PUT ``body`` (not copied), or part ``(upload_id, number)`` of a
+        multipart upload; returns the response headers."""
+
+@final
+class Response:
+    """A GET response whose body has not been read yet."""
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+    def read_into(self, sink: PartSink, length: int) -> None:
+        """Streams exactly ``length`` body bytes into ``sink``."""
+    def close(self) -> None: ...
 
 @final
 class FileWriter:
     """A download in progress: a temporary file committed atomically."""
 
     def __new__(cls, destination: str | os.PathLike[str], size: int) -> FileWriter: ...
-    def part(self, offset: int, algorithm: str | None = None, md5: bool = False) -> PartSink:
+    def part(
+        self,
+        offset: int,
+        algorithm: str | None = None,
+        md5: bool = False,
+        control: Control | None = None,
+    ) -> PartSink:
         """A sink writing consecutive bytes from ``offset``, digesting them."""
     def commit(self) -> None:
         """fsync, rename over the destination, fsync the folder."""
@@ -46,10 +129,27 @@ class FileWriter:
     def destination(self) -> Path: ...
 
 @final
+class MemoryWriter:
+    """A download into a new ``bytes`` object, handed out when complete."""
+
+    def __new__(cls, size: int) -> MemoryWriter: ...
+    def part(
+        self,
+        offset: int,
+        algorithm: str | None = None,
+        md5: bool = False,
+        control: Control | None = None,
+    ) -> PartSink: ...
+    def commit(self) -> bytes: ...
+    def abort(self) -> None: ...
+
+@final
 class PartSink:
     """Writes one byte range of a download and digests it."""
 
     def write(self, data: Buffer) -> None: ...
+    def discard(self) -> None:
+        """Takes back this sink's progress before the part is fetched again."""
     @property
     def length(self) -> int: ...
     @property

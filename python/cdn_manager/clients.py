@@ -10,27 +10,33 @@ from botocore.config import Config
 from .config import TransferConfig
 
 
-def make_client(host: str, access_key: str, secret: str, config: TransferConfig) -> Any:
-    """An S3 client for ``host`` signing with this key pair only.
+def make_session(access_key: str, secret: str) -> boto3.session.Session:
+    """A session holding only this key pair."""
+    return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret)
+
+
+def make_client(host: str, session: boto3.session.Session, config: TransferConfig) -> Any:
+    """An S3 client for ``host`` signing with the session's key pair only.
 
     Path-style addressing (what S3-compatible stores expect), bounded
     timeouts and botocore's standard retry mode, so an unreachable host fails
     in seconds. botocore's own checksum work is limited to what the API
     requires: the Rust core computes and checks the checksums instead.
     """
-    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret)
     return session.client(
         "s3",
         endpoint_url=host,
         region_name=config.region,
+        verify=config.ca_bundle,
         config=Config(
             s3={"addressing_style": "path"},
             signature_version="s3v4",
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            max_pool_connections=max(32, 4 * config.concurrency),
+            max_pool_connections=config.pool_size,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            proxies=dict(config.proxies) if config.proxies else None,
         ),
     )

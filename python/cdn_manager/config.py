@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from .errors import ConfigError
 
@@ -11,6 +14,18 @@ MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB
 #: S3 allows at most this many parts in one multipart upload.
 MAX_PARTS = 10_000
+#: Overrides the default of ``TransferConfig.data_plane`` (e.g. to run a
+#: whole test suite on one plane).
+DATA_PLANE_ENV = "CDN_MANAGER_DATA_PLANE"
+DataPlaneChoice = Literal["auto", "native", "boto3"]
+_DATA_PLANES = ("auto", "native", "boto3")
+
+
+def _default_data_plane() -> DataPlaneChoice:
+    value = os.environ.get(DATA_PLANE_ENV, "auto")
+    if value not in _DATA_PLANES:
+        raise ConfigError(f"{DATA_PLANE_ENV} must be one of {', '.join(_DATA_PLANES)}")
+    return cast(DataPlaneChoice, value)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,17 @@ class TransferConfig:
     region: str = "us-east-1"
     #: The CRC family used for upload checksums ("crc32" or "crc32c").
     checksum_algorithm: str = "crc32"
+    #: How object bytes travel: "native" (the Rust HTTP client), "boto3"
+    #: (botocore's), or "auto": native unless a proxy or a custom CA bundle
+    #: is configured, or the endpoint turns native requests away. Default:
+    #: $CDN_MANAGER_DATA_PLANE, else "auto".
+    data_plane: DataPlaneChoice = field(default_factory=_default_data_plane)
+    #: Proxies for the boto3 clients, as botocore takes them
+    #: (``{"https": "http://proxy:3128"}``); implies the boto3 data plane.
+    proxies: Mapping[str, str] | None = None
+    #: A CA bundle file to verify the endpoint's TLS certificate with;
+    #: implies the boto3 data plane.
+    ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -54,6 +80,14 @@ class TransferConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.checksum_algorithm not in ("crc32", "crc32c"):
             raise ConfigError("checksum_algorithm must be 'crc32' or 'crc32c'")
+        if self.data_plane not in _DATA_PLANES:
+            raise ConfigError(f"data_plane must be one of {', '.join(_DATA_PLANES)}")
+
+    @property
+    def pool_size(self) -> int:
+        """Connections each HTTP client keeps for reuse: every part of a few
+        concurrent transfers, and the batches' objects."""
+        return max(32, 4 * self.concurrency)
 
     def part_size_for(self, size: int) -> int:
         """The part size for an object of ``size`` bytes: ``part_size``, or

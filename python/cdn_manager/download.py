@@ -1,192 +1,195 @@
-"""Downloading an object to a file: one streamed GET, or concurrent ranged
-GETs written at their offsets, verified end to end, then committed.
+"""Downloading an object: one streamed GET, or concurrent ranged GETs written
+at their offsets, verified end to end, then committed.
 
-The bytes go to a temporary file beside the destination (Rust ``FileWriter``);
-only a fully received and verified object is renamed into place.
+The bytes go to a Rust writer (a temporary file beside the destination, or a
+new ``bytes`` object); only a fully received and verified object is committed,
+so a failure leaves nothing behind and a file already at the destination as it
+was.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, Future
-from pathlib import Path
-from typing import Any
-
-from botocore.exceptions import ClientError
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import _core
 from .config import TransferConfig
+from .dataplane import DataPlane, Response
 from .errors import IntegrityError
 from .integrity import Expectation, expectation, verify
-from .retry import Truncated, is_transient, with_retries
+from .parts import run_parts
+from .retry import is_transient, with_retries
 from .s3errors import error_code
 
 log = logging.getLogger("cdn_manager")
 
-#: Bytes read from a response per call into the Rust writer.
-CHUNK = 1024 * 1024
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Writer(Protocol[R_co]):
+    """A Rust ``FileWriter`` or ``MemoryWriter``."""
+
+    def part(
+        self,
+        offset: int,
+        algorithm: str | None = None,
+        md5: bool = False,
+        control: _core.Control | None = None,
+    ) -> _core.PartSink: ...
+    def commit(self) -> R_co: ...
+    def abort(self) -> None: ...
 
 
 class _ObjectChanged(Exception):
     """The object was replaced while its parts were being fetched."""
 
 
-def _drain(body: Any, sink: Any, length: int) -> None:
-    """Streams ``length`` bytes of ``body`` into ``sink``; raises
-    :class:`Truncated` if the body ends early."""
-    remaining = length
-    while remaining > 0:
-        chunk = body.read(min(CHUNK, remaining))
-        if not chunk:
-            raise Truncated(f"body ended {remaining} bytes short")
-        sink.write(chunk)
-        remaining -= len(chunk)
+@dataclass
+class Download(Generic[R_co]):
+    """One object to fetch: where from, with what, and into what."""
 
+    plane: DataPlane
+    #: The boto3 client of the read key, for the control-plane HEAD.
+    client: Any
+    bucket: str
+    key: str
+    #: Makes the writer once the size is known.
+    open_writer: Callable[[int], Writer[R_co]]
+    config: TransferConfig
+    executor: Executor
+    control: _core.Control
 
-def _ranges(size: int, part_size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + part_size, size)) for start in range(0, size, part_size)]
+    @property
+    def name(self) -> str:
+        return f"{self.bucket}/{self.key}"
 
+    def run(self) -> R_co:
+        """Fetches, verifies and commits the object; returns what the writer
+        commits (``None`` for a file, the ``bytes`` for memory).
 
-def _composite_part_size(client: Any, bucket: str, key: str, exp: Expectation) -> int | None:
-    """Part size of a multipart object, assuming equal parts but the last (as
-    every mainstream uploader makes them); None if the sizes disagree."""
-    assert exp.composite is not None
-    count = exp.composite[1]
-    first = client.head_object(Bucket=bucket, Key=key, PartNumber=1, IfMatch=exp.etag)
-    part_size = int(first["ContentLength"])
-    if part_size <= 0 or not (count - 1) * part_size < exp.size <= count * part_size:
-        return None
-    return part_size
+        Retries the whole object when it fails verification or changes
+        midway; raises :class:`IntegrityError` when it keeps failing.
+        """
+        attempts = self.config.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._once()
+            except (IntegrityError, _ObjectChanged) as err:
+                if attempt == attempts:
+                    if isinstance(err, _ObjectChanged):
+                        raise IntegrityError(
+                            "object kept changing during the download", reason="ObjectChanged"
+                        ) from None
+                    raise
+                log.warning("download %s: %s; retrying (attempt %d)", self.name, err, attempt + 1)
+        raise AssertionError("unreachable")
 
-
-def download_object(
-    client: Any,
-    bucket: str,
-    key: str,
-    destination: Path,
-    config: TransferConfig,
-    executor: Executor,
-) -> None:
-    """Downloads ``bucket/key`` to ``destination`` (its folder must exist).
-
-    Retries the whole object when it fails verification or changes midway;
-    raises :class:`IntegrityError` when it keeps failing verification.
-    """
-    for attempt in range(1, config.max_attempts + 1):
-        try:
-            _download_once(client, bucket, key, destination, config, executor)
-            return
-        except (IntegrityError, _ObjectChanged) as err:
-            if attempt == config.max_attempts:
-                if isinstance(err, _ObjectChanged):
-                    raise IntegrityError(
-                        "object kept changing during the download", reason="ObjectChanged"
-                    ) from None
-                raise
-            log.warning("download %s/%s: %s; retrying (attempt %d)", bucket, key, err, attempt + 1)
-
-
-def _download_once(
-    client: Any,
-    bucket: str,
-    key: str,
-    destination: Path,
-    config: TransferConfig,
-    executor: Executor,
-) -> None:
-    first = with_retries(
-        lambda: client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
-        config.max_attempts,
-        f"get {bucket}/{key}",
-    )
-    body = first["Body"]
-    try:
-        exp = expectation(first)
-        part_size = config.part_size_for(exp.size)
-        if exp.composite is not None:
-            layout = _composite_part_size(client, bucket, key, exp)
-            if layout is None:
-                log.warning("download %s/%s: unknown part layout, checking size only", bucket, key)
-                exp = Expectation(exp.size, exp.etag)
-            else:
-                part_size = layout
-        # A composite CRC needs the parts exactly as uploaded, even when small.
-        sequential = exp.needs_sequential_read or (
-            exp.composite is None and exp.size <= config.download_threshold
+    def _once(self) -> R_co:
+        first = with_retries(
+            lambda: self.plane.get(self.bucket, self.key),
+            self.config.max_attempts,
+            f"get {self.name}",
         )
-        ranges = [(0, exp.size)] if sequential or exp.size == 0 else _ranges(exp.size, part_size)
-        writer = _core.FileWriter(destination, exp.size)
-    except BaseException:
-        body.close()
-        raise
-    try:
-        sinks = _fetch(client, bucket, key, exp, ranges, body, writer, config, executor)
-        verify(exp, sinks)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        body.close()
-
-
-def _fetch(
-    client: Any,
-    bucket: str,
-    key: str,
-    exp: Expectation,
-    ranges: list[tuple[int, int]],
-    first_body: Any,
-    writer: Any,
-    config: TransferConfig,
-    executor: Executor,
-) -> list[Any]:
-    """Writes every range; the first comes from the already open response."""
-
-    def new_sink(start: int) -> Any:
-        return writer.part(start, algorithm=exp.algorithm, md5=exp.md5 is not None)
-
-    def ranged(start: int, end: int) -> Any:
-        def attempt() -> Any:
-            sink = new_sink(start)
-            try:
-                response = client.get_object(
-                    Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", IfMatch=exp.etag
-                )
-            except ClientError as err:
-                if error_code(err) in ("PreconditionFailed", "412"):
-                    raise _ObjectChanged() from None
-                raise
-            try:
-                _drain(response["Body"], sink, end - start)
-            finally:
-                response["Body"].close()
-            return sink
-
-        return with_retries(attempt, config.max_attempts, f"range {start}-{end} of {bucket}/{key}")
-
-    def first_range() -> Any:
-        start, end = ranges[0]
         try:
-            sink = new_sink(start)
-            _drain(first_body, sink, end - start)
-            return sink
-        except Exception as err:
-            if not is_transient(err):
-                raise
-            log.debug("first range of %s/%s failed (%s), refetching", bucket, key, err)
-            return ranged(start, end)
+            exp, ranges = self._plan(expectation(first.headers))
+            writer = self.open_writer(exp.size)
+        except BaseException:
+            first.close()
+            raise
+        try:
+            sinks = self._fetch(exp, ranges, first, writer)
+            verify(exp, sinks)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            first.close()
 
-    futures: list[Future[Any]] = []
-    try:
-        futures = [executor.submit(ranged, s, e) for s, e in ranges[1:]]
-        sinks = [first_range()]
-        sinks.extend(f.result() for f in futures)
-        return sinks
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        for f in futures:
-            if not f.cancelled():
-                f.exception()
-        raise
+    def _plan(self, exp: Expectation) -> tuple[Expectation, list[tuple[int, int]]]:
+        """The check to apply and the byte ranges to fetch."""
+        if exp.composite is not None:
+            # A composite CRC needs the parts exactly as uploaded, even small.
+            layout = self._composite_part_size(exp)
+            if layout is not None:
+                return exp, _split(exp.size, layout)
+            log.warning("download %s: unknown part layout, checking size only", self.name)
+            exp = replace(exp, algorithm=None, composite=None, source="size")
+        if exp.needs_sequential_read or exp.size <= self.config.download_threshold:
+            return exp, [(0, exp.size)]
+        return exp, _split(exp.size, self.config.part_size_for(exp.size))
+
+    def _composite_part_size(self, exp: Expectation) -> int | None:
+        """Part size of a multipart object, assuming equal parts but the last
+        (as every mainstream uploader makes them); None if sizes disagree."""
+        assert exp.composite is not None
+        count = exp.composite[1]
+        first = self.client.head_object(
+            Bucket=self.bucket, Key=self.key, PartNumber=1, IfMatch=exp.etag
+        )
+        part_size = int(first["ContentLength"])
+        if part_size <= 0 or not (count - 1) * part_size < exp.size <= count * part_size:
+            return None
+        return part_size
+
+    def _fetch(
+        self,
+        exp: Expectation,
+        ranges: list[tuple[int, int]],
+        first: Response,
+        writer: Writer[R_co],
+    ) -> list[_core.PartSink]:
+        """Writes every range; the first comes from the already open response."""
+
+        def new_sink(start: int) -> _core.PartSink:
+            return writer.part(
+                start, algorithm=exp.algorithm, md5=exp.md5 is not None, control=self.control
+            )
+
+        def ranged(start: int, end: int) -> _core.PartSink:
+            def attempt() -> _core.PartSink:
+                sink = new_sink(start)
+                try:
+                    response = self.plane.get(
+                        self.bucket, self.key, byte_range=(start, end), if_match=exp.etag
+                    )
+                except Exception as err:
+                    if error_code(err) in ("PreconditionFailed", "412"):
+                        raise _ObjectChanged() from None
+                    raise
+                try:
+                    response.read_into(sink, end - start)
+                except BaseException:
+                    sink.discard()
+                    raise
+                finally:
+                    response.close()
+                return sink
+
+            return with_retries(
+                attempt, self.config.max_attempts, f"range {start}-{end} of {self.name}"
+            )
+
+        def first_range() -> _core.PartSink:
+            start, end = ranges[0]
+            sink = new_sink(start)
+            try:
+                first.read_into(sink, end - start)
+                return sink
+            except Exception as err:
+                sink.discard()
+                if not is_transient(err):
+                    raise
+                log.debug("first range of %s failed (%s), fetching it again", self.name, err)
+                return ranged(start, end)
+
+        rest = [partial(ranged, s, e) for s, e in ranges[1:]]
+        return run_parts(self.executor, first_range, rest, self.control)
+
+
+def _split(size: int, part_size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + part_size, size)) for start in range(0, size, part_size)]

@@ -74,3 +74,10 @@ class TransferError(CDNError):
     """The server could not be reached or kept failing after all retries."""
 
     reason = "TransferError"
+
+
+class Cancelled(CDNError):
+    """The transfer was cancelled (task cancellation, Ctrl-C); nothing it
+    started is left behind."""
+
+    reason = "Cancelled"

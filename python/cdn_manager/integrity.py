@@ -14,14 +14,15 @@ import binascii
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from . import _core
 from .errors import IntegrityError
 
 ALGORITHMS = ("crc32", "crc32c")
-#: User-metadata key holding the full-object CRC this library computed.
+#: User-metadata key (before the algorithm name) holding the full-object CRC
+#: this library computed, and the response header that carries it.
 METADATA_PREFIX = "cdn-"
+METADATA_HEADER = "x-amz-meta-" + METADATA_PREFIX
 _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _MULTIPART_ETAG = re.compile(r'-(\d+)"?$')
 
@@ -65,67 +66,79 @@ class Expectation:
         return self.md5 is not None
 
 
-def _native(response: Mapping[str, Any], multipart: bool) -> Expectation | None:
-    kind = response.get("ChecksumType")
+def _header_crc(headers: Mapping[str, str], algorithm: str) -> tuple[int, str] | None:
+    """The stored CRC and its part-count suffix (``""`` for a full-object
+    value), if the server sent one for ``algorithm``."""
+    body, _, count = headers.get("x-amz-checksum-" + algorithm, "").partition("-")
+    crc = decode(body)
+    return None if crc is None else (crc, count)
+
+
+def _native(
+    headers: Mapping[str, str], size: int, etag: str, multipart: bool
+) -> Expectation | None:
+    kind = headers.get("x-amz-checksum-type")
     for algorithm in ALGORITHMS:
-        value = response.get("Checksum" + algorithm.upper())
-        if not value:
+        stored = _header_crc(headers, algorithm)
+        if stored is None:
             continue
-        body, _, count = str(value).partition("-")
-        crc = decode(body)
-        if crc is None:
-            continue
-        base = {
-            "size": response["ContentLength"],
-            "etag": response["ETag"],
-            "algorithm": algorithm,
-        }
+        crc, count = stored
         if kind == "FULL_OBJECT" or (kind is None and not multipart and not count):
-            return Expectation(**base, full_crc=crc, source=f"x-amz-checksum-{algorithm}")
+            return Expectation(
+                size, etag, algorithm, full_crc=crc, source=f"x-amz-checksum-{algorithm}"
+            )
         if count.isdigit():
             return Expectation(
-                **base,
+                size,
+                etag,
+                algorithm,
                 composite=(crc, int(count)),
                 source=f"x-amz-checksum-{algorithm} (composite)",
             )
     return None
 
 
-def expectation(response: Mapping[str, Any]) -> Expectation:
-    """The strongest check a GetObject/HeadObject response allows."""
-    size = int(response["ContentLength"])
-    etag = str(response["ETag"])
+def object_size(headers: Mapping[str, str]) -> int:
+    """The whole object's size: from ``Content-Range`` on a ranged answer,
+    else ``Content-Length``."""
+    total = headers.get("content-range", "").rpartition("/")[2]
+    return int(total if total.isdigit() else headers["content-length"])
+
+
+def expectation(headers: Mapping[str, str]) -> Expectation:
+    """The strongest check the headers of a full GET (or HEAD) allow; header
+    names in lower case, as both data planes give them."""
+    size = object_size(headers)
+    etag = headers["etag"]
     multipart = _MULTIPART_ETAG.search(etag) is not None
-    native = _native(response, multipart)
+    native = _native(headers, size, etag, multipart)
     if native is not None and native.full_crc is not None:
         return native
-    metadata = response.get("Metadata") or {}
     for algorithm in ALGORITHMS:
-        crc = decode(metadata.get(METADATA_PREFIX + algorithm, ""))
+        crc = decode(headers.get(METADATA_HEADER + algorithm, ""))
         if crc is not None:
             return Expectation(
-                size, etag, algorithm, full_crc=crc, source=f"x-amz-meta-cdn-{algorithm}"
+                size, etag, algorithm, full_crc=crc, source=f"{METADATA_HEADER}{algorithm}"
             )
     if native is not None:
         return native
     md5 = _MD5_ETAG.match(etag)
-    if (
-        md5
-        and not multipart
-        and "SSEKMSKeyId" not in response
-        and "SSECustomerAlgorithm" not in response
-    ):
+    encrypted = headers.get("x-amz-server-side-encryption") == "aws:kms" or (
+        "x-amz-server-side-encryption-customer-algorithm" in headers
+    )
+    if md5 and not multipart and not encrypted:
         return Expectation(size, etag, md5=md5.group(1).lower(), source="ETag (MD5)")
     return Expectation(size, etag)
 
 
-def verify(expected: Expectation, parts: Sequence[Any]) -> None:
+def verify(expected: Expectation, parts: Sequence[_core.PartSink]) -> None:
     """Checks the part sinks of a finished download against ``expected``.
 
     ``parts`` are the Rust ``PartSink`` objects in file order. Raises
     :class:`IntegrityError` saying which check failed.
     """
     received = sum(p.length for p in parts)
+    crcs = [p.crc or 0 for p in parts]
     if received != expected.size:
         raise IntegrityError(
             f"size mismatch: expected {expected.size} bytes, received {received}",
@@ -133,7 +146,9 @@ def verify(expected: Expectation, parts: Sequence[Any]) -> None:
         )
     if expected.algorithm is not None:
         if expected.full_crc is not None:
-            got = _core.combine_checksums([(p.crc, p.length) for p in parts], expected.algorithm)
+            got = _core.combine_checksums(
+                [(crc, p.length) for crc, p in zip(crcs, parts, strict=True)], expected.algorithm
+            )
             want = expected.full_crc
         else:
             assert expected.composite is not None
@@ -143,7 +158,7 @@ def verify(expected: Expectation, parts: Sequence[Any]) -> None:
                     f"composite checksum covers {count} parts, downloaded {len(parts)}",
                     reason="ChecksumMismatch",
                 )
-            digest = b"".join(p.crc.to_bytes(4, "big") for p in parts)
+            digest = b"".join(crc.to_bytes(4, "big") for crc in crcs)
             got = _core.checksum(digest, expected.algorithm)
         if got != want:
             raise IntegrityError(

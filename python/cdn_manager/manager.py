@@ -1,32 +1,47 @@
 """CDNManager: the facade the seed module had, on the Rust core.
 
-The raising methods (``put_bytes``, ``get_file``) are the one code path; the
-seed's ``upload`` and ``download`` wrap them, log one line on failure and
-return False.
+The raising methods are the one code path; the seed's ``upload`` and
+``download`` wrap them, log one line on failure and return False. Every
+method that reads uses ``download_client`` (the read key) and every method
+that writes uses ``upload_client`` (the write key).
 """
 
 from __future__ import annotations
 
+import builtins
 import logging
+import mimetypes
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import _core
 from .audit import AuditReport, check
-from .bufferio import as_byte_view
-from .clients import make_client
+from .clients import make_client, make_session
 from .config import TransferConfig
 from .credentials import CDNCredentials
-from .download import download_object
-from .errors import CDNError, LocalIOError
+from .dataplane import ObjectOptions
+from .download import Download, Writer
+from .errors import CDNError, InvalidRequest, LocalIOError, NotFound
+from .objects import ObjectInfo, TransferResult
+from .parts import run_parts
+from .routing import data_plane
 from .s3errors import translate
-from .upload import upload_view
+from .source import BufferSource, FileSource, Source, as_byte_view
+from .upload import Upload
 
 log = logging.getLogger("cdn_manager")
 T = TypeVar("T")
+
+#: A transfer's progress callback: called with the bytes moved since its last
+#: call (negative when a failed attempt is taken back), from worker threads.
+Progress = Callable[[int], object]
+Payload = bytes | bytearray | memoryview
+#: Longest lifetime S3 allows for a presigned URL (7 days).
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
 class CDNManager:
@@ -42,17 +57,25 @@ class CDNManager:
             raise TypeError(f"credentials must be CDNCredentials, not {type(credentials).__name__}")
         self.creds = credentials
         self.config = config or TransferConfig()
-        self.download_client: Any = make_client(
-            credentials.host,
-            credentials.downloader_access_key,
-            credentials.downloader_access_secret,
-            self.config,
+        host = credentials.host
+        reader = make_session(
+            credentials.downloader_access_key, credentials.downloader_access_secret
         )
-        self.upload_client: Any = make_client(
-            credentials.host,
-            credentials.uploader_access_key,
-            credentials.uploader_access_secret,
-            self.config,
+        writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
+        self.download_client: Any = make_client(host, reader, self.config)
+        self.upload_client: Any = make_client(host, writer, self.config)
+        engine = _core.Engine(
+            host,
+            self.config.region,
+            self.config.connect_timeout,
+            self.config.read_timeout,
+            self.config.pool_size,
+        )
+        self._download_plane = data_plane(
+            self.download_client, reader, engine, host, self.config, "download plane"
+        )
+        self._upload_plane = data_plane(
+            self.upload_client, writer, engine, host, self.config, "upload plane"
         )
         # Parts of every transfer of this manager share these workers, so
         # concurrent callers cannot multiply the connections in flight.
@@ -90,21 +113,119 @@ class CDNManager:
         except Exception as err:
             raise translate(err, what, self.creds.secrets()) from None
 
-    # The raising API.
+    # Uploads (the write key).
 
-    def put_bytes(self, bucket: str, key: str, data: bytes | bytearray | memoryview) -> None:
-        """Stores ``data`` at ``bucket/key`` with the write key.
+    def _upload(
+        self,
+        bucket: str,
+        key: str,
+        source: Callable[[], Source],
+        content_type: str | None,
+        cache_control: str | None,
+        control: _core.Control,
+    ) -> None:
+        def run() -> None:
+            options = ObjectOptions(
+                content_type=content_type or mimetypes.guess_type(key)[0],
+                cache_control=cache_control,
+            )
+            Upload(
+                self._upload_plane,
+                self.upload_client,
+                bucket,
+                key,
+                source(),
+                options,
+                self.config,
+                self._executor,
+                control,
+            ).run()
+
+        self._run(f"upload {bucket}/{key}", run)
+
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: Payload,
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Stores ``data`` at ``bucket/key`` with the write key, without
+        copying it.
 
         Multipart above ``config.multipart_threshold``; every request carries
-        a CRC the server can verify. Raises a :class:`CDNError` subclass.
+        a CRC the server verifies. ``content_type`` defaults to a guess from
+        the key's extension. Raises a :class:`CDNError` subclass.
         """
         view = as_byte_view(data)
-        self._run(
-            f"upload {bucket}/{key}",
-            lambda: upload_view(self.upload_client, bucket, key, view, self.config, self._executor),
+        algorithm = self.config.checksum_algorithm
+        self._upload(
+            bucket,
+            key,
+            lambda: BufferSource(view, algorithm),
+            content_type,
+            cache_control,
+            _core.Control(progress),
         )
 
-    def get_file(self, bucket: str, key: str, folder: str | os.PathLike[str] | None = None) -> Path:
+    def upload_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Stores the local file ``path`` at ``bucket/key``, read part by part
+        (memory holds only the parts in flight). Fails with
+        :class:`LocalIOError` if the file changes during the upload."""
+        algorithm = self.config.checksum_algorithm
+        self._upload(
+            bucket,
+            key,
+            lambda: FileSource(path, algorithm),
+            content_type,
+            cache_control,
+            _core.Control(progress),
+        )
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Deletes ``bucket/key`` with the write key (no error if it is
+        already gone)."""
+        self._run(
+            f"delete {bucket}/{key}",
+            lambda: self.upload_client.delete_object(Bucket=bucket, Key=key),
+        )
+
+    # Downloads (the read key).
+
+    def _download(
+        self, bucket: str, key: str, open_writer: Callable[[int], Writer[T]], control: _core.Control
+    ) -> T:
+        return Download(
+            self._download_plane,
+            self.download_client,
+            bucket,
+            key,
+            open_writer,
+            self.config,
+            self._executor,
+            control,
+        ).run()
+
+    def get_file(
+        self,
+        bucket: str,
+        key: str,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
         """Downloads ``bucket/key`` with the read key to ``folder/key``
         (``folder`` defaults to the bucket name, relative to the working
         directory) and returns that path.
@@ -113,16 +234,181 @@ class CDNManager:
         :class:`UnsafePath`); the file appears only once every byte is
         verified, and a file already there is untouched on failure.
         """
+        return self._get_file(bucket, key, folder, _core.Control(progress))
+
+    def _get_file(
+        self,
+        bucket: str,
+        key: str,
+        folder: str | os.PathLike[str] | None,
+        control: _core.Control,
+    ) -> Path:
         target = Path(bucket if folder is None else folder)
 
         def run() -> Path:
-            destination = Path(_core.prepare_destination(target, key))
-            download_object(
-                self.download_client, bucket, key, destination, self.config, self._executor
-            )
+            destination = _core.prepare_destination(target, key)
+            self._download(bucket, key, lambda size: _core.FileWriter(destination, size), control)
             return destination
 
         return self._run(f"download {bucket}/{key}", run)
+
+    def download_file(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Downloads ``bucket/key`` to the local file ``path`` (its folder is
+        created), with the same verification and atomic replacement as
+        :meth:`get_file`; returns the path."""
+        destination = Path(path)
+
+        def run() -> Path:
+            checked = _core.prepare_destination(destination.parent, destination.name)
+            self._download(
+                bucket,
+                key,
+                lambda size: _core.FileWriter(checked, size),
+                _core.Control(progress),
+            )
+            return checked
+
+        return self._run(f"download {bucket}/{key}", run)
+
+    def download_bytes(self, bucket: str, key: str, *, progress: Progress | None = None) -> bytes:
+        """The verified contents of ``bucket/key``, read with the read key."""
+        return self._run(
+            f"download {bucket}/{key}",
+            lambda: self._download(bucket, key, _core.MemoryWriter, _core.Control(progress)),
+        )
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        """Size, ETag, type, caching and stored checksum of ``bucket/key``
+        (a HEAD with the read key); raises :class:`NotFound` if absent."""
+        return self._run(
+            f"stat {bucket}/{key}",
+            lambda: ObjectInfo.from_head(
+                key,
+                self.download_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
+            ),
+        )
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """Whether ``bucket/key`` exists (read key). A missing bucket, a
+        refused key or an unreachable host raise, they are not "absent"."""
+        try:
+            self.stat(bucket, key)
+        except NotFound as err:
+            if err.reason == "NoSuchBucket":
+                raise
+            return False
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object of ``bucket`` whose key starts with ``prefix``, in key
+        order, fetched page by page as the iterator advances (read key)."""
+        pages = self.download_client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
+        iterator = iter(pages)
+        while True:
+            page = self._run(f"list {bucket}/{prefix}", lambda: next(iterator, None))
+            if page is None:
+                return
+            for entry in page.get("Contents", []):
+                yield ObjectInfo.from_listing(entry)
+
+    def presign_download_url(self, bucket: str, key: str, expires: int = 3600) -> str:
+        """A URL that lets anyone GET ``bucket/key`` for ``expires`` seconds,
+        signed with the read key (a link never carries the write key)."""
+        if not 1 <= expires <= MAX_PRESIGN_SECONDS:
+            raise InvalidRequest(
+                f"expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds",
+                reason="InvalidExpiry",
+            )
+        return self._run(
+            f"presign {bucket}/{key}",
+            lambda: str(
+                self.download_client.generate_presigned_url(
+                    "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+                )
+            ),
+        )
+
+    # Batches.
+
+    def upload_many(
+        self,
+        bucket: str,
+        items: Iterable[tuple[str, Payload | os.PathLike[str]]],
+        *,
+        cache_control: str | None = None,
+        progress: Progress | None = None,
+    ) -> builtins.list[TransferResult]:
+        """Uploads every ``(key, data)`` pair, ``config.concurrency`` at a
+        time; ``data`` is a bytes-like object or a ``pathlib.Path`` to a
+        file. One failure does not stop the rest: each item's outcome is in
+        the returned list, in order. ``progress`` counts all items."""
+        control = _core.Control(progress)
+        algorithm = self.config.checksum_algorithm
+
+        def one(key: str, data: Payload | os.PathLike[str]) -> TransferResult:
+            def source() -> Source:
+                if isinstance(data, os.PathLike):
+                    return FileSource(data, algorithm)
+                return BufferSource(as_byte_view(data), algorithm)
+
+            self._upload(bucket, key, source, None, cache_control, control)
+            return TransferResult(key)
+
+        return self._batch([(key, partial(one, key, data)) for key, data in items], control)
+
+    def download_many(
+        self,
+        bucket: str,
+        keys: Iterable[str],
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> builtins.list[TransferResult]:
+        """Downloads every key to ``folder/key`` (as :meth:`get_file`),
+        ``config.concurrency`` at a time. One failure does not stop the
+        rest: each item's outcome is in the returned list, in order."""
+        control = _core.Control(progress)
+
+        def one(key: str) -> TransferResult:
+            return TransferResult(key, path=self._get_file(bucket, key, folder, control))
+
+        return self._batch([(key, partial(one, key)) for key in keys], control)
+
+    def _batch(
+        self, jobs: builtins.list[tuple[str, Callable[[], TransferResult]]], control: _core.Control
+    ) -> builtins.list[TransferResult]:
+        def guarded(key: str, job: Callable[[], TransferResult]) -> TransferResult:
+            try:
+                return job()
+            except CDNError as err:
+                return TransferResult(key, error=err)
+
+        if not jobs:
+            return []
+        # Items get their own workers: their parts queue on the shared part
+        # workers, which an item waiting for its parts must not occupy.
+        with ThreadPoolExecutor(
+            max_workers=self.config.concurrency, thread_name_prefix="cdn-manager-batch"
+        ) as items:
+            runner: Executor = items
+            (first_key, first_job), *rest = jobs
+            return run_parts(
+                runner,
+                partial(guarded, first_key, first_job),
+                [partial(guarded, k, j) for k, j in rest],
+                control,
+            )
+
+    # The least-privilege audit.
 
     def check(self, bucket: str) -> AuditReport:
         """Audits both keys against ``bucket``; see :func:`cdn_manager.audit.check`."""

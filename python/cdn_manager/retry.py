@@ -8,26 +8,24 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from botocore import exceptions as bex
-
 from .s3errors import RETRYABLE_CODES, STREAM_ERRORS, error_code
 
 T = TypeVar("T")
 log = logging.getLogger("cdn_manager")
 
-
-class Truncated(Exception):
-    """A response body ended before its announced length."""
+#: Set on an exception that botocore raised after its own retries, so that
+#: a request is not retried max_attempts squared times.
+RETRIED_BY_BOTOCORE = "_cdn_retried_by_botocore"
 
 
 def is_transient(err: BaseException) -> bool:
     """Faults that another attempt can cure: a cut, stalled or corrupted
     stream, or a server error the server itself calls temporary."""
-    if isinstance(err, (*STREAM_ERRORS, Truncated)):
+    if getattr(err, RETRIED_BY_BOTOCORE, False):
+        return False
+    if isinstance(err, STREAM_ERRORS):
         return True
-    if isinstance(err, bex.ClientError):
-        return error_code(err) in RETRYABLE_CODES
-    return False
+    return error_code(err) in RETRYABLE_CODES
 
 
 def with_retries(attempt: Callable[[], T], attempts: int, what: str) -> T:

@@ -1,4 +1,9 @@
-"""botocore's exceptions -> cdn-manager's, in one place."""
+"""Failures on the wire, from either data plane, and their translation into
+cdn-manager's exceptions, in one place.
+
+botocore raises its own exceptions; the native data plane (Rust) raises the
+three classes defined here.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,26 @@ from .errors import (
     NotFound,
     TransferError,
 )
+
+
+class S3Error(Exception):
+    """An error response of the native data plane: HTTP status, S3 error code
+    (the status as text when the body has none) and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code} (HTTP {status}): {message}")
+        self.status = status
+        self.code = code
+
+
+class TransportError(Exception):
+    """The native data plane could not connect, send or receive (refused,
+    reset, timed out, TLS failure)."""
+
+
+class Truncated(Exception):
+    """A response body ended before its announced length."""
+
 
 _BY_CODE: dict[str, type[CDNError]] = {
     **dict.fromkeys(("NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"), NotFound),
@@ -49,8 +74,10 @@ RETRYABLE_CODES = frozenset(
     )
 )
 
-#: Failures while a response body streams in; botocore does not retry these.
+#: Failures of a connection or of a response body as it streams in.
 STREAM_ERRORS: tuple[type[Exception], ...] = (
+    TransportError,
+    Truncated,
     bex.ResponseStreamingError,
     bex.IncompleteReadError,
     bex.ReadTimeoutError,
@@ -67,6 +94,8 @@ def error_code(err: BaseException) -> str | None:
     if isinstance(err, bex.ClientError):
         code = err.response.get("Error", {}).get("Code")
         return str(code) if code else None
+    if isinstance(err, S3Error):
+        return err.code
     return None
 
 
@@ -94,6 +123,8 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
         return IntegrityError(f"{what}: {detail}", reason="ChecksumMismatch")
     if isinstance(err, bex.ParamValidationError):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
-    if isinstance(err, bex.BotoCoreError | ConnectionError | TimeoutError):
+    if isinstance(
+        err, bex.BotoCoreError | TransportError | Truncated | ConnectionError | TimeoutError
+    ):
         return TransferError(f"{what}: {detail}", reason=type(err).__name__)
     return CDNError(f"{what}: {detail}", reason=type(err).__name__)

@@ -1,128 +1,129 @@
-"""Uploading a buffer: one PUT, or a concurrent multipart upload.
+"""Uploading a buffer or a file: one PUT, or a concurrent multipart upload.
 
 Every request carries a CRC computed by the Rust core (the server verifies
 it), and the object keeps the full-object CRC as user metadata, so a later
-download can prove every byte on any server.
+download can prove every byte on any server. A multipart upload that fails
+is aborted, so no parts are left behind.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from . import _core
-from .bufferio import BufferReader
 from .config import TransferConfig
+from .dataplane import DataPlane, ObjectOptions
 from .integrity import encode, upload_metadata
+from .parts import run_parts
 from .retry import with_retries
+from .source import Source
 
 log = logging.getLogger("cdn_manager")
 
 
-def _checksum_args(algorithm: str, crc: int) -> dict[str, str]:
-    return {"ChecksumAlgorithm": algorithm.upper(), "Checksum" + algorithm.upper(): encode(crc)}
+@dataclass
+class Upload:
+    """One object to store: what from, with what, and where."""
 
+    plane: DataPlane
+    #: The boto3 client of the write key, for the multipart control plane.
+    client: Any
+    bucket: str
+    key: str
+    source: Source
+    options: ObjectOptions
+    config: TransferConfig
+    executor: Executor
+    control: _core.Control
 
-def upload_view(
-    client: Any,
-    bucket: str,
-    key: str,
-    view: memoryview,
-    config: TransferConfig,
-    executor: Executor,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Stores ``view`` at ``bucket/key``; raises botocore's errors as they come."""
-    algorithm = config.checksum_algorithm
-    extra = dict(extra or {})
-    size = len(view)
-    if size <= config.multipart_threshold:
-        crc = _core.checksum(view, algorithm)
-        with_retries(
-            lambda: client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=BufferReader(view),
-                ContentLength=size,
-                Metadata=upload_metadata(algorithm, crc),
-                **_checksum_args(algorithm, crc),
-                **extra,
-            ),
-            config.max_attempts,
-            f"put {bucket}/{key}",
-        )
-        return
-    part_size = config.part_size_for(size)
-    crcs = _core.part_checksums(view, part_size, algorithm)
-    slices = [view[i : i + part_size] for i in range(0, size, part_size)]
-    full = _core.combine_checksums(
-        [(c, len(s)) for c, s in zip(crcs, slices, strict=True)], algorithm
-    )
-    upload_id = client.create_multipart_upload(
-        Bucket=bucket,
-        Key=key,
-        ChecksumAlgorithm=algorithm.upper(),
-        # A full-object CRC (not a CRC of part CRCs) where the server keeps
-        # one; the metadata copy covers servers that keep none.
-        ChecksumType="FULL_OBJECT",
-        Metadata=upload_metadata(algorithm, full),
-        **extra,
-    )["UploadId"]
+    @property
+    def name(self) -> str:
+        return f"{self.bucket}/{self.key}"
 
-    def send(number: int, part: memoryview, crc: int) -> dict[str, Any]:
-        response = with_retries(
-            lambda: client.upload_part(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=BufferReader(part),
-                ContentLength=len(part),
-                **_checksum_args(algorithm, crc),
-            ),
-            config.max_attempts,
-            f"part {number} of {bucket}/{key}",
-        )
-        return {
-            "PartNumber": number,
-            "ETag": response["ETag"],
-            "Checksum" + algorithm.upper(): encode(crc),
+    def run(self) -> None:
+        """Stores the object; raises botocore's or the data plane's errors."""
+        size = self.source.size
+        if size <= self.config.multipart_threshold:
+            self._put()
+        else:
+            self._multipart(self.config.part_size_for(size))
+
+    def _options(self, full_crc: int) -> ObjectOptions:
+        metadata = {
+            **self.options.metadata,
+            **upload_metadata(self.config.checksum_algorithm, full_crc),
         }
+        return replace(self.options, metadata=metadata)
 
-    futures: list[Future[dict[str, Any]]] = []
-    try:
-        futures = [
-            executor.submit(send, n, part, crc)
-            for n, (part, crc) in enumerate(zip(slices, crcs, strict=True), start=1)
+    def _put(self) -> None:
+        body, crc = self.source.read(0, self.source.size, None)
+        options = self._options(crc)
+        with_retries(
+            lambda: self.plane.put(self.bucket, self.key, body, crc, options, self.control),
+            self.config.max_attempts,
+            f"put {self.name}",
+        )
+
+    def _multipart(self, part_size: int) -> None:
+        algorithm = self.config.checksum_algorithm
+        crcs = self.source.part_checksums(part_size)
+        lengths = [
+            min(part_size, self.source.size - start)
+            for start in range(0, self.source.size, part_size)
         ]
-        parts = [f.result() for f in futures]
-        client.complete_multipart_upload(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
+        full = _core.combine_checksums(list(zip(crcs, lengths, strict=True)), algorithm)
+        upload_id = self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            ChecksumAlgorithm=algorithm.upper(),
+            # A full-object CRC (not a CRC of part CRCs) where the server keeps
+            # one; the metadata copy covers servers that keep none.
             ChecksumType="FULL_OBJECT",
-            **{"Checksum" + algorithm.upper(): encode(full)},
-        )
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        for f in futures:
-            if not f.cancelled():
-                f.exception()  # wait: no part may land after the abort
-        _abort(client, bucket, key, upload_id)
-        raise
+            **self._options(full).boto3_params(),
+        )["UploadId"]
 
+        def send(number: int) -> dict[str, Any]:
+            offset = (number - 1) * part_size
+            body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
+            etag = with_retries(
+                lambda: self.plane.upload_part(
+                    self.bucket, self.key, upload_id, number, body, crc, self.control
+                ),
+                self.config.max_attempts,
+                f"part {number} of {self.name}",
+            )
+            return {"PartNumber": number, "ETag": etag, "Checksum" + algorithm.upper(): encode(crc)}
 
-def _abort(client: Any, bucket: str, key: str, upload_id: str) -> None:
-    try:
-        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except Exception as err:
-        log.warning(
-            "could not abort multipart upload %s of %s/%s (%s); its parts remain",
-            upload_id,
-            bucket,
-            key,
-            type(err).__name__,
-        )
+        try:
+            parts = run_parts(
+                self.executor,
+                partial(send, 1),
+                [partial(send, n) for n in range(2, len(crcs) + 1)],
+                self.control,
+            )
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                ChecksumType="FULL_OBJECT",
+                **{"Checksum" + algorithm.upper(): encode(full)},
+            )
+        except BaseException:
+            self._abort(upload_id)
+            raise
+
+    def _abort(self, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        except Exception as err:
+            log.warning(
+                "could not abort multipart upload %s of %s (%s); its parts remain",
+                upload_id,
+                self.name,
+                type(err).__name__,
+            )

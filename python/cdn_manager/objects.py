@@ -1,0 +1,69 @@
+"""What the store says about an object, and the result of one item of a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import CDNError
+from .integrity import expectation
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object: from a listing (key, size, etag, modified) or, with
+    :meth:`CDNManager.stat`, also its type, caching and stored checksum."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
+    content_type: str | None = None
+    cache_control: str | None = None
+    #: ``(algorithm, crc)`` of the whole object where the store keeps one
+    #: (natively or as this library's metadata); only from ``stat``.
+    checksum: tuple[str, int] | None = None
+
+    @classmethod
+    def from_listing(cls, entry: Mapping[str, Any]) -> ObjectInfo:
+        return cls(
+            key=entry["Key"],
+            size=int(entry["Size"]),
+            etag=str(entry.get("ETag", "")),
+            last_modified=entry.get("LastModified"),
+        )
+
+    @classmethod
+    def from_head(cls, key: str, response: Mapping[str, Any]) -> ObjectInfo:
+        headers: Mapping[str, str] = response["ResponseMetadata"]["HTTPHeaders"]
+        exp = expectation(headers)
+        checksum = None
+        if exp.algorithm is not None and exp.full_crc is not None:
+            checksum = (exp.algorithm, exp.full_crc)
+        return cls(
+            key=key,
+            size=exp.size,
+            etag=exp.etag,
+            last_modified=response.get("LastModified"),
+            content_type=response.get("ContentType"),
+            cache_control=response.get("CacheControl"),
+            checksum=checksum,
+        )
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """The outcome of one item of ``upload_many`` / ``download_many``."""
+
+    key: str
+    #: Why the item failed, or None if it succeeded.
+    error: CDNError | None = None
+    #: Where a download landed.
+    path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,141 @@
+"""Which data plane a manager's object requests take.
+
+The native plane is the fast one; boto3's serves what it does not: proxies
+and custom CA bundles (chosen up front), and endpoints that turn its requests
+away (found out at the first request, then remembered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from . import _core
+from .botoplane import Boto3Plane
+from .config import TransferConfig
+from .dataplane import DataPlane, ObjectOptions, Response
+from .nativeplane import NativePlane
+from .s3errors import S3Error
+
+log = logging.getLogger("cdn_manager")
+
+#: Answers that may mean "this endpoint does not take native requests"
+#: rather than "no": the same request is then tried through boto3.
+REFUSALS = frozenset(
+    (
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "AuthorizationHeaderMalformed",
+        "InvalidRequest",
+        "InvalidArgument",
+        "NotImplemented",
+        "MethodNotAllowed",
+        "XAmzContentSHA256Mismatch",
+        "400",
+        "403",
+        "405",
+        "501",
+    )
+)
+
+
+def boto3_reason(config: TransferConfig, host: str) -> str | None:
+    """Why requests to ``host`` must go through boto3, or None."""
+    if config.data_plane == "boto3":
+        return "configured"
+    if config.data_plane == "native":
+        return None
+    if config.proxies:
+        return "proxies are configured"
+    parts = urlsplit(host)
+    if parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+        parts.hostname or ""
+    ):
+        return f"an {parts.scheme} proxy is set in the environment"
+    if config.ca_bundle or os.environ.get("AWS_CA_BUNDLE"):
+        return "a custom CA bundle is configured"
+    return None
+
+
+class AdaptivePlane:
+    """The native plane until the endpoint shows it refuses it: a refusal
+    (see :data:`REFUSALS`) before any native request has succeeded is tried
+    again through boto3, and if boto3 succeeds, boto3 is used from then on."""
+
+    def __init__(self, native: NativePlane, boto3: Boto3Plane, name: str) -> None:
+        self._native = native
+        self._boto3 = boto3
+        self._name = name
+        self._state: Literal["probing", "native", "boto3"] = "probing"
+
+    def _route(self, operation: str, *args: Any) -> Any:
+        if self._state == "boto3":
+            return getattr(self._boto3, operation)(*args)
+        try:
+            result = getattr(self._native, operation)(*args)
+        except S3Error as err:
+            if self._state == "native" or err.code not in REFUSALS:
+                self._state = "native"
+                raise
+            result = getattr(self._boto3, operation)(*args)
+            self._state = "boto3"
+            log.warning(
+                "%s: the endpoint refused a native request (%s) but accepted boto3's; "
+                "using boto3 for this manager",
+                self._name,
+                err.code,
+            )
+            return result
+        self._state = "native"
+        return result
+
+    def get(
+        self,
+        bucket: str,
+        key: str,
+        byte_range: tuple[int, int] | None = None,
+        if_match: str | None = None,
+    ) -> Response:
+        return cast(Response, self._route("get", bucket, key, byte_range, if_match))
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: memoryview,
+        crc: int,
+        options: ObjectOptions,
+        control: _core.Control,
+    ) -> None:
+        self._route("put", bucket, key, body, crc, options, control)
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: memoryview,
+        crc: int,
+        control: _core.Control,
+    ) -> str:
+        return str(self._route("upload_part", bucket, key, upload_id, number, body, crc, control))
+
+
+def data_plane(
+    client: Any, session: Any, engine: _core.Engine, host: str, config: TransferConfig, name: str
+) -> DataPlane:
+    """The plane for the requests of one key pair (``client`` and the
+    ``session`` it was made from) to ``host``."""
+    boto3 = Boto3Plane(client, config.checksum_algorithm)
+    reason = boto3_reason(config, host)
+    if reason is not None:
+        log.debug("%s: object requests go through boto3 (%s)", name, reason)
+        return boto3
+    native = NativePlane(engine, session.get_credentials(), config.checksum_algorithm)
+    if config.data_plane == "native":
+        return native
+    return AdaptivePlane(native, boto3, name)
