@@ -168,18 +168,31 @@ class CdnManager(Client):
 
     def w3(self, payload: bytes) -> None:
         download_many = self._batch("download_many")
-        download_many(
-            self.job.bucket, self.job.small_keys, folder=Path(self.job.dest_root) / self.job.bucket
+        self._check(
+            download_many(
+                self.job.bucket,
+                self.job.small_keys,
+                folder=Path(self.job.dest_root) / self.job.bucket,
+            )
         )
 
     def w4(self, payload: bytes) -> None:
-        self._batch("upload_many")(self.job.bucket, small_items(self.job, payload))
+        self._check(self._batch("upload_many")(self.job.bucket, small_items(self.job, payload)))
 
     def _batch(self, name: str) -> Callable[..., Any]:
         method: Callable[..., Any] | None = getattr(self.manager, name, None)
         if method is None:
             raise Unavailable(f"CDNManager.{name} is not in this build of cdn-manager")
         return method
+
+    @staticmethod
+    def _check(results: list[Any]) -> None:
+        """The batch calls report each item's failure in its result."""
+        failed = [r for r in results if r.error is not None]
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} items failed, first {failed[0].key}: {failed[0].error}"
+            )
 
 
 class Boto3(Client):
