@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Job:
     payload_path: str
     #: Scratch space on tmpfs (s5cmd's staged W4 files).
     scratch: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def dest(self, key: str) -> Path:
         return Path(self.dest_root) / self.bucket / key
@@ -64,10 +63,10 @@ class Job:
         return host, int(port)
 
 
-def status_mib(field: str, pid: int | str = "self") -> float:
+def status_mib(name: str, pid: int | str = "self") -> float:
     """A memory figure of /proc/PID/status (VmRSS, VmHWM, ...) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
+        if line.startswith(name + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -450,7 +449,10 @@ class ObstoreTuned(Obstore):
                 ends = [min(s + OBSTORE_TUNED_RANGE, size) for s in batch]
                 for start, data in zip(
                     batch,
-                    obs.get_ranges(self.store, self.job.big_key, starts=batch, ends=ends),
+                    # coalesce=0: adjacent ranges would otherwise merge into one request.
+                    obs.get_ranges(
+                        self.store, self.job.big_key, starts=batch, ends=ends, coalesce=0
+                    ),
                     strict=True,
                 ):
                     write_at(fd, memoryview(data), start)
@@ -582,7 +584,7 @@ TUNING = {
     f"{BOTO3_TUNED_THREADS}) over one client with max_pool_connections={BOTO3_TUNED_THREADS}",
     "boto3-crt-tuned": f"TransferConfig({Boto3CrtTuned.transfer_settings}), "
     f"target_throughput={Boto3CrtTuned.target_throughput} B/s",
-    "obstore-tuned": f"put({ObstoreTuned.put_settings}); W1: get_ranges in batches of "
-    f"{OBSTORE_TUNED_BATCH} x {OBSTORE_TUNED_RANGE // MiB} MiB written with pwrite",
+    "obstore-tuned": f"put({ObstoreTuned.put_settings}); W1: get_ranges(coalesce=0) in "
+    f"batches of {OBSTORE_TUNED_BATCH} x {OBSTORE_TUNED_RANGE // MiB} MiB written with pwrite",
     "s5cmd-tuned": " ".join(S5cmdTuned.global_flags + S5cmdTuned.cp_flags),
 }
