@@ -47,12 +47,13 @@ $(VENV)/.bench-deps: $(VENV)/.deps benchmarks/requirements.txt constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
 	touch $@
 
-# The full run (about 15+ min on 2 cores) writes benchmarks/results/latest.*;
-# pass options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
+# The full run (43 min on the shared 2-core machine: 9 clients x 5 workloads,
+# 1 GiB objects, warm-up + 5 rounds) writes benchmarks/results/latest.*; pass
+# options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
 bench: build-dev $(S3S_FS) $(VENV)/.bench-deps
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# About a minute; writes benchmarks/results/quick.* and never latest.*.
+# About a minute (55 s here); writes benchmarks/results/quick.*, never latest.*.
 bench-quick: build-dev $(S3S_FS) $(VENV)/.bench-deps
 	$(PY) benchmarks/bench.py --quick $(BENCH_ARGS)
 
