@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from . import _core
-from .config import TransferConfig
 from .dataplane import DataPlane, Response
 from .errors import IntegrityError
 from .integrity import Expectation, expectation, verify
-from .parts import run_parts
 from .retry import is_transient, with_retries
 from .s3errors import error_code
+from .transfer import Transfer, run_parts
 
 log = logging.getLogger("cdn_manager")
 
@@ -49,23 +47,15 @@ class _ObjectChanged(Exception):
 
 
 @dataclass
-class Download(Generic[R_co]):
-    """One object to fetch: where from, with what, and into what."""
+class Download(Transfer, Generic[R_co]):
+    """One object to fetch, and what to write it into: ``open_writer``
+    makes the writer once the size is known."""
 
-    plane: DataPlane
-    #: The boto3 client of the read key, for the control-plane HEAD.
-    client: Any
-    bucket: str
-    key: str
-    #: Makes the writer once the size is known.
     open_writer: Callable[[int], Writer[R_co]]
-    config: TransferConfig
-    executor: Executor
-    control: _core.Control
 
     @property
-    def name(self) -> str:
-        return f"{self.bucket}/{self.key}"
+    def plane(self) -> DataPlane:
+        return self.transport.download_plane
 
     def run(self) -> R_co:
         """Fetches, verifies and commits the object; returns what the writer
@@ -130,7 +120,9 @@ class Download(Generic[R_co]):
         count = exp.composite[1]
         # No If-Match here: some servers compare it with the part's own ETag.
         # The ranged GETs carry it, so a replaced object is still caught.
-        first = self.client.head_object(Bucket=self.bucket, Key=self.key, PartNumber=1)
+        first = self.transport.download_client.head_object(
+            Bucket=self.bucket, Key=self.key, PartNumber=1
+        )
         part_size = int(first["ContentLength"])
         if part_size <= 0 or not (count - 1) * part_size < exp.size <= count * part_size:
             return None
@@ -188,7 +180,7 @@ class Download(Generic[R_co]):
                 return ranged(start, end)
 
         rest = [partial(ranged, s, e) for s, e in ranges[1:]]
-        return run_parts(self.executor, first_range, rest, self.control)
+        return run_parts(self.transport.executor, first_range, rest, self.control)
 
 
 def _split(size: int, part_size: int) -> list[tuple[int, int]]:

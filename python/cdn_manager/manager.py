@@ -30,10 +30,10 @@ from .download import Download, Writer
 from .errors import CDNError, InvalidRequest, NotFound
 from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
-from .parts import run_parts
 from .routing import data_plane
 from .s3errors import translate
 from .source import BufferSource, FileSource, Source, as_byte_view
+from .transfer import Transport, run_parts
 from .upload import Upload
 
 log = logging.getLogger("cdn_manager")
@@ -81,16 +81,21 @@ class CDNManager:
             self.config.pool_size,
             self.config.ca_bundle,
         )
-        self._download_plane = data_plane(
-            self.download_client, reader, engine, host, self.config, "download plane"
-        )
-        self._upload_plane = data_plane(
-            self.upload_client, writer, engine, host, self.config, "upload plane"
-        )
-        # Parts of every transfer of this manager share these workers, so
-        # concurrent callers cannot multiply the connections in flight.
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.config.concurrency, thread_name_prefix="cdn-manager"
+        self._transport = Transport(
+            download_plane=data_plane(
+                self.download_client, reader, engine, host, self.config, "download plane"
+            ),
+            upload_plane=data_plane(
+                self.upload_client, writer, engine, host, self.config, "upload plane"
+            ),
+            download_client=self.download_client,
+            upload_client=self.upload_client,
+            config=self.config,
+            # Parts of every transfer of this manager share these workers, so
+            # concurrent callers cannot multiply the connections in flight.
+            executor=ThreadPoolExecutor(
+                max_workers=self.config.concurrency, thread_name_prefix="cdn-manager"
+            ),
         )
 
     def __repr__(self) -> str:
@@ -102,7 +107,7 @@ class CDNManager:
 
     def close(self) -> None:
         """Stops the worker threads (they also stop at interpreter exit)."""
-        self._executor.shutdown(wait=True)
+        self._transport.executor.shutdown(wait=True)
 
     def __enter__(self) -> CDNManager:
         return self
@@ -140,18 +145,7 @@ class CDNManager:
                 content_type=content_type or mimetypes.guess_type(key)[0],
                 cache_control=cache_control,
             )
-            Upload(
-                self._upload_plane,
-                self.upload_client,
-                self.download_client,
-                bucket,
-                key,
-                source(),
-                options,
-                self.config,
-                self._executor,
-                control,
-            ).run()
+            Upload(self._transport, bucket, key, control, source(), options).run()
 
         self._run("upload", bucket, key, run)
 
@@ -233,16 +227,7 @@ class CDNManager:
     def _download(
         self, bucket: str, key: str, open_writer: Callable[[int], Writer[T]], control: _core.Control
     ) -> T:
-        return Download(
-            self._download_plane,
-            self.download_client,
-            bucket,
-            key,
-            open_writer,
-            self.config,
-            self._executor,
-            control,
-        ).run()
+        return Download(self._transport, bucket, key, control, open_writer).run()
 
     def get_file(
         self,

@@ -9,7 +9,6 @@ is aborted, so no parts are left behind.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -17,38 +16,32 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import _core
-from .config import TransferConfig
 from .dataplane import DataPlane, ObjectOptions
 from .integrity import encode, expectation, upload_metadata
-from .parts import run_parts
 from .retry import with_retries
 from .s3errors import ETagMismatch
 from .source import Source
+from .transfer import Transfer, run_parts
 
 log = logging.getLogger("cdn_manager")
 
 
 @dataclass
-class Upload:
-    """One object to store: what from, with what, and where."""
+class Upload(Transfer):
+    """One object to store, what from, and what to store beside it. The
+    multipart control plane uses the write key's client; the read key's is
+    used only to confirm a completed upload whose answer was lost."""
 
-    plane: DataPlane
-    #: The boto3 client of the write key, for the multipart control plane.
-    client: Any
-    #: The boto3 client of the read key: only to confirm a completed upload
-    #: whose answer was lost.
-    reader: Any
-    bucket: str
-    key: str
     source: Source
     options: ObjectOptions
-    config: TransferConfig
-    executor: Executor
-    control: _core.Control
 
     @property
-    def name(self) -> str:
-        return f"{self.bucket}/{self.key}"
+    def plane(self) -> DataPlane:
+        return self.transport.upload_plane
+
+    @property
+    def client(self) -> Any:
+        return self.transport.upload_client
 
     def run(self) -> None:
         """Stores the object; raises botocore's or the data plane's errors."""
@@ -113,7 +106,7 @@ class Upload:
 
         try:
             parts = run_parts(
-                self.executor,
+                self.transport.executor,
                 partial(send, 1),
                 [partial(send, n) for n in range(2, len(crcs) + 1)],
                 self.control,
@@ -147,7 +140,7 @@ class Upload:
         """Whether the object now at the key is this upload's: its size and
         the full-object CRC it carries as metadata (read with the read key)."""
         try:
-            head = self.reader.head_object(Bucket=self.bucket, Key=self.key)
+            head = self.transport.download_client.head_object(Bucket=self.bucket, Key=self.key)
         except ClientError:
             return False
         headers = head["ResponseMetadata"]["HTTPHeaders"]

@@ -1,15 +1,51 @@
-"""Running the parts of one transfer concurrently, and stopping them all
-when one fails."""
+"""What every transfer travels by, and running its parts concurrently
+(stopping them all when one fails)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from . import _core
+from .config import TransferConfig
+from .dataplane import DataPlane
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A manager's means of moving objects, shared by all its transfers."""
+
+    #: Object requests signed with the read key, and with the write key.
+    download_plane: DataPlane
+    upload_plane: DataPlane
+    #: The boto3 clients of the read key and of the write key (control plane).
+    download_client: Any
+    upload_client: Any
+    config: TransferConfig
+    #: The part workers every transfer of the manager shares.
+    executor: Executor
+
+
+@dataclass
+class Transfer:
+    """One object on the move."""
+
+    transport: Transport
+    bucket: str
+    key: str
+    control: _core.Control
+
+    @property
+    def name(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+    @property
+    def config(self) -> TransferConfig:
+        return self.transport.config
 
 
 def run_parts(
