@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,12 +16,15 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use ureq::http::{self, Method};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::transport::{Connector, RustlsConnector};
 use ureq::{Agent, BodyReader, SendBody};
 
 use crate::buffer::BorrowedBytes;
 use crate::control::Control;
 use crate::error::CoreError;
+use crate::resolve::CachingResolver;
 use crate::sigv4::{self, canonical_query, uri_encode, Credentials, Timestamp};
+use crate::tcp::QuickAckConnector;
 use crate::writer::PartSink;
 
 pyo3::import_exception!(cdn_manager.s3errors, S3Error);
@@ -313,7 +317,7 @@ impl Engine {
         }
         let connect = Some(Duration::from_secs_f64(connect_timeout));
         let read = Some(Duration::from_secs_f64(read_timeout));
-        let agent: Agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             // Chosen by the caller: a proxy makes the manager use boto3.
@@ -326,8 +330,9 @@ impl Engine {
             .max_idle_connections_per_host(max_connections)
             .user_agent(concat!("cdn-manager/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls.build())
-            .build()
-            .into();
+            .build();
+        let connector = ().chain(QuickAckConnector).chain(RustlsConnector::default());
+        let agent = Agent::with_parts(config, connector, CachingResolver::default());
         Ok(Engine {
             agent,
             scheme,
@@ -371,6 +376,8 @@ impl Engine {
         let headers = header_map(response.headers());
         Ok(Response {
             origin: self.origin(),
+            content_length: response.body().content_length(),
+            consumed: AtomicU64::new(0),
             headers,
             body: Mutex::new(Some(response.into_body().into_reader())),
         })
@@ -423,7 +430,11 @@ impl Engine {
         };
         let result = py.detach(|| self.send(&credentials, request, Some(&mut source)));
         match result {
-            Ok(response) => Ok(header_map(response.headers())),
+            Ok(mut response) => {
+                // Drained (it is empty), so the connection goes back to the pool.
+                let _ = response.body_mut().read_to_vec();
+                Ok(header_map(response.headers()))
+            }
             Err(err) => {
                 control.record(-(source.sent as i64))?;
                 Err(source.stopped.take().unwrap_or(err))
@@ -438,6 +449,9 @@ pub struct Response {
     /// `scheme://authority` of the server, for error messages.
     origin: String,
     headers: HashMap<String, String>,
+    /// The body's announced length, and how much of it was read.
+    content_length: Option<u64>,
+    consumed: AtomicU64,
     body: Mutex<Option<BodyReader<'static>>>,
 }
 
@@ -458,8 +472,9 @@ impl Response {
         let reader = body
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("the response was closed"))?;
+        let consumed = &self.consumed;
         py.detach(|| -> PyResult<()> {
-            let mut buffer = vec![0; READ_CHUNK.min(length as usize)];
+            let mut buffer = vec![0; READ_CHUNK.min(length as usize).max(1)];
             let mut remaining = length;
             while remaining > 0 {
                 let want = remaining.min(buffer.len() as u64) as usize;
@@ -480,11 +495,17 @@ impl Response {
                 }
                 sink.append(&buffer[..filled])?;
                 remaining -= filled as u64;
+                consumed.fetch_add(filled as u64, Ordering::Relaxed);
                 if filled < want {
                     return Err(Truncated::new_err(format!(
                         "body ended {remaining} bytes short"
                     )));
                 }
+            }
+            if Some(consumed.load(Ordering::Relaxed)) == self.content_length {
+                // Read to the end, so ureq hands the connection back to its
+                // pool instead of closing it (a new connection per part).
+                let _ = reader.read(&mut buffer[..1]);
             }
             Ok(())
         })

@@ -12,7 +12,9 @@ mod error;
 mod http;
 mod paths;
 mod reader;
+mod resolve;
 mod sigv4;
+mod tcp;
 mod writer;
 
 use pyo3::prelude::*;

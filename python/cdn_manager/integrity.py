@@ -32,7 +32,10 @@ def encode(crc: int) -> str:
     return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
 
 
-def decode(value: str) -> int | None:
+def decode(value: str | None) -> int | None:
+    """The CRC an S3 checksum header or metadata value holds, or None."""
+    if not value:
+        return None
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -69,7 +72,10 @@ class Expectation:
 def _header_crc(headers: Mapping[str, str], algorithm: str) -> tuple[int, str] | None:
     """The stored CRC and its part-count suffix (``""`` for a full-object
     value), if the server sent one for ``algorithm``."""
-    body, _, count = headers.get("x-amz-checksum-" + algorithm, "").partition("-")
+    value = headers.get("x-amz-checksum-" + algorithm)
+    if value is None:
+        return None
+    body, _, count = value.partition("-")
     crc = decode(body)
     return None if crc is None else (crc, count)
 
@@ -115,7 +121,7 @@ def expectation(headers: Mapping[str, str]) -> Expectation:
     if native is not None and native.full_crc is not None:
         return native
     for algorithm in ALGORITHMS:
-        crc = decode(headers.get(METADATA_HEADER + algorithm, ""))
+        crc = decode(headers.get(METADATA_HEADER + algorithm))
         if crc is not None:
             return Expectation(
                 size, etag, algorithm, full_crc=crc, source=f"{METADATA_HEADER}{algorithm}"

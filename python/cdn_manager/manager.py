@@ -15,7 +15,7 @@ import logging
 import mimetypes
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ from .objects import ObjectInfo, TransferResult
 from .routing import data_plane
 from .s3errors import translate
 from .source import BufferSource, FileSource, Source, as_byte_view
-from .transfer import Transport, run_parts
+from .transfer import Transport, run_each
 from .upload import Upload
 
 log = logging.getLogger("cdn_manager")
@@ -433,21 +433,11 @@ class CDNManager:
             except CDNError as err:
                 return TransferResult(key, error=err)
 
-        if not jobs:
-            return []
-        # Items get their own workers: their parts queue on the shared part
+        # Items get threads of their own: their parts queue on the shared part
         # workers, which an item waiting for its parts must not occupy.
-        with ThreadPoolExecutor(
-            max_workers=self.config.concurrency, thread_name_prefix="cdn-manager-batch"
-        ) as items:
-            runner: Executor = items
-            (first_key, first_job), *rest = jobs
-            return run_parts(
-                runner,
-                partial(guarded, first_key, first_job),
-                [partial(guarded, k, j) for k, j in rest],
-                control,
-            )
+        return run_each(
+            [partial(guarded, key, job) for key, job in jobs], self.config.concurrency, control
+        )
 
     # The least-privilege audit.
 

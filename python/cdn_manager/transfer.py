@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from . import _core
 from .config import TransferConfig
@@ -77,3 +79,51 @@ def run_parts(
             if not f.cancelled():
                 f.exception()
         raise
+
+
+def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
+    """Runs ``jobs``, ``workers`` at a time (this thread is one of them), on
+    threads of their own; returns their results in order.
+
+    Jobs should report their failures in their results: the first exception
+    one raises stops the handing out of jobs and is raised here once the
+    running ones have ended. An interrupt (Ctrl-C, task cancellation) also
+    cancels ``control``, which stops running jobs at their next chunk.
+    """
+    results: list[T | None] = [None] * len(jobs)
+    indexes = itertools.count()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        for i in indexes:
+            if i >= len(jobs) or stop.is_set():
+                return
+            results[i] = jobs[i]()
+
+    def worker() -> None:
+        try:
+            work()
+        except BaseException as err:
+            failures.append(err)
+            stop.set()
+
+    threads = [
+        threading.Thread(target=worker, name="cdn-manager-batch", daemon=True)
+        for _ in range(min(workers, len(jobs)) - 1)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        work()
+    except BaseException as err:
+        stop.set()
+        if not isinstance(err, Exception):
+            control.cancel()
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return cast(list[T], results)
