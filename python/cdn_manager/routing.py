@@ -8,6 +8,7 @@ first request, then remembered).
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -67,6 +68,7 @@ class AdaptivePlane:
         self._boto3 = boto3
         self._name = name
         self._state: Literal["probing", "native", "boto3"] = "probing"
+        self._switch = threading.Lock()
 
     def _route(self, operation: str, *args: Any) -> Any:
         if self._state == "boto3":
@@ -78,13 +80,15 @@ class AdaptivePlane:
                 self._state = "native"
                 raise
             result = getattr(self._boto3, operation)(*args)
-            self._state = "boto3"
-            log.warning(
-                "%s: the endpoint refused a native request (%s) but accepted boto3's; "
-                "using boto3 for this manager",
-                self._name,
-                err.code,
-            )
+            with self._switch:
+                switched, self._state = self._state != "boto3", "boto3"
+            if switched:
+                log.warning(
+                    "%s: the endpoint refused a native request (%s) but accepted boto3's; "
+                    "using boto3 for this manager",
+                    self._name,
+                    err.code,
+                )
             return result
         self._state = "native"
         return result

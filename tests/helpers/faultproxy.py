@@ -66,11 +66,20 @@ class Fault(enum.Enum):
     INTERNAL_ERROR = "500 InternalError"
     #: The proxy answers 503 SlowDown itself; the server never sees it.
     SLOW_DOWN = "503 SlowDown"
+    #: The proxy refuses the request as badly signed (403), as an endpoint
+    #: that does not accept some client's requests would.
+    REFUSE = "403 SignatureDoesNotMatch"
 
 
 _ANSWERS = {
     Fault.INTERNAL_ERROR: (500, "Internal Server Error", "InternalError", "Please try again."),
     Fault.SLOW_DOWN: (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
+    Fault.REFUSE: (
+        403,
+        "Forbidden",
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+    ),
 }
 
 
@@ -100,6 +109,8 @@ class Rule:
     path: str | None = None
     #: Substring of the query string, e.g. "partNumber=" or "uploadId=".
     query: str | None = None
+    #: Prefix of the User-Agent header, e.g. "cdn-manager/" or "Boto3/".
+    user_agent: str | None = None
     times: int | None = None
     skip: int = 0
     stall_seconds: float = 30.0
@@ -119,6 +130,10 @@ class Rule:
             and (self.ranged is None or (request.header("range") is not None) == self.ranged)
             and (self.path is None or self.path in request.path)
             and (self.query is None or self.query in request.query)
+            and (
+                self.user_agent is None
+                or (request.header("user-agent") or "").startswith(self.user_agent)
+            )
         )
 
 
@@ -172,8 +187,10 @@ class Exchange:
     method: str
     target: str
     range: str | None
-    #: The Authorization header as sent (who signed the request).
+    #: The Authorization and User-Agent headers as sent (who signed the
+    #: request, and which HTTP stack sent it).
     authorization: str | None = None
+    user_agent: str | None = None
     fault: Fault | None = None
     status: int | None = None
 
@@ -552,6 +569,7 @@ class _Session:
             request.line.split(" ")[1],
             request.header("range"),
             request.header("authorization"),
+            request.header("user-agent"),
         )
         with proxy._lock:
             proxy.exchanges.append(record)

@@ -19,6 +19,7 @@ class Sent:
     region: str
     #: Path and query, as sent.
     target: str
+    user_agent: str
 
 
 def operation(method: str, target: str) -> str:
@@ -44,7 +45,13 @@ def operation(method: str, target: str) -> str:
 def _sent(exchange: Exchange) -> Sent:
     match = _CREDENTIAL.search(exchange.authorization or "")
     key, region = match.groups() if match else ("<unsigned>", "")
-    return Sent(operation(exchange.method, exchange.target), key, region, exchange.target)
+    return Sent(
+        operation(exchange.method, exchange.target),
+        key,
+        region,
+        exchange.target,
+        exchange.user_agent or "",
+    )
 
 
 def sent(proxy: FaultProxy) -> list[Sent]:
