@@ -61,6 +61,10 @@ FULL = Sizes(big=1024 * MiB, small=16 * 1024, count=2000, rounds=5, warmup=1)
 QUICK = Sizes(big=64 * MiB, small=16 * 1024, count=200, rounds=1, warmup=0)
 
 
+#: A 1-minute load average above this before a run means the machine was busy.
+QUIET_LOAD = 0.5
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -300,6 +304,7 @@ def main() -> None:
     sizes = Sizes(sizes.big, sizes.small, sizes.count, rounds, warmup)
     out = args.out or HERE / "results" / ("quick.json" if args.quick else "latest.json")
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
 
     work = args.tmpfs / f"cdn-manager-bench-{os.getpid()}"
     disk = args.disk / f"cdn-manager-bench-{os.getpid()}"
@@ -381,10 +386,16 @@ def main() -> None:
         results.update(
             {
                 "machine": machine(),
-                "preliminary": True,
+                # Other work on the machine skews every figure: say how busy it was.
+                "preliminary": load_before > QUIET_LOAD,
                 "note": (
-                    "Preliminary: measured on a shared 2-core machine while other people "
-                    "built and tested on it; expect noise of tens of percent."
+                    f"Load average {load_before:.2f} before the run, "
+                    f"{os.getloadavg()[0]:.2f} after it (the run itself adds about 1)"
+                    + (
+                        "; other work was running, expect noise of tens of percent."
+                        if load_before > QUIET_LOAD
+                        else "; nothing else was running."
+                    )
                 ),
                 "quick": args.quick,
                 "sizes": asdict(sizes),
