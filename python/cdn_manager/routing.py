@@ -80,9 +80,7 @@ class AdaptivePlane:
                 self._state = "native"
                 raise
             result = getattr(self._boto3, operation)(*args)
-            with self._switch:
-                switched, self._state = self._state != "boto3", "boto3"
-            if switched:
+            if self._switch_to_boto3():
                 log.warning(
                     "%s: the endpoint refused a native request (%s) but accepted boto3's; "
                     "using boto3 for this manager",
@@ -92,6 +90,14 @@ class AdaptivePlane:
             return result
         self._state = "native"
         return result
+
+    def _switch_to_boto3(self) -> bool:
+        """Route to boto3 from now on; True for the one thread that switched."""
+        # Other threads may switch concurrently: read and write under the lock.
+        with self._switch:
+            switched = self._state != "boto3"
+            self._state = "boto3"
+        return switched
 
     def get(
         self,
