@@ -24,7 +24,7 @@ use crate::control::Control;
 use crate::error::CoreError;
 use crate::resolve::CachingResolver;
 use crate::sigv4::{self, canonical_query, uri_encode, Credentials, Timestamp};
-use crate::tcp::QuickAckConnector;
+use crate::tcp::{self, QuickAckConnector};
 use crate::writer::PartSink;
 
 pyo3::import_exception!(cdn_manager.s3errors, S3Error);
@@ -476,10 +476,12 @@ impl Response {
         py.detach(|| -> PyResult<()> {
             let mut buffer = vec![0; READ_CHUNK.min(length as usize).max(1)];
             let mut remaining = length;
+            let expecting = tcp::expect_body(0);
             while remaining > 0 {
                 let want = remaining.min(buffer.len() as u64) as usize;
                 let mut filled = 0;
                 while filled < want {
+                    expecting.update((remaining - filled as u64) as usize);
                     match reader.read(&mut buffer[filled..want]) {
                         Ok(0) => break,
                         Ok(n) => filled += n,
@@ -502,6 +504,7 @@ impl Response {
                     )));
                 }
             }
+            drop(expecting);
             if Some(consumed.load(Ordering::Relaxed)) == self.content_length {
                 // Read to the end, so ureq hands the connection back to its
                 // pool instead of closing it (a new connection per part).
