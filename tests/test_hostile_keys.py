@@ -17,6 +17,9 @@ from conftest import BUCKET, Server, StartProxy
 from helpers.disk import nothing_lost, precious_bytes
 from helpers.wire import sent
 
+#: Every test here runs against the sync and the async face.
+pytestmark = pytest.mark.usefixtures("face")
+
 
 @dataclass(frozen=True)
 class Hostile:

@@ -51,6 +51,9 @@ from conftest import (
 )
 from helpers.faultproxy import Fault, Rule
 
+#: Every test here runs against the sync and the async face.
+pytestmark = pytest.mark.usefixtures("face")
+
 #: A corrupted object fails every attempt: two prove as much as five.
 CONFIG = dataclasses.replace(SMALL_PARTS, max_attempts=2)
 SINGLE = 3 * MiB
