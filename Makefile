@@ -53,7 +53,7 @@ $(VENV)/.bench-deps: $(VENV)/.deps benchmarks/requirements.txt constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
 	touch $@
 
-# The full run (43 min on the shared 2-core machine: 9 clients x 5 workloads,
+# The full run (30 min on the 2-core machine: 10 clients x 5 workloads,
 # 1 GiB objects, warm-up + 5 rounds) writes benchmarks/results/latest.*; pass
 # options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
 bench: build-dev $(S3S_FS) $(VENV)/.bench-deps
