@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ureq::unversioned::transport::{
@@ -108,7 +109,7 @@ impl Connector<()> for QuickAckConnector {
             buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_timeout: None,
             write_timeout: None,
-            batch_reads: details.uri.scheme_str() == Some("http"),
+            batch_reads: details.uri.scheme_str() == Some("http") && kernel_sizes_for_low_water(),
             low_water: 1,
             input_capacity: config.input_buffer_size(),
         }))
@@ -128,6 +129,28 @@ fn set_option(stream: &TcpStream, level: libc::c_int, name: libc::c_int, value: 
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+/// Whether the kernel grows a socket's receive buffer to hold its
+/// SO_RCVLOWAT (Linux 4.18 and later). Before that a low-water mark above
+/// what the window lets the server send would stall every read until its
+/// timeout.
+fn kernel_sizes_for_low_water() -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .and_then(|release| release_at_least(&release, (4, 18)))
+            .unwrap_or(false)
+    })
+}
+
+/// Whether a kernel release such as "6.1.0-18-amd64" is `minimum` or later.
+fn release_at_least(release: &str, minimum: (u32, u32)) -> Option<bool> {
+    let mut numbers = release.trim().split(['.', '-']);
+    let major = numbers.next()?.parse().ok()?;
+    let minor = numbers.next()?.parse().ok()?;
+    Some((major, minor) >= minimum)
 }
 
 /// How many bytes a read waits for: only bytes certain to come, since
@@ -220,7 +243,22 @@ impl Transport for QuickAckTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_size;
+    use super::{batch_size, release_at_least};
+
+    #[test]
+    fn low_water_marks_need_linux_4_18() {
+        assert_eq!(release_at_least("6.18.44-fc-v769\n", (4, 18)), Some(true));
+        assert_eq!(
+            release_at_least("4.18.0-553.el8_10.x86_64", (4, 18)),
+            Some(true)
+        );
+        assert_eq!(release_at_least("4.9.337", (4, 18)), Some(false));
+        assert_eq!(
+            release_at_least("3.10.0-1160.el7.x86_64", (4, 18)),
+            Some(false)
+        );
+        assert_eq!(release_at_least("garbage", (4, 18)), None);
+    }
 
     #[test]
     fn reads_wait_only_for_bytes_certain_to_come() {
