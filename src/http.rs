@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -376,10 +375,11 @@ impl Engine {
         let headers = header_map(response.headers());
         Ok(Response {
             origin: self.origin(),
-            content_length: response.body().content_length(),
-            consumed: AtomicU64::new(0),
             headers,
-            body: Mutex::new(Some(response.into_body().into_reader())),
+            body: Mutex::new(Some(Body {
+                unread: response.body().content_length(),
+                reader: response.into_body().into_reader(),
+            })),
         })
     }
 
@@ -449,10 +449,13 @@ pub struct Response {
     /// `scheme://authority` of the server, for error messages.
     origin: String,
     headers: HashMap<String, String>,
-    /// The body's announced length, and how much of it was read.
-    content_length: Option<u64>,
-    consumed: AtomicU64,
-    body: Mutex<Option<BodyReader<'static>>>,
+    body: Mutex<Option<Body>>,
+}
+
+struct Body {
+    reader: BodyReader<'static>,
+    /// Bytes of the announced length not read yet.
+    unread: Option<u64>,
 }
 
 #[pymethods]
@@ -469,14 +472,15 @@ impl Response {
         let mut sink = sink.borrow_mut();
         let sink: &mut PartSink = &mut sink;
         let mut body = self.body.lock().expect("response lock poisoned");
-        let reader = body
+        let body = body
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("the response was closed"))?;
-        let consumed = &self.consumed;
+        let reader = &mut body.reader;
+        let unread = &mut body.unread;
         py.detach(|| -> PyResult<()> {
             let mut buffer = vec![0; READ_CHUNK.min(length as usize).max(1)];
             let mut remaining = length;
-            let expecting = tcp::expect_body(0);
+            let expecting = tcp::expect_body(length as usize);
             while remaining > 0 {
                 let want = remaining.min(buffer.len() as u64) as usize;
                 let mut filled = 0;
@@ -497,7 +501,7 @@ impl Response {
                 }
                 sink.append(&buffer[..filled])?;
                 remaining -= filled as u64;
-                consumed.fetch_add(filled as u64, Ordering::Relaxed);
+                *unread = unread.map(|n| n.saturating_sub(filled as u64));
                 if filled < want {
                     return Err(Truncated::new_err(format!(
                         "body ended {remaining} bytes short"
@@ -505,7 +509,7 @@ impl Response {
                 }
             }
             drop(expecting);
-            if Some(consumed.load(Ordering::Relaxed)) == self.content_length {
+            if *unread == Some(0) {
                 // Read to the end, so ureq hands the connection back to its
                 // pool instead of closing it (a new connection per part).
                 let _ = reader.read(&mut buffer[..1]);
