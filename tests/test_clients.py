@@ -118,3 +118,20 @@ def test_reads_are_signed_with_the_read_key_only(
     assert wire(), "nothing was sent"
     assert {s.operation for s in wire()} <= READ_OPERATIONS
     assert {s.access_key for s in wire()} == {iam_server.credentials.downloader_access_key}
+
+
+def test_consecutive_transfers_reuse_their_connections(
+    s3s_server: Server, fault_proxy: StartProxy
+) -> None:
+    """A response read to its end hands its connection back to the pool, so
+    transfers one after the other do not each open a connection (at most
+    one per key: the boto3 plane has a pool per client)."""
+    proxy = fault_proxy(s3s_server)
+    manager = s3s_server.manager(host=proxy.endpoint)
+    payloads = {f"reuse/{i}.bin": os.urandom(200_000 + i) for i in range(10)}
+    for key, data in payloads.items():
+        manager.put_bytes(BUCKET, key, data)
+    for key, data in payloads.items():
+        assert manager.download_bytes(BUCKET, key) == data
+    assert proxy.total_requests >= 2 * len(payloads)
+    assert proxy.total_connections <= 2

@@ -13,7 +13,8 @@ a test can fault the first K matching requests and let retries cure them.
         assert rule.applied == 2
 
 It also counts connections and requests in flight (``peak_connections``,
-``peak_requests``), for tests of bounded concurrency; records who signed each
+``peak_requests``), for tests of bounded concurrency, and all it has seen
+(``total_connections``, ``total_requests``); records who signed each
 request (``exchanges``); can cap the bytes per second through it (``rate``),
 so a transfer lasts long enough to be watched or interrupted; and can serve
 TLS (``tls``) in front of a plain-HTTP server.
@@ -360,8 +361,8 @@ class FaultProxy:
         self.exchanges: list[Exchange] = []
         #: Unexpected exceptions inside the proxy (a test should see none).
         self.errors: list[str] = []
-        self.active_connections = self.peak_connections = 0
-        self.active_requests = self.peak_requests = 0
+        self.active_connections = self.peak_connections = self.total_connections = 0
+        self.active_requests = self.peak_requests = self.total_requests = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._sockets: set[socket.socket] = set()
@@ -460,6 +461,8 @@ class FaultProxy:
         with self._lock:
             active = getattr(self, f"active_{what}") + delta
             setattr(self, f"active_{what}", active)
+            if delta > 0:
+                setattr(self, f"total_{what}", getattr(self, f"total_{what}") + delta)
             if active > getattr(self, f"peak_{what}"):
                 setattr(self, f"peak_{what}", active)
 
