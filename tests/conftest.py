@@ -7,7 +7,9 @@
 - ``s3s_server``: s3s-fs, an independent implementation (Rust), with one key
   pair, serving a temporary folder.
 
-Every test is also watched for leaked secrets (``no_secret_leaks``).
+Every test is also watched for leaked secrets (``no_secret_leaks``) and
+for a manager falling back to boto3 (``no_unintended_fallback``): a test
+that means to exercise the fallback says so with ``@pytest.mark.fallback``.
 
 Sync and async faces: the ``face`` fixture runs a test twice, once with
 ``CDNManager`` and once with ``AsyncCDNManager`` driven through the same sync
@@ -49,6 +51,7 @@ from moto.server import ThreadedMotoServer
 
 from cdn_manager import AsyncCDNManager, CDNCredentials, CDNError, CDNManager, TransferConfig
 from cdn_manager.local_server import free_port
+from cdn_manager.planes.adaptive import FALLBACK_MARK
 
 from helpers.faultproxy import FaultProxy
 from helpers.leaks import leaked, new_secret, remember
@@ -328,6 +331,25 @@ def no_secret_leaks(caplog: pytest.LogCaptureFixture, cdn_errors: list[str]) -> 
     if found:
         where = [text.replace(secret, "<SECRET>") for secret, text in found]
         pytest.fail(f"a secret leaked into: {where}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def no_unintended_fallback(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fails any test in which a manager moved to the boto3 plane (a native
+    bug hiding behind the fallback) unless the test is marked ``fallback``."""
+    yield
+    if request.node.get_closest_marker("fallback"):
+        return
+    switches = [
+        record.getMessage()
+        for phase in ("setup", "call")
+        for record in caplog.get_records(phase)
+        if getattr(record, FALLBACK_MARK, False)
+    ]
+    if switches:
+        pytest.fail(f"a manager fell back to boto3 unasked: {switches}", pytrace=False)
 
 
 StartProxy = Callable[[Server], FaultProxy]

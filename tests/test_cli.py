@@ -30,6 +30,8 @@ from helpers.faultproxy import FaultProxy
 CLI = Path(sys.executable).with_name("cdn-manager")
 #: Bytes per second through the throttled proxy: a 12 MiB transfer takes 1.5 s.
 SLOW_RATE = 8 * MiB
+#: What the log says when a manager moves to the boto3 plane.
+FALLBACK_NOTICE = "now go through boto3"
 #: Variables the command would read configuration from; tests set them explicitly.
 CONFIG_VARS = (
     "CDN_MANAGER_CONFIG",
@@ -77,7 +79,10 @@ def cdn(
         env=clean_env() if env is None else env,
         timeout=120,
     )
-    return Run(done.returncode, done.stdout, done.stderr.decode())
+    run = Run(done.returncode, done.stdout, done.stderr.decode())
+    # The command line's face of the suite-wide no-fallback guard.
+    assert FALLBACK_NOTICE not in run.stderr, run.stderr
+    return run
 
 
 def start(

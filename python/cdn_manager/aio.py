@@ -4,8 +4,9 @@ Why this shape: one class whose coroutine methods have the same names,
 arguments, results and exceptions as :class:`CDNManager`'s, so an async caller
 writes ``await manager.put_bytes(...)`` and the sync documentation reads
 unchanged, without ``*_async`` twins doubling the sync class. It wraps a
-:class:`CDNManager` and calls its implementation, so verification, errors and
-key separation are the sync ones: there is one code path.
+:class:`CDNManager` and calls the same operations layer
+(:mod:`cdn_manager.operations`), so verification, errors and key separation
+are the sync ones: there is one code path.
 
 Every call runs on a worker thread of this manager's own executor, bounded by
 ``config.max_in_flight``: the loop never blocks, and ``asyncio.gather`` of
@@ -25,14 +26,22 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from . import _core
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
-from .manager import CDNManager, Payload, Progress
+from .manager import (
+    BatchUploadOptions,
+    CDNManager,
+    Progress,
+    ProgressOption,
+    UploadOptions,
+)
 from .objects import ObjectInfo, TransferResult
+from .operations import ItemData, Payload
+from .planes.adaptive import PlaneChoice
 
 T = TypeVar("T")
 
@@ -51,10 +60,10 @@ class AsyncCDNManager:
     existing destination file unchanged — and then raises
     ``CancelledError``. (A request still waiting for the server's first
     byte, or a call with no chunks such as ``stat``, finishes that request
-    first, within the configured timeouts.) Progress callbacks are called from worker threads, as
-    in the sync API; use ``loop.call_soon_threadsafe`` to reach the loop. The
-    manager is bound to no event loop: any loop (or several, in turn) may
-    use it.
+    first, within the configured timeouts.) Progress callbacks are called
+    from worker threads, as in the sync API; use
+    ``loop.call_soon_threadsafe`` to reach the loop. The manager is bound to
+    no event loop: any loop (or several, in turn) may use it.
     """
 
     def __init__(
@@ -68,6 +77,8 @@ class AsyncCDNManager:
         else:
             self.sync = CDNManager(credentials, config)
             self._owns_sync = True
+        # The operations layer both faces share (same package, same code path).
+        self._ops = self.sync._ops
         self._executor = ThreadPoolExecutor(
             max_workers=self.sync.config.max_in_flight, thread_name_prefix="cdn-manager-async"
         )
@@ -82,6 +93,11 @@ class AsyncCDNManager:
     @property
     def config(self) -> TransferConfig:
         return self.sync.config
+
+    @property
+    def data_plane(self) -> PlaneChoice:
+        """As :attr:`CDNManager.data_plane`."""
+        return self.sync.data_plane
 
     @property
     def download_client(self) -> Any:
@@ -111,14 +127,19 @@ class AsyncCDNManager:
     ) -> None:
         await self.aclose()
 
-    async def _offload(
-        self, job: Callable[[_core.Control], T], progress: Progress | None = None
+    async def _transfer(
+        self,
+        operation: Callable[..., T],
+        *args: Any,
+        progress: Progress | None = None,
+        **kwargs: Any,
     ) -> T:
-        """Runs ``job(control)`` on a worker. If the awaiting task is
-        cancelled: cancels ``control`` (the job stops at its next chunk and
-        cleans up), waits for the worker to finish, re-raises."""
+        """Runs ``operation(control, *args, **kwargs)`` on a worker. If the
+        awaiting task is cancelled: cancels ``control`` (the transfer stops
+        at its next chunk and cleans up), waits for the worker to finish,
+        re-raises."""
         control = _core.Control(progress)
-        work = self._executor.submit(job, control)
+        work = self._executor.submit(operation, control, *args, **kwargs)
         done = asyncio.wrap_future(work)
         try:
             return await asyncio.shield(done)
@@ -128,54 +149,38 @@ class AsyncCDNManager:
                 await _settle(done)
             raise
 
+    async def _call(self, operation: Callable[..., T], *args: Any) -> T:
+        """Runs an operation that moves no object bytes on a worker."""
+        return await self._transfer(lambda _control: operation(*args))
+
     # The seed's bool API: False and one log line on failure, never an error
     # (task cancellation still propagates).
 
     async def upload(self, bucket: str, filename: str, file_bytes: bytes) -> bool:
         """As :meth:`CDNManager.upload`."""
-        return await self._offload(partial(self.sync._upload_as_bool, bucket, filename, file_bytes))
+        return await self._transfer(self._ops.upload_as_bool, bucket, filename, file_bytes)
 
     async def download(self, folder: str, filename: str) -> bool:
         """As :meth:`CDNManager.download`."""
-        return await self._offload(partial(self.sync._download_as_bool, folder, filename))
+        return await self._transfer(self._ops.download_as_bool, folder, filename)
 
     # Uploads (the write key).
 
     async def put_bytes(
-        self,
-        bucket: str,
-        key: str,
-        data: Payload,
-        *,
-        content_type: str | None = None,
-        cache_control: str | None = None,
-        progress: Progress | None = None,
+        self, bucket: str, key: str, data: Payload, **options: Unpack[UploadOptions]
     ) -> None:
-        """As :meth:`CDNManager.put_bytes`; ``data`` is not copied, so it must
-        not change until the call returns."""
-        await self._offload(
-            partial(self.sync._put_bytes, bucket, key, data, content_type, cache_control), progress
-        )
+        """As :meth:`CDNManager.put_bytes`."""
+        await self._transfer(self._ops.put_bytes, bucket, key, data, **options)
 
     async def upload_file(
-        self,
-        bucket: str,
-        key: str,
-        path: str | os.PathLike[str],
-        *,
-        content_type: str | None = None,
-        cache_control: str | None = None,
-        progress: Progress | None = None,
+        self, bucket: str, key: str, path: str | os.PathLike[str], **options: Unpack[UploadOptions]
     ) -> None:
         """As :meth:`CDNManager.upload_file`."""
-        await self._offload(
-            partial(self.sync._upload_file, bucket, key, path, content_type, cache_control),
-            progress,
-        )
+        await self._transfer(self._ops.upload_file, bucket, key, path, **options)
 
     async def delete(self, bucket: str, key: str) -> None:
         """As :meth:`CDNManager.delete`."""
-        await self._offload(lambda _: self.sync.delete(bucket, key))
+        await self._call(self._ops.delete, bucket, key)
 
     # Downloads (the read key).
 
@@ -184,45 +189,38 @@ class AsyncCDNManager:
         bucket: str,
         key: str,
         folder: str | os.PathLike[str] | None = None,
-        *,
-        progress: Progress | None = None,
+        **options: Unpack[ProgressOption],
     ) -> Path:
         """As :meth:`CDNManager.get_file`."""
-        return await self._offload(partial(self.sync._get_file, bucket, key, folder), progress)
+        return await self._transfer(self._ops.get_file, bucket, key, folder, **options)
 
     async def download_file(
-        self,
-        bucket: str,
-        key: str,
-        path: str | os.PathLike[str],
-        *,
-        progress: Progress | None = None,
+        self, bucket: str, key: str, path: str | os.PathLike[str], **options: Unpack[ProgressOption]
     ) -> Path:
         """As :meth:`CDNManager.download_file`."""
-        return await self._offload(partial(self.sync._download_file, bucket, key, path), progress)
+        return await self._transfer(self._ops.download_file, bucket, key, path, **options)
 
     async def download_bytes(
-        self, bucket: str, key: str, *, progress: Progress | None = None
+        self, bucket: str, key: str, **options: Unpack[ProgressOption]
     ) -> bytes:
         """As :meth:`CDNManager.download_bytes`."""
-        return await self._offload(partial(self.sync._download_bytes, bucket, key), progress)
+        return await self._transfer(self._ops.download_bytes, bucket, key, **options)
 
     async def stat(self, bucket: str, key: str) -> ObjectInfo:
         """As :meth:`CDNManager.stat`."""
-        return await self._offload(lambda _: self.sync.stat(bucket, key))
+        return await self._call(self._ops.stat, bucket, key)
 
     async def exists(self, bucket: str, key: str) -> bool:
         """As :meth:`CDNManager.exists`."""
-        return await self._offload(lambda _: self.sync.exists(bucket, key))
+        return await self._call(self._ops.exists, bucket, key)
 
     async def list(self, bucket: str, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """As :meth:`CDNManager.list`, for ``async for``: pages are fetched on
         a worker as the iteration reaches them."""
-        entries = self.sync.list(bucket, prefix)
+        entries = self._ops.list(bucket, prefix)
+        take = partial(itertools.islice, entries, LIST_BATCH)
         while True:
-            batch = await self._offload(
-                lambda _: builtins.list(itertools.islice(entries, LIST_BATCH))
-            )
+            batch = await self._call(lambda: builtins.list(take()))
             for info in batch:
                 yield info
             if len(batch) < LIST_BATCH:
@@ -231,7 +229,7 @@ class AsyncCDNManager:
     async def presign_download_url(self, bucket: str, key: str, expires: int = 3600) -> str:
         """As :meth:`CDNManager.presign_download_url` (signing costs about as
         much as a small request, so it runs on a worker too)."""
-        return await self._offload(lambda _: self.sync.presign_download_url(bucket, key, expires))
+        return await self._call(self._ops.presign_download_url, bucket, key, expires)
 
     # Batches: one call holds one slot of ``max_in_flight`` and runs its items
     # ``config.concurrency`` at a time, exactly as the sync batch does.
@@ -239,34 +237,27 @@ class AsyncCDNManager:
     async def upload_many(
         self,
         bucket: str,
-        items: Iterable[tuple[str, Payload | os.PathLike[str]]],
-        *,
-        cache_control: str | None = None,
-        progress: Progress | None = None,
+        items: Iterable[tuple[str, ItemData]],
+        **options: Unpack[BatchUploadOptions],
     ) -> builtins.list[TransferResult]:
         """As :meth:`CDNManager.upload_many`."""
-        return await self._offload(
-            partial(self.sync._upload_many, bucket, items, cache_control), progress
-        )
+        return await self._transfer(self._ops.upload_many, bucket, items, **options)
 
     async def download_many(
         self,
         bucket: str,
         keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
-        *,
-        progress: Progress | None = None,
+        **options: Unpack[ProgressOption],
     ) -> builtins.list[TransferResult]:
         """As :meth:`CDNManager.download_many`."""
-        return await self._offload(
-            partial(self.sync._download_many, bucket, keys, folder), progress
-        )
+        return await self._transfer(self._ops.download_many, bucket, keys, folder, **options)
 
     # The least-privilege audit.
 
     async def check(self, bucket: str) -> AuditReport:
         """As :meth:`CDNManager.check`."""
-        return await self._offload(lambda _: self.sync.check(bucket))
+        return await self._call(self._ops.check, bucket)
 
 
 async def _settle(future: asyncio.Future[Any]) -> None:

@@ -12,7 +12,7 @@ from .errors import AccessDenied, NotFound
 from .s3errors import translate
 
 if TYPE_CHECKING:
-    from .manager import CDNManager
+    from .transport import Transport
 
 #: Folder of the probe objects the audit writes (and deletes again).
 PROBE_PREFIX = ".cdn-manager-check/"
@@ -67,7 +67,7 @@ def _read(client: Any, bucket: str, key: str) -> None:
     client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def check(manager: CDNManager, bucket: str) -> AuditReport:
+def check(transport: Transport, bucket: str) -> AuditReport:
     """Probes ``bucket`` with both keys and reports whether the read key can
     read and is refused writes and deletes, and the write key can write and
     is refused reads and listings.
@@ -76,11 +76,11 @@ def check(manager: CDNManager, bucket: str) -> AuditReport:
     them again (with whichever key may); a probe that cannot be removed is
     reported as a failure. Never raises for what the server answers.
     """
-    secrets = manager.creds.secrets()
-    reader, writer = manager.download_client, manager.upload_client
+    secrets = transport.credentials.secrets()
+    reader, writer = transport.download_client, transport.upload_client
     probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     reader_probe = probe + "-by-read-key"
-    report = AuditReport(manager.creds.host, bucket)
+    report = AuditReport(transport.credentials.host, bucket)
 
     def add(check: str, expected: str, observed: str) -> str:
         report.findings.append(Finding(check, expected, observed, observed.startswith(expected)))

@@ -28,13 +28,16 @@ def make_session(access_key: str, secret: str) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
-def make_client(host: str, session: boto3.session.Session, config: TransferConfig) -> Any:
+def make_client(
+    host: str, session: boto3.session.Session, config: TransferConfig, attempts: int | None = None
+) -> Any:
     """An S3 client for ``host`` signing with the session's key pair only.
 
     Path-style addressing (what S3-compatible stores expect), bounded
     timeouts and botocore's standard retry mode, so an unreachable host fails
-    in seconds. botocore's own checksum work is limited to what the API
-    requires: the Rust core computes and checks the checksums instead.
+    in seconds (``attempts`` per request, default ``config.max_attempts``).
+    botocore's own checksum work is limited to what the API requires: the
+    Rust core computes and checks the checksums instead.
     """
     return session.client(
         "s3",
@@ -46,7 +49,7 @@ def make_client(host: str, session: boto3.session.Session, config: TransferConfi
             signature_version="s3v4",
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
-            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": attempts or config.max_attempts},
             max_pool_connections=config.pool_size,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

@@ -17,6 +17,8 @@ MAX_PARTS = 10_000
 #: Overrides the default of ``TransferConfig.data_plane`` (e.g. to run a
 #: whole test suite on one plane).
 DATA_PLANE_ENV = "CDN_MANAGER_DATA_PLANE"
+#: "off" turns the native plane's socket tuning off by default.
+SOCKET_TUNING_ENV = "CDN_MANAGER_SOCKET_TUNING"
 DataPlaneChoice = Literal["auto", "native", "boto3"]
 _DATA_PLANES = ("auto", "native", "boto3")
 
@@ -59,6 +61,11 @@ class TransferConfig:
     region: str = "us-east-1"
     #: The CRC family used for upload checksums ("crc32" or "crc32c").
     checksum_algorithm: str = "crc32"
+    #: Tokens for retries, shared by all the manager's requests (botocore's
+    #: standard retry quota): a retry costs 5 (10 after a timeout or a lost
+    #: connection), a success earns 1 back. Bounds the retries a failing
+    #: server gets from many parallel parts.
+    retry_quota: int = 500
     #: Also compare each uploaded part's ETag with the MD5 of the bytes
     #: sent, and resend a part the server stored differently. For servers
     #: that do not check the CRC every request carries (moto, older
@@ -66,16 +73,24 @@ class TransferConfig:
     #: costs about 2 s of CPU per GiB. AWS, MinIO and R2 check the CRC.
     verify_etag: bool = False
     #: How object bytes travel: "native" (the Rust HTTP client), "boto3"
-    #: (botocore's), or "auto": native unless a proxy is configured or the
-    #: endpoint turns native requests away. Default: $CDN_MANAGER_DATA_PLANE,
+    #: (botocore's), or "auto": native unless the endpoint turns native
+    #: requests away that boto3 gets through (then boto3, with a WARNING, as
+    #: ``CDNManager.data_plane`` shows). Default: $CDN_MANAGER_DATA_PLANE,
     #: else "auto".
     data_plane: DataPlaneChoice = field(default_factory=_default_data_plane)
-    #: Proxies for the boto3 clients, as botocore takes them
-    #: (``{"https": "http://proxy:3128"}``); implies the boto3 data plane.
+    #: Proxies by URL scheme, as botocore takes them
+    #: (``{"https": "http://proxy:3128"}``); None: the environment's
+    #: (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``). Both planes use them.
     proxies: Mapping[str, str] | None = None
     #: A PEM file of the CAs to trust for the endpoint's TLS certificate,
     #: instead of Mozilla's roots. Default: $AWS_CA_BUNDLE, as botocore.
     ca_bundle: str | None = field(default_factory=lambda: os.environ.get("AWS_CA_BUNDLE"))
+    #: Linux socket tuning on the native plane (quick ACKs, batched reads of
+    #: large bodies; see docs/design.md). Default: on, unless
+    #: $CDN_MANAGER_SOCKET_TUNING is "off".
+    socket_tuning: bool = field(
+        default_factory=lambda: os.environ.get(SOCKET_TUNING_ENV, "on") != "off"
+    )
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -83,6 +98,8 @@ class TransferConfig:
         for name in ("multipart_threshold", "download_threshold"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.retry_quota < 0:
+            raise ConfigError("retry_quota must not be negative")
         for name in ("concurrency", "max_in_flight", "max_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")

@@ -16,16 +16,20 @@ from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from . import _core
-from .dataplane import DataPlane, Response
 from .errors import IntegrityError
+from .escape import shown
 from .integrity import Expectation, expectation, verify
-from .retry import is_transient, with_retries
+from .planes.base import DataPlane, Get, Response
+from .retry import is_transient
 from .s3errors import error_code
 from .transfer import Transfer, run_parts
 
 log = logging.getLogger("cdn_manager")
 
 R_co = TypeVar("R_co", covariant=True)
+#: Whole-object attempts before a verification failure is reported: a
+#: second failure is the stored bytes', not the wire's.
+INTEGRITY_ATTEMPTS = 2
 
 
 class Writer(Protocol[R_co]):
@@ -61,29 +65,32 @@ class Download(Transfer, Generic[R_co]):
         """Fetches, verifies and commits the object; returns what the writer
         commits (``None`` for a file, the ``bytes`` for memory).
 
-        Retries the whole object when it fails verification or changes
-        midway; raises :class:`IntegrityError` when it keeps failing.
+        A range cut short or failing on the wire is fetched again alone. An
+        object that fails verification is fetched whole once more: a second
+        failure means the stored bytes do not match their checksum, and is
+        raised as :class:`IntegrityError`. An object replaced midway is
+        fetched again up to ``max_attempts`` times.
         """
-        attempts = self.config.max_attempts
-        for attempt in range(1, attempts + 1):
+        failures = changes = 0
+        while True:
             try:
                 return self._once()
-            except (IntegrityError, _ObjectChanged) as err:
-                if attempt == attempts:
-                    if isinstance(err, _ObjectChanged):
-                        raise IntegrityError(
-                            "object kept changing during the download", reason="ObjectChanged"
-                        ) from None
+            except IntegrityError as err:
+                failures += 1
+                if failures >= INTEGRITY_ATTEMPTS:
                     raise
-                log.warning("download %s: %s; retrying (attempt %d)", self.name, err, attempt + 1)
-        raise AssertionError("unreachable")
+                why = str(err)
+            except _ObjectChanged:
+                changes += 1
+                if changes >= self.config.max_attempts:
+                    raise IntegrityError(
+                        "object kept changing during the download", reason="ObjectChanged"
+                    ) from None
+                why = "the object changed during the download"
+            log.warning("download %s: %s; fetching it again", shown(self.name), shown(why))
 
     def _once(self) -> R_co:
-        first = with_retries(
-            lambda: self.plane.get(self.bucket, self.key),
-            self.config.max_attempts,
-            f"get {self.name}",
-        )
+        first = self.retried(lambda: self.plane.get(Get(self.bucket, self.key)), f"get {self.name}")
         try:
             exp, ranges = self._plan(expectation(first.headers))
             writer = self.open_writer(exp.size)
@@ -107,7 +114,7 @@ class Download(Transfer, Generic[R_co]):
             layout = self._composite_part_size(exp)
             if layout is not None:
                 return exp, _split(exp.size, layout)
-            log.warning("download %s: unknown part layout, checking size only", self.name)
+            log.warning("download %s: unknown part layout, checking size only", shown(self.name))
             exp = replace(exp, algorithm=None, composite=None, source="size")
         if exp.needs_sequential_read or exp.size <= self.config.download_threshold:
             return exp, [(0, exp.size)]
@@ -147,7 +154,7 @@ class Download(Transfer, Generic[R_co]):
                 sink = new_sink(start)
                 try:
                     response = self.plane.get(
-                        self.bucket, self.key, byte_range=(start, end), if_match=exp.etag
+                        Get(self.bucket, self.key, byte_range=(start, end), if_match=exp.etag)
                     )
                 except Exception as err:
                     if error_code(err) in ("PreconditionFailed", "412"):
@@ -162,9 +169,7 @@ class Download(Transfer, Generic[R_co]):
                     response.close()
                 return sink
 
-            return with_retries(
-                attempt, self.config.max_attempts, f"range {start}-{end} of {self.name}"
-            )
+            return self.retried(attempt, f"range {start}-{end} of {self.name}")
 
         def first_range() -> _core.PartSink:
             start, end = ranges[0]
@@ -176,7 +181,11 @@ class Download(Transfer, Generic[R_co]):
                 sink.discard()
                 if not is_transient(err):
                     raise
-                log.debug("first range of %s failed (%s), fetching it again", self.name, err)
+                log.debug(
+                    "first range of %s failed (%s), fetching it again",
+                    shown(self.name),
+                    type(err).__name__,
+                )
                 return ranged(start, end)
 
         rest = [partial(ranged, s, e) for s, e in ranges[1:]]

@@ -76,6 +76,13 @@ class TransferError(CDNError):
     reason = "TransferError"
 
 
+class Conflict(CDNError):
+    """A conditional write lost: the object changed since it was planned
+    (another writer got there first)."""
+
+    reason = "Conflict"
+
+
 class Cancelled(CDNError):
     """The transfer was cancelled (task cancellation, Ctrl-C); nothing it
     started is left behind."""

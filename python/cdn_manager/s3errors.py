@@ -8,12 +8,14 @@ three classes defined here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from botocore import exceptions as bex
 
 from .errors import (
     AccessDenied,
     CDNError,
+    Conflict,
     CredentialsRejected,
     IntegrityError,
     InvalidRequest,
@@ -52,38 +54,62 @@ class ETagMismatch(Exception):
     of the bytes sent: the body was corrupted on the way."""
 
 
-_BY_CODE: dict[str, type[CDNError]] = {
-    **dict.fromkeys(("NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"), NotFound),
-    **dict.fromkeys(("AccessDenied", "AllAccessDisabled", "Forbidden", "403"), AccessDenied),
+@dataclass(frozen=True)
+class Code:
+    """What an S3 error code means to cdn-manager."""
+
+    #: The exception a caller gets.
+    error: type[CDNError]
+    #: Worth sending the same request again.
+    retry: bool = False
+    #: May mean "this endpoint does not take this client's requests" rather
+    #: than "no": the adaptive plane then tries boto3's identical request.
+    refusal: bool = False
+    #: The ``reason`` callers see, where the wire says less (a HEAD answer
+    #: has no body, so its code is only the HTTP status).
+    reason: str | None = None
+
+
+#: Every S3 error code cdn-manager treats specially, in one table; any other
+#: code is a :class:`TransferError` with the code as its reason.
+CODES: dict[str, Code] = {
+    **dict.fromkeys(("NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound"), Code(NotFound)),
+    "404": Code(NotFound, reason="NotFound"),
+    "AccessDenied": Code(AccessDenied, refusal=True),
+    "AllAccessDisabled": Code(AccessDenied),
+    "Forbidden": Code(AccessDenied, reason="AccessDenied"),
+    "403": Code(AccessDenied, refusal=True, reason="AccessDenied"),
+    "SignatureDoesNotMatch": Code(CredentialsRejected, refusal=True),
+    "AuthorizationHeaderMalformed": Code(InvalidRequest, refusal=True),
+    "XAmzContentSHA256Mismatch": Code(IntegrityError, refusal=True),
     **dict.fromkeys(
-        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"),
-        CredentialsRejected,
+        ("InvalidAccessKeyId", "InvalidToken", "ExpiredToken"), Code(CredentialsRejected)
     ),
+    **dict.fromkeys(("BadDigest", "XAmzContentChecksumMismatch"), Code(IntegrityError, retry=True)),
+    **dict.fromkeys(("InvalidDigest", "InvalidChecksum"), Code(IntegrityError)),
+    **dict.fromkeys(("InvalidRequest", "InvalidArgument"), Code(InvalidRequest, refusal=True)),
+    **dict.fromkeys(("InvalidBucketName", "KeyTooLongError"), Code(InvalidRequest)),
+    "PreconditionFailed": Code(Conflict),
+    "412": Code(Conflict, reason="PreconditionFailed"),
+    **dict.fromkeys(("NotImplemented", "MethodNotAllowed"), Code(TransferError, refusal=True)),
+    **dict.fromkeys(("400", "405", "501"), Code(TransferError, refusal=True)),
     **dict.fromkeys(
-        ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "InvalidChecksum"),
-        IntegrityError,
+        ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"),
+        Code(TransferError, retry=True),
     ),
-    **dict.fromkeys(
-        ("InvalidBucketName", "InvalidArgument", "InvalidRequest", "KeyTooLongError"),
-        InvalidRequest,
-    ),
+    **dict.fromkeys(("500", "502", "503", "504"), Code(TransferError, retry=True)),
 }
 
-#: Server answers worth another try of the same request.
-RETRYABLE_CODES = frozenset(
-    (
-        "BadDigest",
-        "XAmzContentChecksumMismatch",
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "RequestTimeout",
-        "500",
-        "502",
-        "503",
-        "504",
-    )
-)
+
+def is_retryable(code: str | None) -> bool:
+    entry = CODES.get(code or "")
+    return entry is not None and entry.retry
+
+
+def is_refusal(code: str | None) -> bool:
+    entry = CODES.get(code or "")
+    return entry is not None and entry.refusal
+
 
 #: Failures of a connection or of a response body as it streams in.
 STREAM_ERRORS: tuple[type[Exception], ...] = (
@@ -129,8 +155,8 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
     detail = redact(str(err), secrets)
     code = error_code(err)
     if code is not None:
-        cls = _BY_CODE.get(code, TransferError)
-        return cls(f"{what}: {detail}", reason=code)
+        entry = CODES.get(code, Code(TransferError))
+        return entry.error(f"{what}: {detail}", reason=entry.reason or code)
     if isinstance(err, ETagMismatch):
         return IntegrityError(f"{what}: {detail}", reason="ETagMismatch")
     if isinstance(err, bex.FlexibleChecksumError):

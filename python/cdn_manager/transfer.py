@@ -1,5 +1,5 @@
-"""What every transfer travels by, and running its parts concurrently
-(stopping them all when one fails)."""
+"""One object on the move, and running its parts (or a batch's items)
+concurrently, stopping them all when one fails."""
 
 from __future__ import annotations
 
@@ -8,28 +8,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from . import _core
 from .config import TransferConfig
-from .dataplane import DataPlane
+from .retry import with_retries
+from .transport import Transport
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Transport:
-    """A manager's means of moving objects, shared by all its transfers."""
-
-    #: Object requests signed with the read key, and with the write key.
-    download_plane: DataPlane
-    upload_plane: DataPlane
-    #: The boto3 clients of the read key and of the write key (control plane).
-    download_client: Any
-    upload_client: Any
-    config: TransferConfig
-    #: The part workers every transfer of the manager shares.
-    executor: Executor
 
 
 @dataclass
@@ -48,6 +34,11 @@ class Transfer:
     @property
     def config(self) -> TransferConfig:
         return self.transport.config
+
+    def retried(self, attempt: Callable[[], T], what: str) -> T:
+        """``attempt()``, tried again while it fails transiently, within
+        ``max_attempts`` and the manager's retry quota."""
+        return with_retries(attempt, self.config.max_attempts, self.transport.retries, what)
 
 
 def run_parts(

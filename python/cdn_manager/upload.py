@@ -16,9 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import _core
-from .dataplane import DataPlane, ObjectOptions
+from .escape import shown
 from .integrity import encode, expectation, upload_metadata
-from .retry import with_retries
+from .planes.base import DataPlane, ObjectOptions, Put
 from .s3errors import ETagMismatch
 from .source import Source
 from .transfer import Transfer, run_parts
@@ -64,11 +64,8 @@ class Upload(Transfer):
     def _put(self) -> None:
         body, crc = self.source.read(0, self.source.size, None)
         options = self._options(crc)
-        with_retries(
-            lambda: self.plane.put(self.bucket, self.key, body, crc, options, self.control),
-            self.config.max_attempts,
-            f"put {self.name}",
-        )
+        request = Put(self.bucket, self.key, body, crc, self.control, options)
+        self.retried(lambda: self.plane.put(request), f"put {self.name}")
 
     def _multipart(self, part_size: int) -> None:
         algorithm = self.config.checksum_algorithm
@@ -93,15 +90,15 @@ class Upload(Transfer):
             body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
             md5 = _core.md5_hex(body) if self.config.verify_etag else None
 
+            request = Put(self.bucket, self.key, body, crc, self.control, part=(upload_id, number))
+
             def attempt() -> str:
-                etag = self.plane.upload_part(
-                    self.bucket, self.key, upload_id, number, body, crc, self.control
-                )
+                etag = self.plane.put(request)
                 if md5 is not None and etag.strip('"').lower() != md5:
                     raise ETagMismatch(f"part {number}: the server stored other bytes ({etag})")
                 return etag
 
-            etag = with_retries(attempt, self.config.max_attempts, f"part {number} of {self.name}")
+            etag = self.retried(attempt, f"part {number} of {self.name}")
             return {"PartNumber": number, "ETag": etag, "Checksum" + algorithm.upper(): encode(crc)}
 
         try:
@@ -134,7 +131,7 @@ class Upload(Transfer):
                 raise
             if not self._stored(full):
                 raise
-            log.info("upload %s: completed by an attempt whose answer was lost", self.name)
+            log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
 
     def _stored(self, full: int) -> bool:
         """Whether the object now at the key is this upload's: its size and
@@ -153,7 +150,7 @@ class Upload(Transfer):
         except Exception as err:
             log.warning(
                 "could not abort multipart upload %s of %s (%s); its parts remain",
-                upload_id,
-                self.name,
+                shown(upload_id),
+                shown(self.name),
                 type(err).__name__,
             )

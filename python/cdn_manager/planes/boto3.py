@@ -1,20 +1,23 @@
-"""The boto3 data plane: every object request through the boto3 client, so
-botocore's HTTP stack, proxies and CA bundles apply."""
+"""The boto3 data plane: every object request through a boto3 client, so
+botocore's HTTP stack, proxies and CA bundles apply.
+
+Its clients make one attempt per request: the transfer flows retry object
+requests themselves, within the manager's retry quota, exactly as they do on
+the native plane (botocore's retries would have a quota of their own).
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
-from botocore import exceptions as bex
-
-from . import _core
-from .dataplane import CHUNK, ObjectOptions
-from .integrity import encode
-from .retry import RETRIED_BY_BOTOCORE
-from .s3errors import Truncated
+from .. import _core
+from ..integrity import encode
+from ..s3errors import Truncated
+from .base import CHUNK, Get, Put
 
 
 class ProgressReader(io.RawIOBase):
@@ -90,84 +93,49 @@ class Boto3Response:
         self._body.close()
 
 
-def _call(method: Any, **params: Any) -> Any:
-    """Calls a boto3 client method, marking what botocore already retried."""
-    try:
-        return method(**params)
-    except (bex.ConnectionError, bex.HTTPClientError) as err:
-        setattr(err, RETRIED_BY_BOTOCORE, True)
-        raise
-    except bex.ClientError as err:
-        if err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0:
-            setattr(err, RETRIED_BY_BOTOCORE, True)
-        raise
-
-
 class Boto3Plane:
     """Every request through a boto3 client: botocore's HTTP stack, proxies,
     CA bundles and all."""
 
-    def __init__(self, client: Any, algorithm: str) -> None:
-        self._client = client
+    def __init__(self, make_client: Callable[[], Any], algorithm: str) -> None:
+        self._make_client = make_client
         self._algorithm = algorithm
+
+    @cached_property
+    def _client(self) -> Any:
+        # Made on first use: an adaptive manager may never need it.
+        return self._make_client()
 
     def _checksum(self, crc: int) -> dict[str, str]:
         name = self._algorithm.upper()
         return {"ChecksumAlgorithm": name, "Checksum" + name: encode(crc)}
 
-    def get(
-        self,
-        bucket: str,
-        key: str,
-        byte_range: tuple[int, int] | None = None,
-        if_match: str | None = None,
-    ) -> Boto3Response:
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ChecksumMode": "ENABLED"}
-        if byte_range is not None:
-            params["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
-        if if_match is not None:
-            params["IfMatch"] = if_match
-        return Boto3Response(_call(self._client.get_object, **params))
+    def get(self, request: Get) -> Boto3Response:
+        params: dict[str, Any] = {
+            "Bucket": request.bucket,
+            "Key": request.key,
+            "ChecksumMode": "ENABLED",
+        }
+        if request.byte_range is not None:
+            start, end = request.byte_range
+            params["Range"] = f"bytes={start}-{end - 1}"
+        if request.if_match is not None:
+            params["IfMatch"] = request.if_match
+        return Boto3Response(self._client.get_object(**params))
 
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: memoryview,
-        crc: int,
-        options: ObjectOptions,
-        control: _core.Control,
-    ) -> None:
-        with _rewound_on_failure(ProgressReader(body, control)) as reader:
-            _call(
-                self._client.put_object,
-                Bucket=bucket,
-                Key=key,
-                Body=reader,
-                ContentLength=len(body),
-                **self._checksum(crc),
-                **options.boto3_params(),
-            )
-
-    def upload_part(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        number: int,
-        body: memoryview,
-        crc: int,
-        control: _core.Control,
-    ) -> str:
-        with _rewound_on_failure(ProgressReader(body, control)) as reader:
-            response = _call(
-                self._client.upload_part,
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=reader,
-                ContentLength=len(body),
-                **self._checksum(crc),
-            )
-        return str(response["ETag"])
+    def put(self, request: Put) -> str:
+        params: dict[str, Any] = {
+            "Bucket": request.bucket,
+            "Key": request.key,
+            "ContentLength": len(request.body),
+            **self._checksum(request.crc),
+        }
+        if request.part is None:
+            method = self._client.put_object
+            params.update(request.options.boto3_params())
+        else:
+            method = self._client.upload_part
+            params["UploadId"], params["PartNumber"] = request.part
+        with _rewound_on_failure(ProgressReader(request.body, request.control)) as reader:
+            response = method(Body=reader, **params)
+        return str(response.get("ETag", ""))

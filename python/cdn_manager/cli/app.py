@@ -1,0 +1,151 @@
+"""What every command shares: the options, the credentials (looked up on
+first use, so commands that need none never look), the manager, and the
+output channels (lines for people, or one JSON document).
+
+Exit statuses: 0 ok, 1 failure, 2 usage error, 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..credentials import ENV_VARS, CDNCredentials
+from ..errors import CDNError, ConfigError
+from ..manager import CDNManager
+from ..s3errors import redact
+from .output import ProgressBar
+
+PROG = "cdn-manager"
+#: Environment variable naming the configuration file.
+CONFIG_ENV = "CDN_MANAGER_CONFIG"
+DEFAULT_CONFIG = "cdn.yaml"
+#: Exit statuses (argparse itself exits 2 on a usage error).
+EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
+
+log = logging.getLogger("cdn_manager")
+
+
+class UsageError(Exception):
+    """Arguments that parse but make no sense together (exit 2)."""
+
+
+# Configuration.
+
+
+def load_credentials(
+    explicit: str | None, environ: Mapping[str, str] = os.environ
+) -> CDNCredentials:
+    """The credentials from ``--config``, else ``$CDN_MANAGER_CONFIG``, else
+    ``./cdn.yaml``, else the ``CDN_*`` variables; :class:`ConfigError` with
+    one clear message when there are none."""
+    if explicit:
+        return CDNCredentials.from_yaml(explicit)
+    named = environ.get(CONFIG_ENV)
+    if named:
+        try:
+            return CDNCredentials.from_yaml(named)
+        except ConfigError as err:
+            raise ConfigError(f"${CONFIG_ENV}: {err}") from None
+    if Path(DEFAULT_CONFIG).exists():
+        return CDNCredentials.from_yaml(DEFAULT_CONFIG)
+    if any(environ.get(var) for var in ENV_VARS.values()):
+        return CDNCredentials.from_env(environ)
+    raise ConfigError(
+        f"no configuration found: pass --config FILE, set ${CONFIG_ENV}, put a "
+        f"{DEFAULT_CONFIG} in the current folder, or set {', '.join(ENV_VARS.values())} "
+        f"(`{PROG} local-server` starts a local server and writes a {DEFAULT_CONFIG})"
+    )
+
+
+def config_target(explicit: str | None) -> Path:
+    """Where ``local-server`` writes its configuration: where the other
+    commands will look for one first."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+class App:
+    """What every command shares: the options, the manager (built on first
+    use, so commands that need no credentials never look for them) and the
+    output channels."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json: bool = args.json
+        self.quiet: bool = args.quiet
+        self.debug: bool = args.debug
+        #: The ``--config`` option, if given.
+        self.config: str | None = args.config
+        self._manager: CDNManager | None = None
+        self._secrets: tuple[str, ...] = ()
+
+    @property
+    def manager(self) -> CDNManager:
+        if self._manager is None:
+            credentials = load_credentials(self.config)
+            self._secrets = credentials.secrets()
+            self._manager = CDNManager(credentials)
+        return self._manager
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def show(self, text: str) -> None:
+        """A command's output proper (a listing, a URL): not with ``--json``."""
+        if not self.json:
+            print(text, flush=True)
+
+    def say(self, text: str) -> None:
+        """What a command did: not with ``--json`` or ``--quiet``."""
+        if not (self.json or self.quiet):
+            print(text, flush=True)
+
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            print(f"{PROG}: {self.redact(text)}", file=sys.stderr, flush=True)
+
+    def error(self, text: str) -> None:
+        """One line on stderr, whatever the options."""
+        line = " ".join(self.redact(text).split())
+        print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
+
+    def emit(self, document: dict[str, Any]) -> None:
+        """The command's JSON document (only with ``--json``)."""
+        if self.json:
+            print(json.dumps(document, default=str), flush=True)
+
+    @property
+    def shows_progress(self) -> bool:
+        return not self.quiet and sys.stderr.isatty()
+
+    @contextlib.contextmanager
+    def progress(self, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+        """A progress callback drawing a bar on stderr if it is a terminal
+        (and not ``--quiet``) and there are bytes to move, else None."""
+        if not self.shows_progress or total <= 0:
+            yield None
+            return
+        bar = ProgressBar(sys.stderr, total, label)
+        completed = False
+        try:
+            yield bar
+            completed = True
+        finally:
+            bar.close(completed)
+
+
+def error_document(err: BaseException, message: str) -> dict[str, Any]:
+    reason = err.reason if isinstance(err, CDNError) else type(err).__name__
+    return {
+        "ok": False,
+        "error": {"type": type(err).__name__, "reason": reason, "message": message},
+    }

@@ -1,0 +1,263 @@
+"""The commands that move and inspect objects: each runs on the library's
+raising API and reports through :class:`~cdn_manager.cli.app.App`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import mmap
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .. import mirror
+from ..errors import CDNError
+from ..objects import TransferResult
+from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
+from .output import human_size
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``BUCKET[/PREFIX]`` -> ``(bucket, prefix)``."""
+    bucket, _, prefix = location.partition("/")
+    if not bucket:
+        raise UsageError(f"{location!r}: expected BUCKET or BUCKET/PREFIX")
+    return bucket, prefix
+
+
+@contextlib.contextmanager
+def stdin_bytes() -> Iterator[memoryview]:
+    """Standard input, spooled to an unnamed temporary file (nothing to clean
+    up however the process ends) and mapped, so it is not held in memory."""
+    with tempfile.TemporaryFile(prefix="cdn-manager-stdin-") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1024 * 1024)
+        spool.flush()
+        size = spool.tell()
+        if size == 0:
+            yield memoryview(b"")
+            return
+        mapped = mmap.mmap(spool.fileno(), size, access=mmap.ACCESS_READ)
+        try:
+            yield memoryview(mapped)
+        finally:
+            # A failure's traceback may still hold a view of the map; it is
+            # then unmapped when that is freed.
+            with contextlib.suppress(BufferError):
+                mapped.close()
+
+
+def cmd_upload(app: App, args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {
+        "content_type": args.content_type,
+        "cache_control": args.cache_control,
+    }
+    if args.file == "-":
+        if sys.stdin.isatty():
+            app.warn("reading the object from the terminal; end it with Ctrl-D")
+        with stdin_bytes() as data:
+            size = len(data)
+            with app.progress(size, args.key) as bar:
+                app.manager.put_bytes(args.bucket, args.key, data, progress=bar, **options)
+    else:
+        size = Path(args.file).stat().st_size
+        with app.progress(size, args.key) as bar:
+            app.manager.upload_file(args.bucket, args.key, args.file, progress=bar, **options)
+    source = "stdin" if args.file == "-" else args.file
+    app.say(f"uploaded {source} -> {args.bucket}/{args.key} ({human_size(size)})")
+    app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "source": source, "size": size})
+    return EXIT_OK
+
+
+def download_target(key: str, dest: str | None) -> Path:
+    """``DEST`` as given, or the key's last component in ``DEST`` (a folder,
+    or one ending in ``/``) or in the working directory."""
+    if dest is not None and not dest.endswith("/") and not Path(dest).is_dir():
+        return Path(dest)
+    name = key.rpartition("/")[2]
+    if not name:
+        raise UsageError(f"key {key!r} ends with '/': give DEST, the file to write")
+    return Path(dest or ".") / name
+
+
+def cmd_download(app: App, args: argparse.Namespace) -> int:
+    to_stdout = args.dest == "-"
+    if to_stdout and app.json:
+        raise UsageError("--json cannot be used with DEST '-': stdout carries the object")
+    manager = app.manager
+    total = manager.stat(args.bucket, args.key).size if app.shows_progress else 0
+    if to_stdout:
+        with app.progress(total, args.key) as bar:
+            data = manager.download_bytes(args.bucket, args.key, progress=bar)
+        # Only verified bytes reach stdout: the whole object was checked first.
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    target = download_target(args.key, args.dest)
+    with app.progress(total, args.key) as bar:
+        path = manager.download_file(args.bucket, args.key, target, progress=bar)
+    size = path.stat().st_size
+    app.say(f"downloaded {args.bucket}/{args.key} -> {path} ({human_size(size)})")
+    app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "path": str(path), "size": size})
+    return EXIT_OK
+
+
+def report_sync(
+    app: App,
+    direction: str,
+    plan: mirror.SyncPlan,
+    results: list[TransferResult] | None,
+    seconds: float,
+) -> int:
+    """Prints what a push or pull did (or, for a dry run with ``results``
+    None, would do); 1 if anything was refused or failed."""
+    verb = "upload" if direction == "push" else "download"
+    dry_run = results is None
+    done, failed = [], []
+    outcomes: Sequence[TransferResult | None] = results or [None] * len(plan.changes)
+    for change, result in zip(plan.changes, outcomes, strict=True):
+        if result is not None and result.error is not None:
+            failed.append((change, result.error))
+            app.error(f"{verb} {change.key} failed: {result.error}")
+            continue
+        done.append(change)
+        arrow = "<-" if direction == "push" else "->"
+        did = f"would {verb}" if dry_run else f"{verb}ed"
+        app.say(
+            f"{did} {change.key} {arrow} {change.path} ({human_size(change.size)}, {change.why})"
+        )
+    for left in plan.skipped:
+        app.warn(f"skipped {left.name}: {left.why}")
+    for left in plan.refused:
+        app.error(f"refused {left.name}: {left.why}")
+    moved = sum(change.size for change in done)
+    counts = [
+        f"{len(done)} {'to ' + verb if dry_run else verb + 'ed'} ({human_size(moved)})",
+        f"{len(plan.unchanged)} unchanged",
+    ]
+    counts += [
+        f"{len(items)} {name}"
+        for name, items in (
+            ("skipped", plan.skipped),
+            ("refused", plan.refused),
+            ("failed", failed),
+        )
+        if items
+    ]
+    app.say(f"{direction} {plan.bucket}/{plan.prefix}: {', '.join(counts)} in {seconds:.1f} s")
+    ok = not plan.refused and not failed
+    app.emit(
+        {
+            "ok": ok,
+            "command": direction,
+            "dry_run": dry_run,
+            "bucket": plan.bucket,
+            "prefix": plan.prefix,
+            "folder": str(plan.folder),
+            "transferred": [
+                {"key": c.key, "path": str(c.path), "size": c.size, "why": c.why} for c in done
+            ],
+            "unchanged": plan.unchanged,
+            "skipped": [asdict(left) for left in plan.skipped],
+            "refused": [asdict(left) for left in plan.refused],
+            "failed": [
+                {"key": c.key, "reason": err.reason, "message": app.redact(str(err))}
+                for c, err in failed
+            ],
+            "bytes": moved,
+            "seconds": round(seconds, 3),
+        }
+    )
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def cmd_push(app: App, args: argparse.Namespace) -> int:
+    bucket, prefix = split_location(args.destination)
+    started = time.monotonic()
+    plan = mirror.plan_push(app.manager, args.folder, bucket, prefix)
+    results = None
+    if not args.dry_run:
+        with app.progress(plan.size, f"push {len(plan.changes)} files") as bar:
+            results = mirror.push(app.manager, plan, cache_control=args.cache_control, progress=bar)
+    return report_sync(app, "push", plan, results, time.monotonic() - started)
+
+
+def cmd_pull(app: App, args: argparse.Namespace) -> int:
+    bucket, prefix = split_location(args.source)
+    started = time.monotonic()
+    plan = mirror.plan_pull(app.manager, bucket, prefix, args.folder)
+    results = None
+    if not args.dry_run:
+        with app.progress(plan.size, f"pull {len(plan.changes)} files") as bar:
+            results = mirror.pull(app.manager, plan, progress=bar)
+    return report_sync(app, "pull", plan, results, time.monotonic() - started)
+
+
+def cmd_ls(app: App, args: argparse.Namespace) -> int:
+    bucket, prefix = split_location(args.location)
+    objects = []
+    for info in app.manager.list(bucket, prefix):
+        modified = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else "-"
+        app.show(f"{info.size:>12}  {modified}  {info.key}")
+        objects.append(
+            {
+                "key": info.key,
+                "size": info.size,
+                "etag": info.etag,
+                "last_modified": info.last_modified.isoformat() if info.last_modified else None,
+            }
+        )
+    app.emit({"ok": True, "bucket": bucket, "prefix": prefix, "objects": objects})
+    return EXIT_OK
+
+
+def cmd_rm(app: App, args: argparse.Namespace) -> int:
+    deleted, failed = [], []
+    for key in args.keys:
+        try:
+            app.manager.delete(args.bucket, key)
+        except CDNError as err:
+            app.error(f"rm {args.bucket}/{key} failed: {err}")
+            failed.append({"key": key, "reason": err.reason, "message": app.redact(str(err))})
+            continue
+        deleted.append(key)
+        app.say(f"deleted {args.bucket}/{key}")
+    app.emit({"ok": not failed, "bucket": args.bucket, "deleted": deleted, "failed": failed})
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def cmd_presign(app: App, args: argparse.Namespace) -> int:
+    url = app.manager.presign_download_url(args.bucket, args.key, args.expires)
+    app.show(url)
+    expires_at = datetime.now(UTC) + timedelta(seconds=args.expires)
+    app.emit(
+        {
+            "ok": True,
+            "bucket": args.bucket,
+            "key": args.key,
+            "url": url,
+            "expires_in": args.expires,
+            "expires_at": expires_at.isoformat(timespec="seconds"),
+        }
+    )
+    return EXIT_OK
+
+
+def cmd_doctor(app: App, args: argparse.Namespace) -> int:
+    report = app.manager.check(args.bucket)
+    if not app.quiet or not report.ok:
+        app.show(app.redact(str(report)))
+    app.emit(
+        {
+            "ok": report.ok,
+            "host": report.host,
+            "bucket": report.bucket,
+            "findings": [asdict(finding) for finding in report.findings],
+        }
+    )
+    return EXIT_OK if report.ok else EXIT_FAILURE

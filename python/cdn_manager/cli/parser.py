@@ -1,0 +1,241 @@
+"""The command line's grammar: commands, arguments, options and help."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from importlib import metadata
+
+from ..credentials import ENV_VARS
+from ..operations import MAX_PRESIGN_SECONDS
+from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
+from .commands import (
+    cmd_doctor,
+    cmd_download,
+    cmd_ls,
+    cmd_presign,
+    cmd_pull,
+    cmd_push,
+    cmd_rm,
+    cmd_upload,
+)
+from .server import cmd_local_server
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+
+EXAMPLES = f"""\
+examples:
+  {PROG} local-server                         # try it: local S3 server + ./cdn.yaml
+  {PROG} upload cdn-demo docs/guide.pdf guide.pdf
+  tar c site | {PROG} upload cdn-demo backups/site.tar -
+  {PROG} download cdn-demo docs/guide.pdf ~/Downloads/
+  {PROG} push ./public cdn-demo/site          # uploads only what changed
+  {PROG} pull cdn-demo/site ./mirror --dry-run
+  {PROG} ls cdn-demo/site/
+  {PROG} rm cdn-demo site/old.html
+  {PROG} presign cdn-demo docs/guide.pdf --expires 600
+  {PROG} doctor cdn-demo                      # is each key least-privilege?
+
+configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else the
+  environment: {", ".join(list(ENV_VARS.values())[:2])},
+  {", ".join(list(ENV_VARS.values())[2:4])},
+  {list(ENV_VARS.values())[4]}.
+progress bars are drawn on stderr when it is a terminal (never when redirected).
+exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C).
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes, before or after its name (after it,
+    an option left out must not reset what was given before)."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--config", metavar="FILE", default=default(None), help="credentials file (cdn.yaml)"
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print one JSON document on stdout",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="no progress, no summaries; errors only",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="log details and show tracebacks",
+    )
+
+
+def _expiry(text: str) -> int:
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)")
+    return seconds
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Move files to and from S3-compatible CDN storage with a read-only key\n"
+        "for downloads and a write key for uploads.",
+        epilog=EXAMPLES,
+        formatter_class=_Formatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _global_options(parser, top=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(
+        name: str, run: Callable[[App, argparse.Namespace], int], summary: str, examples: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog="examples:\n" + examples,
+            formatter_class=_Formatter,
+            allow_abbrev=False,
+        )
+        _global_options(sub, top=False)
+        sub.set_defaults(run=run, parser=sub)
+        return sub
+
+    up = command(
+        "upload",
+        cmd_upload,
+        "store a file (or stdin) as BUCKET/KEY with the write key",
+        f"  {PROG} upload cdn-demo img/logo.png ./logo.png\n"
+        f"  {PROG} upload cdn-demo data.json - --cache-control 'max-age=60' < data.json\n",
+    )
+    up.add_argument("bucket", metavar="BUCKET")
+    up.add_argument("key", metavar="KEY")
+    up.add_argument("file", metavar="FILE", help="the file to send, or - for stdin")
+    up.add_argument("--content-type", help="default: guessed from KEY's extension")
+    up.add_argument("--cache-control", help="e.g. 'public, max-age=86400'")
+
+    down = command(
+        "download",
+        cmd_download,
+        "fetch BUCKET/KEY with the read key, verified before it lands",
+        f"  {PROG} download cdn-demo img/logo.png            # -> ./logo.png\n"
+        f"  {PROG} download cdn-demo img/logo.png assets/    # -> assets/logo.png\n"
+        f"  {PROG} download cdn-demo data.json - | jq .\n",
+    )
+    down.add_argument("bucket", metavar="BUCKET")
+    down.add_argument("key", metavar="KEY")
+    down.add_argument(
+        "dest",
+        metavar="DEST",
+        nargs="?",
+        help="file to write, or a folder for KEY's last component (default: the current "
+        "folder); - writes to stdout once the whole object is verified",
+    )
+
+    push = command(
+        "push",
+        cmd_push,
+        "upload the files of FOLDER that are new or differ (size, then checksum)",
+        f"  {PROG} push ./public cdn-demo/site --dry-run   # what would move\n"
+        f"  {PROG} push ./public cdn-demo/site             # FOLDER/a/b -> site/a/b\n"
+        "symbolic links are skipped; nothing is deleted on either side.\n",
+    )
+    push.add_argument("folder", metavar="FOLDER")
+    push.add_argument("destination", metavar="BUCKET[/PREFIX]")
+    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
+    push.add_argument("--cache-control", help="Cache-Control of the uploaded objects")
+
+    pull = command(
+        "pull",
+        cmd_pull,
+        "download the objects under PREFIX that are new or differ into FOLDER",
+        f"  {PROG} pull cdn-demo/site ./mirror --dry-run   # what would move\n"
+        f"  {PROG} pull cdn-demo/site ./mirror             # site/a/b -> mirror/a/b\n"
+        "keys that cannot be stored safely inside FOLDER are refused (exit 1);\n"
+        "an object with no stored checksum is always downloaded.\n",
+    )
+    pull.add_argument("source", metavar="BUCKET[/PREFIX]")
+    pull.add_argument("folder", metavar="FOLDER")
+    pull.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+
+    ls = command(
+        "ls",
+        cmd_ls,
+        "list the objects whose key starts with PREFIX (size, modified UTC, key)",
+        f"  {PROG} ls cdn-demo\n  {PROG} ls cdn-demo/site/ --json\n",
+    )
+    ls.add_argument("location", metavar="BUCKET[/PREFIX]")
+
+    rm = command(
+        "rm",
+        cmd_rm,
+        "delete objects with the write key",
+        f"  {PROG} rm cdn-demo site/old.html site/older.html\n",
+    )
+    rm.add_argument("bucket", metavar="BUCKET")
+    rm.add_argument("keys", metavar="KEY", nargs="+")
+
+    presign = command(
+        "presign",
+        cmd_presign,
+        "print a URL that lets anyone GET BUCKET/KEY for a while (signed with the read key)",
+        f"  {PROG} presign cdn-demo img/logo.png --expires 600\n",
+    )
+    presign.add_argument("bucket", metavar="BUCKET")
+    presign.add_argument("key", metavar="KEY")
+    presign.add_argument(
+        "--expires", type=_expiry, default=3600, metavar="SECONDS", help="default: 3600"
+    )
+
+    doctor = command(
+        "doctor",
+        cmd_doctor,
+        "audit the keys: the read key reads and cannot write, the write key writes and "
+        "cannot read (exit 1 if any check fails)",
+        f"  {PROG} doctor cdn-demo\n",
+    )
+    doctor.add_argument("bucket", metavar="BUCKET")
+
+    server = command(
+        "local-server",
+        cmd_local_server,
+        "run a local S3 server (moto, IAM enforced, 127.0.0.1) in the foreground and "
+        "write a cdn.yaml for it; Ctrl-C stops it",
+        f"  {PROG} local-server                      # writes ./cdn.yaml\n"
+        f"  {PROG} --config /tmp/try.yaml local-server --port 9000\n",
+    )
+    server.add_argument("--bucket", default="cdn-demo", help="default: cdn-demo")
+    server.add_argument("--port", type=_port, help="default: a free port")
+    server.add_argument("--force", action="store_true", help="replace an existing config file")
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cdn-manager")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,310 @@
+"""Every operation of a manager, once: the sync face (``manager.py``) and
+the async face (``aio.py``) are thin shells over this layer.
+
+Each transfer takes the ``_core.Control`` that carries its progress and
+cancellation: the sync face makes one per call, the async face cancels its
+own when the awaiting task is cancelled. Every method that reads uses the
+read key's client and plane and every method that writes the write key's.
+Library code raises precise :class:`CDNError` subclasses; only the seed's
+bool methods (:meth:`Operations.upload_as_bool`,
+:meth:`Operations.download_as_bool`) turn failures into False and one log
+line.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import mimetypes
+import os
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from . import _core
+from .audit import AuditReport, check
+from .config import TransferConfig
+from .credentials import CDNCredentials
+from .download import Download, Writer
+from .errors import CDNError, InvalidRequest, NotFound
+from .escape import shown
+from .names import check_bucket, check_key
+from .objects import ObjectInfo, TransferResult
+from .planes.adaptive import PlaneChoice
+from .planes.base import ObjectOptions
+from .s3errors import translate
+from .source import BufferSource, FileSource, Source, as_byte_view
+from .transfer import run_each
+from .transport import build_transport
+from .upload import Upload
+
+log = logging.getLogger("cdn_manager")
+T = TypeVar("T")
+
+Payload = bytes | bytearray | memoryview
+#: What ``upload_many`` takes per item: a bytes-like object or a file path.
+ItemData = Payload | os.PathLike[str]
+#: Longest lifetime S3 allows for a presigned URL (7 days).
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+class Operations:
+    """A manager's operations on one endpoint with its two key pairs."""
+
+    def __init__(self, credentials: CDNCredentials, config: TransferConfig) -> None:
+        self.transport = build_transport(credentials, config)
+        self.creds = credentials
+        self.config = config
+
+    @property
+    def data_plane(self) -> PlaneChoice:
+        return self.transport.planes.switch.choice
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _run(self, operation: str, bucket: str, key: str | None, action: Callable[[], T]) -> T:
+        """Checks the names, runs ``action`` and turns every failure into a
+        ``CDNError`` whose message names the operation and the object."""
+        check_bucket(bucket)
+        if key is not None:
+            check_key(key)
+        try:
+            return action()
+        except CDNError:
+            raise
+        except Exception as err:
+            what = f"{operation} {bucket}/{key or ''}"
+            raise translate(err, what, self.creds.secrets()) from None
+
+    # Uploads (the write key).
+
+    def _upload(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        source: Callable[[], Source],
+        content_type: str | None = None,
+        cache_control: str | None = None,
+    ) -> None:
+        def run() -> None:
+            options = ObjectOptions(
+                content_type=content_type or mimetypes.guess_type(key)[0],
+                cache_control=cache_control,
+            )
+            Upload(self.transport, bucket, key, control, source(), options).run()
+
+        self._run("upload", bucket, key, run)
+
+    def put_bytes(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        data: Payload,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+    ) -> None:
+        view = as_byte_view(data)
+        algorithm = self.config.checksum_algorithm
+        source = partial(BufferSource, view, algorithm)
+        self._upload(control, bucket, key, source, content_type, cache_control)
+
+    def upload_file(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        content_type: str | None = None,
+        cache_control: str | None = None,
+    ) -> None:
+        source = partial(FileSource, path, self.config.checksum_algorithm)
+        self._upload(control, bucket, key, source, content_type, cache_control)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._run(
+            "delete",
+            bucket,
+            key,
+            partial(self.transport.upload_client.delete_object, Bucket=bucket, Key=key),
+        )
+
+    # Downloads (the read key).
+
+    def _download(
+        self, control: _core.Control, bucket: str, key: str, open_writer: Callable[[int], Writer[T]]
+    ) -> T:
+        return Download(self.transport, bucket, key, control, open_writer).run()
+
+    def get_file(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        folder: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+    ) -> Path:
+        """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults
+        to the key, ``folder`` to the bucket name)."""
+        target = Path(bucket if folder is None else folder)
+
+        def run() -> Path:
+            destination = _core.prepare_destination(target, key if name is None else name)
+            self._download(control, bucket, key, lambda size: _core.FileWriter(destination, size))
+            return destination
+
+        return self._run("download", bucket, key, run)
+
+    def download_file(
+        self, control: _core.Control, bucket: str, key: str, path: str | os.PathLike[str]
+    ) -> Path:
+        destination = Path(path)
+
+        def run() -> Path:
+            checked = _core.prepare_destination(destination.parent, destination.name)
+            self._download(control, bucket, key, lambda size: _core.FileWriter(checked, size))
+            return checked
+
+        return self._run("download", bucket, key, run)
+
+    def download_bytes(self, control: _core.Control, bucket: str, key: str) -> bytes:
+        return self._run(
+            "download",
+            bucket,
+            key,
+            partial(self._download, control, bucket, key, _core.MemoryWriter),
+        )
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        def head() -> ObjectInfo:
+            client = self.transport.download_client
+            response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            return ObjectInfo.from_head(key, response)
+
+        return self._run("stat", bucket, key, head)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.stat(bucket, key)
+        except NotFound as err:
+            if err.reason == "NoSuchBucket":
+                raise
+            return False
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        pages = self.transport.download_client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
+        iterator = iter(pages)
+        while True:
+            page = self._run("list", bucket, None, lambda: next(iterator, None))
+            if page is None:
+                return
+            for entry in page.get("Contents", []):
+                yield ObjectInfo.from_listing(entry)
+
+    def presign_download_url(self, bucket: str, key: str, expires: int = 3600) -> str:
+        if not 1 <= expires <= MAX_PRESIGN_SECONDS:
+            raise InvalidRequest(
+                f"expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds",
+                reason="InvalidExpiry",
+            )
+        client = self.transport.download_client
+        params = {"Bucket": bucket, "Key": key}
+        return self._run(
+            "presign",
+            bucket,
+            key,
+            lambda: str(
+                client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+            ),
+        )
+
+    # Batches: items get threads of their own, whose parts queue on the
+    # shared part workers (which an item waiting for its parts must not
+    # occupy); one failure does not stop the rest.
+
+    def upload_many(
+        self,
+        control: _core.Control,
+        bucket: str,
+        items: Iterable[tuple[str, ItemData]],
+        cache_control: str | None = None,
+    ) -> builtins.list[TransferResult]:
+        algorithm = self.config.checksum_algorithm
+
+        def one(key: str, data: ItemData) -> TransferResult:
+            def source() -> Source:
+                if isinstance(data, os.PathLike):
+                    return FileSource(data, algorithm)
+                return BufferSource(as_byte_view(data), algorithm)
+
+            self._upload(control, bucket, key, source, cache_control=cache_control)
+            return TransferResult(key)
+
+        return self._batch(control, [(key, partial(one, key, data)) for key, data in items])
+
+    def download_many(
+        self,
+        control: _core.Control,
+        bucket: str,
+        keys: Iterable[str | tuple[str, str]],
+        folder: str | os.PathLike[str] | None = None,
+    ) -> builtins.list[TransferResult]:
+        def one(key: str, name: str) -> TransferResult:
+            return TransferResult(key, path=self.get_file(control, bucket, key, folder, name))
+
+        pairs = [(item, item) if isinstance(item, str) else item for item in keys]
+        return self._batch(control, [(key, partial(one, key, name)) for key, name in pairs])
+
+    def _batch(
+        self, control: _core.Control, jobs: builtins.list[tuple[str, Callable[[], TransferResult]]]
+    ) -> builtins.list[TransferResult]:
+        def guarded(key: str, job: Callable[[], TransferResult]) -> TransferResult:
+            try:
+                return job()
+            except CDNError as err:
+                return TransferResult(key, error=err)
+
+        return run_each(
+            [partial(guarded, key, job) for key, job in jobs], self.config.concurrency, control
+        )
+
+    def check(self, bucket: str) -> AuditReport:
+        return check(self.transport, bucket)
+
+    # The seed's bool API: False and one log line on any failure, never raises.
+
+    def upload_as_bool(
+        self, control: _core.Control, bucket: str, filename: str, file_bytes: bytes
+    ) -> bool:
+        return self._as_bool(
+            "upload",
+            bucket,
+            filename,
+            partial(self.put_bytes, control, bucket, filename, file_bytes),
+        )
+
+    def download_as_bool(self, control: _core.Control, folder: str, filename: str) -> bool:
+        return self._as_bool(
+            "download", folder, filename, partial(self.get_file, control, folder, filename)
+        )
+
+    def _as_bool(self, operation: str, bucket: str, key: str, action: Callable[[], object]) -> bool:
+        try:
+            action()
+        except CDNError as err:
+            reason, detail = err.reason, f": {shown(str(err))}"
+        except Exception as err:  # the seed's contract: never raise
+            reason, detail = type(err).__name__, ""
+        else:
+            return True
+        # repr() escapes every unprintable character of a hostile name.
+        log.error(
+            "%s failed: bucket=%r key=%r reason=%s%s", operation, bucket, key, shown(reason), detail
+        )
+        return False

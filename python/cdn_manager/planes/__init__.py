@@ -1,0 +1,90 @@
+"""The data planes (the requests that carry object bytes) and the choice of
+which one a manager uses.
+
+``base`` says what a plane does; ``native`` (the Rust client) and ``boto3``
+(botocore's) do it; ``adaptive`` starts native and moves to boto3, loudly,
+if the endpoint refuses native requests that boto3 gets through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from botocore.httpsession import ProxyConfiguration
+from botocore.utils import get_environ_proxies
+
+from .. import _core
+from ..clients import make_client
+from ..config import TransferConfig
+from ..errors import ConfigError
+from .adaptive import AdaptivePlane, PlaneChoice, PlaneSwitch
+from .base import DataPlane
+from .boto3 import Boto3Plane
+from .native import NativePlane
+
+__all__ = ["DataPlane", "PlaneChoice", "Planes", "build_planes", "proxy_for"]
+
+
+def proxy_for(host: str, configured: Any) -> str | None:
+    """The proxy botocore would use for ``host``: ``configured`` (a
+    ``TransferConfig.proxies`` mapping, by URL scheme) if given, else the
+    environment's (``HTTP_PROXY``, ``HTTPS_PROXY``, minus ``NO_PROXY``).
+    Botocore's own functions decide, so both planes always agree."""
+    proxies = dict(configured) if configured is not None else get_environ_proxies(host)
+    proxy: str | None = ProxyConfiguration(proxies=proxies).proxy_url_for(host)
+    return proxy or None
+
+
+@dataclass(frozen=True)
+class Planes:
+    """A manager's planes: one per key pair, and the choice they share."""
+
+    download: DataPlane
+    upload: DataPlane
+    switch: PlaneSwitch
+
+
+def _engine(host: str, config: TransferConfig, proxy: str | None) -> _core.Engine:
+    if proxy is not None:
+        raise ValueError("proxies are not served by the native plane yet")
+    return _core.Engine(
+        host,
+        config.region,
+        config.connect_timeout,
+        config.read_timeout,
+        config.pool_size,
+        config.ca_bundle,
+    )
+
+
+def build_planes(host: str, config: TransferConfig, reader: Any, writer: Any) -> Planes:
+    """The planes for requests to ``host`` signed by the ``reader`` and
+    ``writer`` key pairs (boto3 sessions)."""
+    algorithm = config.checksum_algorithm
+    boto3_down, boto3_up = (
+        Boto3Plane(partial(make_client, host, session, config, attempts=1), algorithm)
+        for session in (reader, writer)
+    )
+    if config.data_plane == "boto3":
+        return Planes(boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")))
+    try:
+        engine = _engine(host, config, proxy_for(host, config.proxies))
+    except ValueError as err:
+        if config.data_plane == "native":
+            raise ConfigError(f"the native data plane cannot be used: {err}") from None
+        switch = PlaneSwitch(PlaneChoice("native", "default"))
+        switch.to_boto3(f"the native plane cannot serve the proxy ({err})")
+        return Planes(boto3_down, boto3_up, switch)
+    native_down, native_up = (
+        NativePlane(engine, session.get_credentials(), algorithm) for session in (reader, writer)
+    )
+    if config.data_plane == "native":
+        return Planes(native_down, native_up, PlaneSwitch(PlaneChoice("native", "configured")))
+    switch = PlaneSwitch(PlaneChoice("native", "default"))
+    return Planes(
+        AdaptivePlane(native_down, boto3_down, switch),
+        AdaptivePlane(native_up, boto3_up, switch),
+        switch,
+    )

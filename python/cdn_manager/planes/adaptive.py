@@ -1,0 +1,107 @@
+"""The native plane until the endpoint shows it refuses it, then boto3's,
+loudly.
+
+A refusal (a code :func:`~cdn_manager.s3errors.is_refusal` names: a
+signature or "not implemented" style answer) before any native request has
+succeeded is tried again through boto3; if boto3's identical request
+succeeds, the manager's object requests go through boto3 from then on. The
+switch is never silent: it is logged at WARNING with the request, the native
+error and the server's code, and ``CDNManager.data_plane`` shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from ..escape import shown
+from ..s3errors import S3Error, is_refusal
+from .base import DataPlane, Get, Put, Response
+
+log = logging.getLogger("cdn_manager")
+
+#: Set (``extra=``) on the log record of every switch to boto3, so a test
+#: suite can fail any test that switches without meaning to.
+FALLBACK_MARK = "cdn_fallback"
+
+
+@dataclass(frozen=True)
+class PlaneChoice:
+    """Which plane carries a manager's object requests, and why."""
+
+    name: Literal["native", "boto3"]
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+class PlaneSwitch:
+    """The choice shared by a manager's two planes (one per key pair): an
+    endpoint that refuses one key's native requests refuses the other's."""
+
+    def __init__(self, choice: PlaneChoice) -> None:
+        self._lock = threading.Lock()
+        self.choice = choice
+        #: Whether a native request has succeeded: refusals are then real.
+        self.proven = False
+
+    def to_boto3(self, reason: str) -> None:
+        """Routes to boto3 from now on, saying why in a WARNING (once)."""
+        with self._lock:
+            if self.choice.name == "boto3":
+                return
+            self.choice = PlaneChoice("boto3", reason)
+        log.warning(
+            "object requests of this manager now go through boto3: %s",
+            reason,
+            extra={FALLBACK_MARK: True},
+        )
+
+
+class AdaptivePlane:
+    """Native requests while the endpoint takes them, else boto3's."""
+
+    def __init__(self, native: DataPlane, boto3: DataPlane, switch: PlaneSwitch) -> None:
+        self._native = native
+        self._boto3 = boto3
+        self._switch = switch
+
+    def get(self, request: Get) -> Response:
+        if self._switch.choice.name == "boto3":
+            return self._boto3.get(request)
+        try:
+            response = self._native.get(request)
+        except S3Error as err:
+            if not self._may_fall_back(err):
+                raise
+            response = self._boto3.get(request)
+            self._fell_back(str(request), err)
+            return response
+        self._switch.proven = True
+        return response
+
+    def put(self, request: Put) -> str:
+        if self._switch.choice.name == "boto3":
+            return self._boto3.put(request)
+        try:
+            etag = self._native.put(request)
+        except S3Error as err:
+            if not self._may_fall_back(err):
+                raise
+            etag = self._boto3.put(request)
+            self._fell_back(str(request), err)
+            return etag
+        self._switch.proven = True
+        return etag
+
+    def _may_fall_back(self, err: S3Error) -> bool:
+        return not self._switch.proven and is_refusal(err.code)
+
+    def _fell_back(self, request: str, err: S3Error) -> None:
+        self._switch.to_boto3(
+            f"the endpoint refused a native {shown(request)} ({shown(str(err))}) "
+            "that boto3 got through"
+        )

@@ -1,0 +1,50 @@
+"""The native data plane: object requests signed and sent by the Rust core,
+bytes moved between the socket and the file or buffer with the GIL released."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core
+from ..integrity import encode
+from .base import Get, Put
+
+
+class NativePlane:
+    """Requests signed and sent by the Rust core. The key pair is read from
+    the boto3 session's credentials at each request, so rotation and refresh
+    apply exactly as they do for the boto3 client."""
+
+    def __init__(self, engine: _core.Engine, credentials: Any, algorithm: str) -> None:
+        self._engine = engine
+        self._credentials = credentials
+        self._algorithm = algorithm
+
+    def _keys(self) -> tuple[str, str, str | None]:
+        frozen = self._credentials.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
+
+    def get(self, request: Get) -> _core.Response:
+        return self._engine.get(
+            self._keys(), request.bucket, request.key, request.byte_range, request.if_match
+        )
+
+    def put(self, request: Put) -> str:
+        # The algorithm header too, as the AWS SDKs send it: some servers
+        # (moto) keep the checksum only when it is there.
+        headers = [
+            ("x-amz-checksum-" + self._algorithm, encode(request.crc)),
+            ("x-amz-sdk-checksum-algorithm", self._algorithm.upper()),
+        ]
+        if request.part is None:
+            headers += request.options.headers()
+        response = self._engine.put(
+            self._keys(),
+            request.bucket,
+            request.key,
+            request.body,
+            headers,
+            request.control,
+            request.part,
+        )
+        return response.get("etag", "")

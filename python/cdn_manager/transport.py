@@ -1,0 +1,64 @@
+"""What a manager moves objects with, built in one place: the two boto3
+clients (one per key pair), the data planes, the part workers and the retry
+quota, all shared by every transfer of that manager."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .clients import make_client, make_session
+from .config import TransferConfig
+from .credentials import CDNCredentials
+from .planes import Planes, build_planes
+from .planes.base import DataPlane
+from .retry import RetryQuota
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A manager's means of moving objects."""
+
+    credentials: CDNCredentials
+    config: TransferConfig
+    #: The boto3 clients of the read key and of the write key: the control
+    #: plane (HEAD, list, multipart steps, delete, presign).
+    download_client: Any
+    upload_client: Any
+    planes: Planes
+    #: The part workers every transfer of the manager shares, so concurrent
+    #: callers cannot multiply the connections in flight.
+    executor: Executor
+    retries: RetryQuota
+
+    @property
+    def download_plane(self) -> DataPlane:
+        return self.planes.download
+
+    @property
+    def upload_plane(self) -> DataPlane:
+        return self.planes.upload
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Transport:
+    """The clients, planes, workers and quota for ``credentials``."""
+    host = credentials.host
+    reader = make_session(credentials.downloader_access_key, credentials.downloader_access_secret)
+    writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
+    download_client = make_client(host, reader, config)
+    upload_client = make_client(host, writer, config)
+    return Transport(
+        credentials=credentials,
+        config=config,
+        download_client=download_client,
+        upload_client=upload_client,
+        planes=build_planes(host, config, reader, writer),
+        executor=ThreadPoolExecutor(
+            max_workers=config.concurrency, thread_name_prefix="cdn-manager"
+        ),
+        retries=RetryQuota(config.retry_quota),
+    )
