@@ -11,7 +11,7 @@ S3S_ROOT ?= $(HOME)/.cache/cdn-manager/s3s-fs
 S3S_FS := $(S3S_ROOT)/bin/s3s-fs
 export CDN_MANAGER_S3S_FS := $(S3S_FS)
 
-.PHONY: demo test test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-quick clean
+.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +37,22 @@ demo: build-dev
 test-rust: $(VENV)/.deps
 	cargo test --quiet
 
-# The whole suite once per data plane: native (what users get by default)
-# and boto3 (the fallback), so neither can regress unseen. Two workers: most
-# tests wait on loopback servers, so this halves the time even on 2 cores.
+# The whole suite twice: on "auto", what users get by default (native, with
+# the suite failing any test that falls back to boto3 unasked), and with
+# boto3 forced (the fallback), so neither can regress unseen; then the
+# round-trip, fault and integrity tests once more with the Linux socket
+# tuning off (the portable path). Two workers: most tests wait on loopback
+# servers, so this halves the time even on 2 cores.
 PYTEST := $(PY) -m pytest -q -n 2
+PORTABLE_TESTS := tests/test_roundtrip.py tests/test_faults.py tests/test_integrity.py
 test-python: build-dev $(S3S_FS)
-	CDN_MANAGER_DATA_PLANE=native $(PYTEST)
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST)
 	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging"
+	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) $(PORTABLE_TESTS)
+
+# The inner loop while developing: one plane, no slow or packaging tests.
+test-fast: build-dev $(S3S_FS)
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not slow and not packaging"
 
 test: test-rust test-python
 

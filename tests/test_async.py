@@ -198,6 +198,7 @@ def test_a_call_cancelled_while_waiting_for_a_slot_never_runs(s3s_server: Server
     assert manager.download_bytes(BUCKET, kept) == b"still here"
 
 
+@pytest.mark.slow  # 2,000 requests: make test runs it, make test-fast does not
 def test_gather_of_2000_uploads_stays_within_the_in_flight_limit(s3s_server: Server) -> None:
     # Above the 6 threads of asyncio's default executor on a 2-core machine.
     limit, count, size = 8, 2000, 64 * 1024

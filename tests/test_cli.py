@@ -563,6 +563,7 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload(
     assert bucket_keys(slow_moto, bucket) == []
 
 
+@pytest.mark.slow  # 1,000 files each way: make test runs it, make test-fast does not
 def test_push_then_pull_of_1000_files_round_trips(s3s_server: Server, tmp_path: Path) -> None:
     config = config_for(s3s_server, tmp_path)
     bucket = s3s_server.new_bucket()

@@ -9,16 +9,8 @@ from importlib import metadata
 from ..credentials import ENV_VARS
 from ..operations import MAX_PRESIGN_SECONDS
 from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
-from .commands import (
-    cmd_doctor,
-    cmd_download,
-    cmd_ls,
-    cmd_presign,
-    cmd_pull,
-    cmd_push,
-    cmd_rm,
-    cmd_upload,
-)
+from .commands import cmd_doctor, cmd_download, cmd_ls, cmd_presign, cmd_rm, cmd_upload
+from .mirror import cmd_pull, cmd_push
 from .server import cmd_local_server
 
 
