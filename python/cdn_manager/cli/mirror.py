@@ -7,12 +7,16 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from .. import mirror
 from ..objects import TransferResult
-from .app import EXIT_FAILURE, EXIT_OK, App
+from .app import EXIT_FAILURE, EXIT_OK, PROG, App
 from .commands import split_location
 from .output import human_size
+
+if TYPE_CHECKING:
+    from .parser import CommandFactory
 
 
 def report_sync(
@@ -104,3 +108,32 @@ def cmd_pull(app: App, args: argparse.Namespace) -> int:
         with app.progress(plan.size, f"pull {len(plan.changes)} files") as bar:
             results = mirror.pull(app.manager, plan, progress=bar)
     return report_sync(app, "pull", plan, results, time.monotonic() - started)
+
+
+def add_mirror_commands(command: CommandFactory) -> None:
+    """Adds ``push`` and ``pull`` to the command line."""
+    push = command(
+        "push",
+        cmd_push,
+        "upload the files of FOLDER that are new or differ (size, then checksum)",
+        f"  {PROG} push ./public cdn-demo/site --dry-run   # what would move\n"
+        f"  {PROG} push ./public cdn-demo/site             # FOLDER/a/b -> site/a/b\n"
+        "symbolic links are skipped; nothing is deleted on either side.\n",
+    )
+    push.add_argument("folder", metavar="FOLDER")
+    push.add_argument("destination", metavar="BUCKET[/PREFIX]")
+    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
+    push.add_argument("--cache-control", help="Cache-Control of the uploaded objects")
+
+    pull = command(
+        "pull",
+        cmd_pull,
+        "download the objects under PREFIX that are new or differ into FOLDER",
+        f"  {PROG} pull cdn-demo/site ./mirror --dry-run   # what would move\n"
+        f"  {PROG} pull cdn-demo/site ./mirror             # site/a/b -> mirror/a/b\n"
+        "keys that cannot be stored safely inside FOLDER are refused (exit 1);\n"
+        "an object with no stored checksum is always downloaded.\n",
+    )
+    pull.add_argument("source", metavar="BUCKET[/PREFIX]")
+    pull.add_argument("folder", metavar="FOLDER")
+    pull.add_argument("--dry-run", action="store_true", help="list what would be downloaded")

@@ -10,7 +10,7 @@ from ..credentials import ENV_VARS
 from ..operations import MAX_PRESIGN_SECONDS
 from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
 from .commands import cmd_doctor, cmd_download, cmd_ls, cmd_presign, cmd_rm, cmd_upload
-from .mirror import cmd_pull, cmd_push
+from .mirror import add_mirror_commands
 from .server import cmd_local_server
 
 
@@ -89,6 +89,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+#: Adds a command: ``command(name, run, summary, examples)`` -> its parser.
+CommandFactory = Callable[
+    [str, Callable[[App, argparse.Namespace], int], str, str], argparse.ArgumentParser
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -148,31 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "folder); - writes to stdout once the whole object is verified",
     )
 
-    push = command(
-        "push",
-        cmd_push,
-        "upload the files of FOLDER that are new or differ (size, then checksum)",
-        f"  {PROG} push ./public cdn-demo/site --dry-run   # what would move\n"
-        f"  {PROG} push ./public cdn-demo/site             # FOLDER/a/b -> site/a/b\n"
-        "symbolic links are skipped; nothing is deleted on either side.\n",
-    )
-    push.add_argument("folder", metavar="FOLDER")
-    push.add_argument("destination", metavar="BUCKET[/PREFIX]")
-    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
-    push.add_argument("--cache-control", help="Cache-Control of the uploaded objects")
-
-    pull = command(
-        "pull",
-        cmd_pull,
-        "download the objects under PREFIX that are new or differ into FOLDER",
-        f"  {PROG} pull cdn-demo/site ./mirror --dry-run   # what would move\n"
-        f"  {PROG} pull cdn-demo/site ./mirror             # site/a/b -> mirror/a/b\n"
-        "keys that cannot be stored safely inside FOLDER are refused (exit 1);\n"
-        "an object with no stored checksum is always downloaded.\n",
-    )
-    pull.add_argument("source", metavar="BUCKET[/PREFIX]")
-    pull.add_argument("folder", metavar="FOLDER")
-    pull.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+    add_mirror_commands(command)
 
     ls = command(
         "ls",
