@@ -1,8 +1,9 @@
-//! Rust core of cdn-manager: the local side of every transfer.
+//! Rust core of cdn-manager: the local side of every transfer, and the
+//! native S3 data plane.
 //!
 //! Python decides *what* to move; this crate turns object keys into safe local
-//! paths, writes downloads atomically and computes every checksum, with the GIL
-//! released for all file I/O and hashing.
+//! paths, writes downloads atomically, computes every checksum and sends the
+//! object requests, with the GIL released for all I/O and hashing.
 #![deny(unsafe_code)]
 
 mod buffer;
@@ -12,9 +13,6 @@ mod error;
 mod http;
 mod paths;
 mod reader;
-mod resolve;
-mod sigv4;
-mod tcp;
 mod writer;
 
 use pyo3::prelude::*;
@@ -26,7 +24,7 @@ mod _core {
     #[pymodule_export]
     use crate::control::Control;
     #[pymodule_export]
-    use crate::http::{Engine, Response};
+    use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]
     use crate::paths::prepare_destination;
     #[pymodule_export]

@@ -21,6 +21,7 @@ __all__ = [
     "part_checksums",
     "prepare_destination",
     "read_file_range",
+    "sign_request",
 ]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
@@ -31,6 +32,22 @@ def md5_hex(data: Buffer) -> str:
 
 def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> list[int]:
     """CRC of each ``part_size`` slice of ``data``, in order."""
+
+def sign_request(
+    credentials: tuple[str, str, str | None],
+    region: str,
+    method: str,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    unix_time: int,
+) -> list[tuple[str, str]]:
+    """The headers the native plane sends for ``method url`` (``url``
+    percent-encoded as sent) with ``headers``, signed at ``unix_time``:
+    the caller's headers (names in lower case, values as given, a repeated
+    name as one line of its trimmed values joined by ``,``), ``host``,
+    ``x-amz-date``, ``x-amz-content-sha256`` (``UNSIGNED-PAYLOAD`` for PUT,
+    the hash of an empty body otherwise), ``x-amz-security-token`` and
+    ``authorization``."""
 
 def combine_checksums(parts: Sequence[tuple[int, int]], algorithm: str = "crc32") -> int:
     """CRC of the concatenation of parts given as ``(crc, length)``."""
@@ -77,6 +94,10 @@ class Engine:
         max_connections: int,
         ca_bundle: str | os.PathLike[str] | None = None,
     ) -> Engine: ...
+    @property
+    def region(self) -> str:
+        """The region requests are signed for: the configured one until the
+        server names its own (``AuthorizationHeaderMalformed``)."""
     def get(
         self,
         credentials: tuple[str, str, str | None],
@@ -94,12 +115,15 @@ class Engine:
         bucket: str,
         key: str,
         body: Buffer,
+        checksum: tuple[str, int],
         headers: Sequence[tuple[str, str]],
         control: Control,
         part: tuple[str, int] | None = None,
     ) -> dict[str, str]:
-        """PUT ``body`` (not copied), or part ``(upload_id, number)`` of a
-        multipart upload; returns the response headers."""
+        """PUT ``body`` with its CRC ``checksum`` (``("crc32" | "crc32c",
+        value)``, sent as ``x-amz-checksum-*``), or part ``(upload_id,
+        number)`` of a multipart upload; returns the response headers. The
+        body is not copied."""
 
 @final
 class Response:

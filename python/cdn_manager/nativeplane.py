@@ -7,7 +7,6 @@ from typing import Any
 
 from . import _core
 from .dataplane import ObjectOptions
-from .integrity import encode
 
 
 class NativePlane:
@@ -19,14 +18,6 @@ class NativePlane:
         self._engine = engine
         self._credentials = credentials
         self._algorithm = algorithm
-
-    def _checksum(self, crc: int) -> list[tuple[str, str]]:
-        # The algorithm header too, as the AWS SDKs send it: some servers
-        # (moto) keep the checksum only when it is there.
-        return [
-            ("x-amz-checksum-" + self._algorithm, encode(crc)),
-            ("x-amz-sdk-checksum-algorithm", self._algorithm.upper()),
-        ]
 
     def _keys(self) -> tuple[str, str, str | None]:
         frozen = self._credentials.get_frozen_credentials()
@@ -50,8 +41,9 @@ class NativePlane:
         options: ObjectOptions,
         control: _core.Control,
     ) -> None:
-        headers = [*self._checksum(crc), *options.headers()]
-        self._engine.put(self._keys(), bucket, key, body, headers, control)
+        self._engine.put(
+            self._keys(), bucket, key, body, (self._algorithm, crc), options.headers(), control
+        )
 
     def upload_part(
         self,
@@ -63,8 +55,14 @@ class NativePlane:
         crc: int,
         control: _core.Control,
     ) -> str:
-        headers = self._checksum(crc)
         response = self._engine.put(
-            self._keys(), bucket, key, body, headers, control, (upload_id, number)
+            self._keys(),
+            bucket,
+            key,
+            body,
+            (self._algorithm, crc),
+            [],
+            control,
+            (upload_id, number),
         )
         return response["etag"]
