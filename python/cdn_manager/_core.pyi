@@ -25,10 +25,11 @@ __all__ = [
 ]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
-    """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released."""
+    """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released (a
+    mutable buffer is hashed from copies taken under the GIL)."""
 
 def md5_hex(data: Buffer) -> str:
-    """Hex MD5 of a bytes-like object, GIL released."""
+    """Hex MD5 of a bytes-like object, GIL released (as ``checksum``)."""
 
 def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> list[int]:
     """CRC of each ``part_size`` slice of ``data``, in order."""
@@ -122,8 +123,8 @@ class Engine:
     ) -> dict[str, str]:
         """PUT ``body`` with its CRC ``checksum`` (``("crc32" | "crc32c",
         value)``, sent as ``x-amz-checksum-*``), or part ``(upload_id,
-        number)`` of a multipart upload; returns the response headers. The
-        body is not copied."""
+        number)`` of a multipart upload; returns the response headers. A
+        ``bytes`` body is sent in place, any other buffer from a copy."""
 
 @final
 class Response:
@@ -133,7 +134,9 @@ class Response:
     def headers(self) -> dict[str, str]: ...
     def read_into(self, sink: PartSink, length: int) -> None:
         """Streams exactly ``length`` body bytes into ``sink``."""
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Drops the connection unless the body was read to its end; during
+        a read it returns at once, and the read ends the connection."""
 
 @final
 class FileWriter:

@@ -67,7 +67,7 @@ pub fn get(
     Ok(Response {
         origin: engine.endpoint.origin(),
         headers: header_map(response.headers()),
-        body: Mutex::new(Some(Body {
+        body: Mutex::new(BodyState::Idle(Body {
             unread: response.body().content_length(),
             reader: response.into_body().into_reader(),
         })),
@@ -80,13 +80,51 @@ struct Body {
     unread: Option<u64>,
 }
 
+/// Where a response's body is. The lock around it is only ever held for a
+/// moment, never while the GIL is let go or taken: a reader takes the body
+/// out for the length of its read, so `close()` never waits for it.
+enum BodyState {
+    Idle(Body),
+    Reading,
+    Closed,
+}
+
 /// A GET response whose body has not been read yet.
 #[pyclass(frozen)]
 pub struct Response {
     /// `scheme://authority` of the server, for error messages.
     origin: String,
     headers: HashMap<String, String>,
-    body: Mutex<Option<Body>>,
+    body: Mutex<BodyState>,
+}
+
+impl Response {
+    fn take_body(&self) -> PyResult<Body> {
+        let mut state = self.body.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, BodyState::Reading) {
+            BodyState::Idle(body) => Ok(body),
+            other => {
+                let why = match other {
+                    BodyState::Reading => "the response is being read by another call",
+                    _ => "the response was closed",
+                };
+                *state = other;
+                Err(PyValueError::new_err(why))
+            }
+        }
+    }
+
+    /// Puts the body back after a read, unless the response was closed
+    /// meanwhile: then it is dropped here (with its connection).
+    fn return_body(&self, body: Body) {
+        let mut state = self.body.lock().unwrap_or_else(|e| e.into_inner());
+        if let BodyState::Reading = *state {
+            *state = BodyState::Idle(body);
+            return;
+        }
+        drop(state);
+        drop(body);
+    }
 }
 
 /// Reads exactly `length` bytes of `body` into `sink`.
@@ -139,15 +177,19 @@ impl Response {
     fn read_into(&self, py: Python<'_>, sink: &Bound<'_, PartSink>, length: u64) -> PyResult<()> {
         let mut sink = sink.borrow_mut();
         let sink: &mut PartSink = &mut sink;
-        let mut body = self.body.lock().expect("response lock poisoned");
-        let body = body
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("the response was closed"))?;
-        py.detach(|| stream_body(&self.origin, body, sink, length))
+        let mut body = self.take_body()?;
+        let result = py.detach(|| stream_body(&self.origin, &mut body, sink, length));
+        self.return_body(body);
+        result
     }
 
-    /// Drops the connection if the body was not read to its end.
+    /// Drops the connection if the body was not read to its end. During a
+    /// read it returns at once; the read's connection is dropped when it ends.
     fn close(&self) {
-        self.body.lock().expect("response lock poisoned").take();
+        let old = {
+            let mut state = self.body.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *state, BodyState::Closed)
+        };
+        drop(old);
     }
 }

@@ -11,7 +11,7 @@ use super::get::header_map;
 use super::request::ObjectRequest;
 use super::sign::{checksum_headers, Credentials};
 use super::Engine;
-use crate::buffer::BorrowedBytes;
+use crate::buffer::Bytes;
 use crate::checksum::Algorithm;
 use crate::control::Control;
 
@@ -62,7 +62,8 @@ impl Read for BodySource<'_> {
 
 /// PUTs `body` at `bucket/key` (as part `number` of multipart upload
 /// `upload_id` when `part` is given) with its CRC; returns the response
-/// headers. The body (any contiguous buffer) is not copied.
+/// headers. An immutable `bytes` body is sent in place, any other buffer
+/// from a copy taken first (see `buffer.rs`).
 #[allow(clippy::too_many_arguments)]
 pub fn put(
     engine: &Engine,
@@ -78,8 +79,8 @@ pub fn put(
 ) -> PyResult<HashMap<String, String>> {
     let (algorithm, crc) = checksum;
     headers.extend(checksum_headers(Algorithm::parse(&algorithm)?, crc));
-    let body = BorrowedBytes::new(body)?;
-    let data = body.as_slice();
+    let contents = Bytes::new(body)?.contents(py);
+    let data = contents.as_slice();
     headers.push(("content-length".into(), data.len().to_string()));
     let query = match part {
         Some((upload_id, number)) => {
