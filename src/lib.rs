@@ -4,6 +4,15 @@
 //! Python decides *what* to move; this crate turns object keys into safe local
 //! paths, writes downloads atomically, computes every checksum and sends the
 //! object requests, with the GIL released for all I/O and hashing.
+//!
+//! - `paths.rs`: key -> safe local path
+//! - `writer.rs`, `reader.rs`: downloads written, uploads read
+//! - `buffer.rs`: a caller's bytes read soundly without the GIL
+//! - `checksum.rs`: CRC32/CRC32C/MD5
+//! - `control.rs`: progress and cancellation of a transfer
+//! - `http/`: the native data plane (endpoint, signing, GET, PUT)
+//! - `platform.rs`: everything that differs by operating system
+//! - `error.rs`: core errors -> Python exceptions
 #![deny(unsafe_code)]
 
 mod buffer;
@@ -12,6 +21,7 @@ mod control;
 mod error;
 mod http;
 mod paths;
+mod platform;
 mod reader;
 mod writer;
 
@@ -31,4 +41,11 @@ mod _core {
     use crate::reader::{file_part_checksums, read_file_range};
     #[pymodule_export]
     use crate::writer::{FileWriter, MemoryWriter, PartSink};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::control::remember_main_thread(m.py())
+    }
 }

@@ -94,6 +94,7 @@ class Engine:
         read_timeout: float,
         max_connections: int,
         ca_bundle: str | os.PathLike[str] | None = None,
+        socket_tuning: bool = True,
     ) -> Engine: ...
     @property
     def region(self) -> str:

@@ -19,6 +19,8 @@ MAX_PARTS = 10_000
 DATA_PLANE_ENV = "CDN_MANAGER_DATA_PLANE"
 DataPlaneChoice = Literal["auto", "native", "boto3"]
 _DATA_PLANES = ("auto", "native", "boto3")
+#: ``off`` turns the native plane's socket tuning off by default.
+SOCKET_TUNING_ENV = "CDN_MANAGER_SOCKET_TUNING"
 
 
 def _default_data_plane() -> DataPlaneChoice:
@@ -76,6 +78,12 @@ class TransferConfig:
     #: A PEM file of the CAs to trust for the endpoint's TLS certificate,
     #: instead of Mozilla's roots. Default: $AWS_CA_BUNDLE, as botocore.
     ca_bundle: str | None = field(default_factory=lambda: os.environ.get("AWS_CA_BUNDLE"))
+    #: Linux socket options of the native plane (quick ACKs, batched body
+    #: reads); False gives plain sockets. Default: True unless
+    #: $CDN_MANAGER_SOCKET_TUNING is ``off``.
+    socket_tuning: bool = field(
+        default_factory=lambda: os.environ.get(SOCKET_TUNING_ENV, "").lower() != "off"
+    )
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:

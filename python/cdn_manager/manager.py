@@ -80,6 +80,7 @@ class CDNManager:
             self.config.read_timeout,
             self.config.pool_size,
             self.config.ca_bundle,
+            socket_tuning=self.config.socket_tuning,
         )
         self._transport = Transport(
             download_plane=data_plane(

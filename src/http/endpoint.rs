@@ -11,7 +11,7 @@ use ureq::unversioned::transport::{Connector, RustlsConnector};
 use ureq::Agent;
 
 use super::resolve::CachingResolver;
-use super::tcp::QuickAckConnector;
+use super::tcp::TunedConnector;
 use crate::error::CoreError;
 
 /// The S3 endpoint: `scheme://authority/base_path`.
@@ -82,6 +82,7 @@ pub struct AgentSettings<'a> {
     pub read_timeout: f64,
     pub max_connections: usize,
     pub ca_bundle: Option<&'a Path>,
+    pub socket_tuning: bool,
 }
 
 /// A pooled agent: at most `max_connections` idle connections kept, TLS
@@ -108,7 +109,8 @@ pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
         .user_agent(concat!("cdn-manager/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls.build())
         .build();
-    let connector = ().chain(QuickAckConnector).chain(RustlsConnector::default());
+    let tuning = settings.socket_tuning;
+    let connector = ().chain(TunedConnector::new(tuning, tuning)).chain(RustlsConnector::default());
     Ok(Agent::with_parts(
         config,
         connector,

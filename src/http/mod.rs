@@ -62,11 +62,14 @@ impl Engine {
     /// A client for the S3 endpoint `endpoint`, keeping up to
     /// `max_connections` idle connections for reuse. TLS certificates are
     /// checked against Mozilla's roots (as botocore's certifi does), or
-    /// against the PEM file `ca_bundle` only.
+    /// against the PEM file `ca_bundle` only. `socket_tuning` turns on the
+    /// Linux socket options of `tcp.rs`.
     #[new]
     #[pyo3(signature = (
-        endpoint, region, connect_timeout, read_timeout, max_connections, ca_bundle = None,
+        endpoint, region, connect_timeout, read_timeout, max_connections,
+        ca_bundle = None, socket_tuning = true,
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: &str,
         region: String,
@@ -74,6 +77,7 @@ impl Engine {
         read_timeout: f64,
         max_connections: usize,
         ca_bundle: Option<PathBuf>,
+        socket_tuning: bool,
     ) -> PyResult<Self> {
         let endpoint = Endpoint::parse(endpoint)?;
         let agent = endpoint::build_agent(AgentSettings {
@@ -81,6 +85,7 @@ impl Engine {
             read_timeout,
             max_connections,
             ca_bundle: ca_bundle.as_deref(),
+            socket_tuning,
         })?;
         Ok(Engine {
             agent,

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use super::{Gate, PartSink, Target, CLOSED};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
+use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -24,7 +25,7 @@ struct TempFile {
 impl Target for TempFile {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
         self.gate.write(|| {
-            std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
+            platform::write_all_at(&self.file, data, offset)
                 .map_err(|e| CoreError::io("write", &self.path, e))
         })
     }
@@ -61,9 +62,7 @@ fn fsync_parent(path: &Path) -> CoreResult<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    File::open(parent)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| CoreError::io("sync folder", parent, e))
+    platform::sync_folder(parent).map_err(|e| CoreError::io("sync folder", parent, e))
 }
 
 /// A download in progress to `destination`.
