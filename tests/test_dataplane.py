@@ -1,6 +1,6 @@
-"""Which data plane carries the bytes: the native one by default, boto3's
-where the native one cannot serve (a proxy), and boto3's for good once an
-endpoint turns native requests away. What a user can see: where the
+"""Which data plane carries the bytes: the native one by default (through a
+proxy too: ``test_proxy.py``), and boto3's for good once an endpoint turns
+native requests away. What a user can see: where the
 requests went (a proxy records them), the log, and the bytes."""
 
 from __future__ import annotations
@@ -37,31 +37,6 @@ def test_auto_sends_the_bytes_natively(
     # The control plane stays with boto3.
     if size > MiB:
         assert carried["CreateMultipartUpload"].startswith(BOTO3_AGENT)
-
-
-def test_a_proxy_in_the_environment_sends_everything_through_boto3(
-    moto_server: Server,
-    fault_proxy: StartProxy,
-    in_tmp: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    cdn_log: pytest.LogCaptureFixture,
-) -> None:
-    # The proxy forwards what it gets to moto: absolute-form requests included.
-    proxy = fault_proxy(moto_server)
-    monkeypatch.setenv("HTTP_PROXY", proxy.endpoint)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    manager = moto_server.manager(AUTO)
-    data = os.urandom(7 * MiB)
-
-    manager.put_bytes(BUCKET, "plane/proxied.bin", data)
-    assert manager.get_file(BUCKET, "plane/proxied.bin").read_bytes() == data
-
-    agents = {e.user_agent for e in sent(proxy)}
-    assert agents and all(agent.startswith(BOTO3_AGENT) for agent in agents)
-    operations = {e.operation for e in sent(proxy)}
-    assert {"UploadPart", "GetObject"} <= operations
-    assert "object requests go through boto3 (an http proxy is set" in cdn_log.text
 
 
 def test_an_endpoint_refusing_native_requests_is_served_through_boto3(

@@ -94,8 +94,11 @@ class Engine:
         read_timeout: float,
         max_connections: int,
         ca_bundle: str | os.PathLike[str] | None = None,
+        proxy: str | None = None,
         socket_tuning: bool = True,
-    ) -> Engine: ...
+    ) -> Engine:
+        """Raises ``ConfigError`` for a proxy it cannot use (http and https
+        CONNECT proxies only), ``ValueError`` for a bad endpoint or bundle."""
     @property
     def region(self) -> str:
         """The region requests are signed for: the configured one until the

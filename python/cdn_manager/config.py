@@ -72,8 +72,9 @@ class TransferConfig:
     #: endpoint turns native requests away. Default: $CDN_MANAGER_DATA_PLANE,
     #: else "auto".
     data_plane: DataPlaneChoice = field(default_factory=_default_data_plane)
-    #: Proxies for the boto3 clients, as botocore takes them
-    #: (``{"https": "http://proxy:3128"}``); implies the boto3 data plane.
+    #: Proxies by endpoint scheme, as botocore takes them
+    #: (``{"https": "http://proxy:3128"}``), for both data planes. Default:
+    #: $HTTP(S)_PROXY unless $NO_PROXY covers the endpoint, as botocore.
     proxies: Mapping[str, str] | None = None
     #: A PEM file of the CAs to trust for the endpoint's TLS certificate,
     #: instead of Mozilla's roots. Default: $AWS_CA_BUNDLE, as botocore.

@@ -30,7 +30,7 @@ from .download import Download, Writer
 from .errors import CDNError, InvalidRequest, NotFound
 from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
-from .routing import data_plane
+from .routing import data_plane, native_engine
 from .s3errors import translate
 from .source import BufferSource, FileSource, Source, as_byte_view
 from .transfer import Transport, run_each
@@ -73,15 +73,7 @@ class CDNManager:
         writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
         self.download_client: Any = make_client(host, reader, self.config)
         self.upload_client: Any = make_client(host, writer, self.config)
-        engine = _core.Engine(
-            host,
-            self.config.region,
-            self.config.connect_timeout,
-            self.config.read_timeout,
-            self.config.pool_size,
-            self.config.ca_bundle,
-            socket_tuning=self.config.socket_tuning,
-        )
+        engine = native_engine(host, self.config)
         self._transport = Transport(
             download_plane=data_plane(
                 self.download_client, reader, engine, host, self.config, "download plane"

@@ -1,8 +1,8 @@
-"""Which data plane a manager's object requests take.
+"""Which data plane a manager's object requests take, and through which proxy.
 
-The native plane is the fast one; boto3's serves what it does not: proxies
-(chosen up front) and endpoints that turn its requests away (found out at the
-first request, then remembered).
+The native plane is the fast one; boto3's serves what it does not: a proxy
+it cannot use (chosen up front) and endpoints that turn its requests away
+(found out at the first request, then remembered).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.request
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from . import _core
 from .botoplane import Boto3Plane
 from .config import TransferConfig
 from .dataplane import DataPlane, ObjectOptions, Response
+from .errors import ConfigError
 from .nativeplane import NativePlane
 from .s3errors import S3Error
 
@@ -42,20 +44,53 @@ REFUSALS = frozenset(
 )
 
 
-def boto3_reason(config: TransferConfig, host: str) -> str | None:
-    """Why requests to ``host`` must go through boto3, or None."""
-    if config.data_plane == "boto3":
-        return "configured"
-    if config.data_plane == "native":
-        return None
-    if config.proxies:
-        return "proxies are configured"
+def endpoint_proxy(host: str, proxies: Mapping[str, str] | None) -> str | None:
+    """The proxy botocore would use for the endpoint ``host``: ``proxies``
+    by the endpoint's scheme if given (not consulting ``NO_PROXY``, as
+    botocore does not), else ``HTTP(S)_PROXY`` from the environment unless
+    ``NO_PROXY`` covers the host. A proxy given without a scheme is an
+    ``http://`` one, as for botocore; one with another scheme (``socks5://``)
+    is passed on as it is, for the native plane to refuse."""
     parts = urlsplit(host)
-    if parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
-        parts.hostname or ""
-    ):
-        return f"an {parts.scheme} proxy is set in the environment"
-    return None
+    if proxies:
+        chosen = dict(proxies)
+    elif urllib.request.proxy_bypass(parts.netloc):
+        chosen = {}
+    else:
+        chosen = urllib.request.getproxies()
+    proxy = chosen.get(parts.scheme)
+    if not proxy:
+        return None
+    if "://" in proxy:
+        return proxy
+    return "http:" + proxy if proxy.startswith("//") else "http://" + proxy
+
+
+def native_engine(host: str, config: TransferConfig) -> _core.Engine | None:
+    """The native plane's client for ``host``, through the proxy botocore
+    would use; None when the boto3 plane is configured, or on "auto" when the
+    native plane cannot use that proxy (then boto3 carries the bytes, which
+    is logged). Raises :class:`ConfigError` for such a proxy when the native
+    plane is forced."""
+    if config.data_plane == "boto3":
+        return None
+    proxy = endpoint_proxy(host, config.proxies)
+    try:
+        return _core.Engine(
+            host,
+            config.region,
+            config.connect_timeout,
+            config.read_timeout,
+            config.pool_size,
+            config.ca_bundle,
+            proxy=proxy,
+            socket_tuning=config.socket_tuning,
+        )
+    except ConfigError as err:
+        if config.data_plane == "native":
+            raise
+        log.warning("object requests go through boto3: %s", err)
+        return None
 
 
 class AdaptivePlane:
@@ -133,14 +168,19 @@ class AdaptivePlane:
 
 
 def data_plane(
-    client: Any, session: Any, engine: _core.Engine, host: str, config: TransferConfig, name: str
+    client: Any,
+    session: Any,
+    engine: _core.Engine | None,
+    host: str,
+    config: TransferConfig,
+    name: str,
 ) -> DataPlane:
     """The plane for the requests of one key pair (``client`` and the
-    ``session`` it was made from) to ``host``."""
+    ``session`` it was made from) to ``host``; ``engine`` is the native
+    plane's client (:func:`native_engine`), None for boto3 only."""
     boto3 = Boto3Plane(client, config.checksum_algorithm)
-    reason = boto3_reason(config, host)
-    if reason is not None:
-        log.debug("%s: object requests go through boto3 (%s)", name, reason)
+    if engine is None:
+        log.debug("%s: object requests go through boto3", name)
         return boto3
     native = NativePlane(engine, session.get_credentials(), config.checksum_algorithm)
     if config.data_plane == "native":

@@ -1,5 +1,5 @@
 //! Where the server is and how to reach it: the endpoint URL, the TLS roots,
-//! and the pooled HTTP agent built from them.
+//! the proxy, and the pooled HTTP agent built from them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,9 +7,10 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::transport::{Connector, RustlsConnector};
-use ureq::Agent;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+use ureq::{Agent, Proxy, ProxyProtocol};
 
+use super::errors::proxy_error;
 use super::resolve::CachingResolver;
 use super::tcp::TunedConnector;
 use crate::error::CoreError;
@@ -76,30 +77,53 @@ fn load_roots(path: &Path) -> PyResult<RootCerts> {
     Ok(RootCerts::new_with_certs(&certificates))
 }
 
+/// The proxy at `url` (`http://[user:pass@]host:port`, or `https://`, which
+/// ureq reaches over TLS, checked against the same roots as the endpoint):
+/// every request is tunnelled through it with CONNECT. Other schemes (SOCKS
+/// needs a ureq feature we leave out) are a `ConfigError`; no message names
+/// the user or the password.
+fn parse_proxy(url: &str) -> PyResult<Proxy> {
+    let scheme = url.split_once("://").map_or("http", |(scheme, _)| scheme);
+    let proxy = Proxy::new(url)
+        .map_err(|_| proxy_error(format!("invalid {scheme} proxy URL for the native plane")))?;
+    match proxy.protocol() {
+        ProxyProtocol::Http | ProxyProtocol::Https => Ok(proxy),
+        _ => Err(proxy_error(format!(
+            "the native plane cannot use a {scheme} proxy (http and https CONNECT proxies only)"
+        ))),
+    }
+}
+
 /// Settings of the agent every request of an `Engine` goes through.
 pub struct AgentSettings<'a> {
     pub connect_timeout: f64,
     pub read_timeout: f64,
     pub max_connections: usize,
     pub ca_bundle: Option<&'a Path>,
+    pub proxy: Option<&'a str>,
     pub socket_tuning: bool,
 }
 
 /// A pooled agent: at most `max_connections` idle connections kept, TLS
 /// certificates checked against Mozilla's roots (as botocore's certifi
-/// does) or against the PEM file `ca_bundle` only.
+/// does) or against the PEM file `ca_bundle` only, through `proxy` if set.
 pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
+    let proxy = settings.proxy.map(parse_proxy).transpose()?;
     let mut tls = TlsConfig::builder();
     if let Some(path) = settings.ca_bundle {
         tls = tls.root_certs(load_roots(path)?);
     }
     let connect = Some(Duration::from_secs_f64(settings.connect_timeout));
     let read = Some(Duration::from_secs_f64(settings.read_timeout));
+    // Batched reads need to see every byte the socket delivers: not through
+    // a tunnel, where the target's TLS may sit above the transport.
+    let batch_reads = settings.socket_tuning && proxy.is_none();
     let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        // Chosen by the caller: a proxy makes the manager use boto3.
-        .proxy(None)
+        // Python chooses the proxy (as botocore would); ureq never reads
+        // the environment itself.
+        .proxy(proxy)
         .timeout_resolve(connect)
         .timeout_connect(connect)
         .timeout_per_read(read)
@@ -109,8 +133,12 @@ pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
         .user_agent(concat!("cdn-manager/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls.build())
         .build();
-    let tuning = settings.socket_tuning;
-    let connector = ().chain(TunedConnector::new(tuning, tuning)).chain(RustlsConnector::default());
+    // A proxy's CONNECT tunnel first (it opens its own connection through the
+    // rest of this chain), else a direct connection; then TLS for https.
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TunedConnector::new(settings.socket_tuning, batch_reads))
+            .chain(RustlsConnector::default());
     Ok(Agent::with_parts(
         config,
         connector,

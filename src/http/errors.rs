@@ -1,5 +1,5 @@
 //! How a request fails, and the one place those failures become Python
-//! exceptions (`cdn_manager.s3errors`).
+//! exceptions (`cdn_manager.s3errors`, `cdn_manager.errors`).
 
 use std::io;
 
@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 pyo3::import_exception!(cdn_manager.s3errors, S3Error);
 pyo3::import_exception!(cdn_manager.s3errors, TransportError);
 pyo3::import_exception!(cdn_manager.s3errors, Truncated);
+pyo3::import_exception!(cdn_manager.errors, ConfigError);
 
 /// Most of an error response's body read to find its code.
 pub const ERROR_BODY_LIMIT: u64 = 64 << 10;
@@ -96,6 +97,12 @@ pub fn truncated(remaining: u64) -> PyErr {
     Truncated::new_err(format!("body ended {remaining} bytes short"))
 }
 
+/// A proxy the native plane cannot use; `why` never holds the proxy's
+/// user name or password.
+pub fn proxy_error(why: String) -> PyErr {
+    ConfigError::new_err(why)
+}
+
 /// A transport failure, named as botocore names the same failure, so logs
 /// and `reason` codes read alike on both data planes.
 fn failure_kind(err: &ureq::Error) -> &'static str {
@@ -104,6 +111,7 @@ fn failure_kind(err: &ureq::Error) -> &'static str {
         ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => "ConnectTimeoutError",
         ureq::Error::Timeout(_) => "ReadTimeoutError",
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => "EndpointConnectionError",
+        ureq::Error::ConnectProxyFailed(_) => "ProxyConnectionError",
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => "SSLError",
         ureq::Error::Io(e) => io_failure_kind(e),
         _ => "ConnectionClosedError",

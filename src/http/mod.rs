@@ -5,7 +5,7 @@
 //! It sends single requests only; the transfer flows in Python decide which,
 //! retry them and verify the result, exactly as for the boto3 data plane.
 //!
-//! - `endpoint.rs`: the endpoint URL, TLS roots, and the agent
+//! - `endpoint.rs`: the endpoint URL, TLS roots, proxy, and the agent
 //! - `request.rs`: one request: URL, signing, sending, the answer
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
@@ -62,12 +62,13 @@ impl Engine {
     /// A client for the S3 endpoint `endpoint`, keeping up to
     /// `max_connections` idle connections for reuse. TLS certificates are
     /// checked against Mozilla's roots (as botocore's certifi does), or
-    /// against the PEM file `ca_bundle` only. `socket_tuning` turns on the
-    /// Linux socket options of `tcp.rs`.
+    /// against the PEM file `ca_bundle` only. Every request goes through the
+    /// HTTP(S) CONNECT proxy `proxy` if given (`ConfigError` if it cannot).
+    /// `socket_tuning` turns on the Linux socket options of `tcp.rs`.
     #[new]
     #[pyo3(signature = (
         endpoint, region, connect_timeout, read_timeout, max_connections,
-        ca_bundle = None, socket_tuning = true,
+        ca_bundle = None, proxy = None, socket_tuning = true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -77,6 +78,7 @@ impl Engine {
         read_timeout: f64,
         max_connections: usize,
         ca_bundle: Option<PathBuf>,
+        proxy: Option<&str>,
         socket_tuning: bool,
     ) -> PyResult<Self> {
         let endpoint = Endpoint::parse(endpoint)?;
@@ -85,6 +87,7 @@ impl Engine {
             read_timeout,
             max_connections,
             ca_bundle: ca_bundle.as_deref(),
+            proxy,
             socket_tuning,
         })?;
         Ok(Engine {
