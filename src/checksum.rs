@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::buffer::BorrowedBytes;
+use crate::buffer::Bytes;
 
 /// The CRC families S3 stores that can be combined from part CRCs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,30 +108,35 @@ impl Digests {
     }
 }
 
-/// CRC of `data` (`bytes`, `bytearray` or `memoryview`).
+/// CRC of `data` (`bytes`, `bytearray`, `memoryview`, ...).
 #[pyfunction]
 #[pyo3(signature = (data, algorithm = "crc32"))]
 pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyResult<u32> {
     let algorithm = Algorithm::parse(algorithm)?;
-    let data = BorrowedBytes::new(data)?;
-    let slice = data.as_slice();
-    Ok(py.detach(|| algorithm.checksum(slice)))
+    let data = Bytes::new(data)?;
+    let mut crc = 0;
+    data.for_each_piece(py, 0..data.len(), |piece| -> PyResult<()> {
+        crc = algorithm.append(crc, piece);
+        Ok(())
+    })?;
+    Ok(crc)
 }
 
-/// Hex MD5 of `data` (`bytes`, `bytearray` or `memoryview`).
+/// Hex MD5 of `data` (`bytes`, `bytearray`, `memoryview`, ...).
 #[pyfunction]
 pub fn md5_hex(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
-    let data = BorrowedBytes::new(data)?;
-    let slice = data.as_slice();
-    Ok(py.detach(|| {
-        let mut digests = Digests::new(None, true);
-        digests.update(slice);
-        digests.md5_hex().expect("MD5 was asked for")
-    }))
+    let data = Bytes::new(data)?;
+    let mut digests = Digests::new(None, true);
+    data.for_each_piece(py, 0..data.len(), |piece| -> PyResult<()> {
+        digests.update(piece);
+        Ok(())
+    })?;
+    Ok(digests.md5_hex().expect("MD5 was asked for"))
 }
 
-/// CRC of each `part_size` slice of `data`, in order; the parts are hashed in
-/// parallel on the machine's cores.
+/// CRC of each `part_size` slice of `data`, in order. The parts of an
+/// immutable `bytes` are hashed in parallel on the machine's cores; those of
+/// a mutable buffer one copied piece after another.
 #[pyfunction]
 #[pyo3(signature = (data, part_size, algorithm = "crc32"))]
 pub fn part_checksums(
@@ -144,9 +149,22 @@ pub fn part_checksums(
         return Err(PyValueError::new_err("part_size must be positive"));
     }
     let algorithm = Algorithm::parse(algorithm)?;
-    let data = BorrowedBytes::new(data)?;
-    let slice = data.as_slice();
-    Ok(py.detach(|| parallel_part_checksums(algorithm, slice, part_size)))
+    let data = Bytes::new(data)?;
+    if let Bytes::Shared(bytes, range) = &data {
+        let slice = &bytes[range.clone()];
+        return Ok(py.detach(|| parallel_part_checksums(algorithm, slice, part_size)));
+    }
+    let mut crcs = Vec::new();
+    for start in (0..data.len()).step_by(part_size) {
+        let mut crc = 0;
+        let end = data.len().min(start + part_size);
+        data.for_each_piece(py, start..end, |piece| -> PyResult<()> {
+            crc = algorithm.append(crc, piece);
+            Ok(())
+        })?;
+        crcs.push(crc);
+    }
+    Ok(crcs)
 }
 
 fn parallel_part_checksums(algorithm: Algorithm, data: &[u8], part_size: usize) -> Vec<u32> {

@@ -3,7 +3,9 @@
 //! Both data planes report through the same object: the Rust writer and the
 //! native HTTP client from worker threads, the boto3 path from Python.
 
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 
@@ -18,14 +20,35 @@ pub struct Control {
     progress: Option<Py<PyAny>>,
 }
 
-/// Whether this is the process's main thread, the one Python runs signal
-/// handlers on (on Linux its thread id is the process id).
+/// Python's identity of its main thread, the one it runs signal handlers on.
+static MAIN_THREAD: OnceLock<u64> = OnceLock::new();
+
+thread_local! {
+    /// Whether this thread is Python's main thread, found out once per thread.
+    static ON_MAIN_THREAD: OnceCell<bool> = const { OnceCell::new() };
+}
+
+/// Notes which thread is Python's main thread (at module import).
+pub fn remember_main_thread(py: Python<'_>) -> PyResult<()> {
+    let main = py.import("threading")?.call_method0("main_thread")?;
+    let _ = MAIN_THREAD.set(main.getattr("ident")?.extract()?);
+    Ok(())
+}
+
+/// Whether this is Python's main thread, by Python's own thread identity
+/// (portable, where a system thread id is not). `_thread.get_ident` is
+/// built in, so asking runs no Python code, and so no signal handler whose
+/// exception could be lost here.
 fn on_main_thread() -> bool {
-    #[allow(unsafe_code)]
-    // Safety: gettid and getpid take no arguments and cannot fail.
-    unsafe {
-        libc::gettid() == libc::getpid()
-    }
+    ON_MAIN_THREAD.with(|cell| {
+        *cell.get_or_init(|| {
+            Python::attach(|py| -> PyResult<bool> {
+                let this: u64 = py.import("_thread")?.call_method0("get_ident")?.extract()?;
+                Ok(MAIN_THREAD.get() == Some(&this))
+            })
+            .unwrap_or(false)
+        })
+    })
 }
 
 impl Control {

@@ -1,8 +1,18 @@
-//! Rust core of cdn-manager: the local side of every transfer.
+//! Rust core of cdn-manager: the local side of every transfer, and the
+//! native S3 data plane.
 //!
 //! Python decides *what* to move; this crate turns object keys into safe local
-//! paths, writes downloads atomically and computes every checksum, with the GIL
-//! released for all file I/O and hashing.
+//! paths, writes downloads atomically, computes every checksum and sends the
+//! object requests, with the GIL released for all I/O and hashing.
+//!
+//! - `paths.rs`: key -> safe local path
+//! - `writer.rs`, `reader.rs`: downloads written, uploads read
+//! - `buffer.rs`: a caller's bytes read soundly without the GIL
+//! - `checksum.rs`: CRC32/CRC32C/MD5
+//! - `control.rs`: progress and cancellation of a transfer
+//! - `http/`: the native data plane (endpoint, signing, GET, PUT)
+//! - `platform.rs`: everything that differs by operating system
+//! - `error.rs`: core errors -> Python exceptions
 #![deny(unsafe_code)]
 
 mod buffer;
@@ -11,10 +21,8 @@ mod control;
 mod error;
 mod http;
 mod paths;
+mod platform;
 mod reader;
-mod resolve;
-mod sigv4;
-mod tcp;
 mod writer;
 
 use pyo3::prelude::*;
@@ -26,11 +34,18 @@ mod _core {
     #[pymodule_export]
     use crate::control::Control;
     #[pymodule_export]
-    use crate::http::{Engine, Response};
+    use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]
     use crate::paths::prepare_destination;
     #[pymodule_export]
     use crate::reader::{file_part_checksums, read_file_range};
     #[pymodule_export]
     use crate::writer::{FileWriter, MemoryWriter, PartSink};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::control::remember_main_thread(m.py())
+    }
 }

@@ -2,7 +2,6 @@
 //! upload, and each part's bytes with their checksum, GIL released.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::PyValueError;
@@ -11,6 +10,7 @@ use pyo3::types::PyBytes;
 
 use crate::checksum::{parallel_map, Algorithm};
 use crate::error::{CoreError, CoreResult};
+use crate::platform;
 
 /// Bytes hashed per read when only the checksum is wanted.
 const HASH_CHUNK: usize = 1 << 20;
@@ -20,7 +20,7 @@ fn open(path: &Path) -> CoreResult<File> {
 }
 
 fn read_exact_at(file: &File, path: &Path, buffer: &mut [u8], offset: u64) -> CoreResult<()> {
-    file.read_exact_at(buffer, offset).map_err(|e| {
+    platform::read_exact_at(file, buffer, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             CoreError::io("read (the file shrank during the upload)", path, e)
         } else {

@@ -21,16 +21,34 @@ __all__ = [
     "part_checksums",
     "prepare_destination",
     "read_file_range",
+    "sign_request",
 ]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
-    """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released."""
+    """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released (a
+    mutable buffer is hashed from copies taken under the GIL)."""
 
 def md5_hex(data: Buffer) -> str:
-    """Hex MD5 of a bytes-like object, GIL released."""
+    """Hex MD5 of a bytes-like object, GIL released (as ``checksum``)."""
 
 def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> list[int]:
     """CRC of each ``part_size`` slice of ``data``, in order."""
+
+def sign_request(
+    credentials: tuple[str, str, str | None],
+    region: str,
+    method: str,
+    url: str,
+    headers: Sequence[tuple[str, str]],
+    unix_time: int,
+) -> list[tuple[str, str]]:
+    """The headers the native plane sends for ``method url`` (``url``
+    percent-encoded as sent) with ``headers``, signed at ``unix_time``:
+    the caller's headers (names in lower case, values as given, a repeated
+    name as one line of its trimmed values joined by ``,``), ``host``,
+    ``x-amz-date``, ``x-amz-content-sha256`` (``UNSIGNED-PAYLOAD`` for PUT,
+    the hash of an empty body otherwise), ``x-amz-security-token`` and
+    ``authorization``."""
 
 def combine_checksums(parts: Sequence[tuple[int, int]], algorithm: str = "crc32") -> int:
     """CRC of the concatenation of parts given as ``(crc, length)``."""
@@ -76,7 +94,15 @@ class Engine:
         read_timeout: float,
         max_connections: int,
         ca_bundle: str | os.PathLike[str] | None = None,
-    ) -> Engine: ...
+        proxy: str | None = None,
+        socket_tuning: bool = True,
+    ) -> Engine:
+        """Raises ``ConfigError`` for a proxy it cannot use (http and https
+        CONNECT proxies only), ``ValueError`` for a bad endpoint or bundle."""
+    @property
+    def region(self) -> str:
+        """The region requests are signed for: the configured one until the
+        server names its own (``AuthorizationHeaderMalformed``)."""
     def get(
         self,
         credentials: tuple[str, str, str | None],
@@ -94,12 +120,15 @@ class Engine:
         bucket: str,
         key: str,
         body: Buffer,
+        checksum: tuple[str, int],
         headers: Sequence[tuple[str, str]],
         control: Control,
         part: tuple[str, int] | None = None,
     ) -> dict[str, str]:
-        """PUT ``body`` (not copied), or part ``(upload_id, number)`` of a
-        multipart upload; returns the response headers."""
+        """PUT ``body`` with its CRC ``checksum`` (``("crc32" | "crc32c",
+        value)``, sent as ``x-amz-checksum-*``), or part ``(upload_id,
+        number)`` of a multipart upload; returns the response headers. A
+        ``bytes`` body is sent in place, any other buffer from a copy."""
 
 @final
 class Response:
@@ -109,7 +138,9 @@ class Response:
     def headers(self) -> dict[str, str]: ...
     def read_into(self, sink: PartSink, length: int) -> None:
         """Streams exactly ``length`` body bytes into ``sink``."""
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Drops the connection unless the body was read to its end; during
+        a read it returns at once, and the read ends the connection."""
 
 @final
 class FileWriter:

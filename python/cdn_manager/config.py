@@ -89,7 +89,7 @@ class TransferConfig:
     #: large bodies; see docs/design.md). Default: on, unless
     #: $CDN_MANAGER_SOCKET_TUNING is "off".
     socket_tuning: bool = field(
-        default_factory=lambda: os.environ.get(SOCKET_TUNING_ENV, "on") != "off"
+        default_factory=lambda: os.environ.get(SOCKET_TUNING_ENV, "").lower() != "off"
     )
 
     def __post_init__(self) -> None:

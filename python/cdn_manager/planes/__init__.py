@@ -8,11 +8,12 @@ if the endpoint refuses native requests that boto3 gets through.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
-from botocore.httpsession import ProxyConfiguration
 from botocore.utils import get_environ_proxies
 
 from .. import _core
@@ -27,14 +28,21 @@ from .native import NativePlane
 __all__ = ["DataPlane", "PlaneChoice", "Planes", "build_planes", "proxy_for"]
 
 
-def proxy_for(host: str, configured: Any) -> str | None:
+def proxy_for(host: str, configured: Mapping[str, str] | None) -> str | None:
     """The proxy botocore would use for ``host``: ``configured`` (a
-    ``TransferConfig.proxies`` mapping, by URL scheme) if given, else the
-    environment's (``HTTP_PROXY``, ``HTTPS_PROXY``, minus ``NO_PROXY``).
-    Botocore's own functions decide, so both planes always agree."""
+    ``TransferConfig.proxies`` mapping, by URL scheme; ``NO_PROXY`` does not
+    apply to it, as for botocore) if given, else the environment's
+    (``HTTP_PROXY``, ``HTTPS_PROXY``, minus ``NO_PROXY``, read by botocore's
+    own function), so both planes always take the same way. A proxy without
+    a scheme is an ``http://`` one, as for botocore; one with another scheme
+    (``socks5://``) is passed on for the native plane to refuse by name."""
     proxies = dict(configured) if configured is not None else get_environ_proxies(host)
-    proxy: str | None = ProxyConfiguration(proxies=proxies).proxy_url_for(host)
-    return proxy or None
+    proxy = proxies.get(urlsplit(host).scheme)
+    if not proxy:
+        return None
+    if "://" in proxy:
+        return str(proxy)
+    return "http:" + proxy if proxy.startswith("//") else "http://" + proxy
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,9 @@ class Planes:
     switch: PlaneSwitch
 
 
-def _engine(host: str, config: TransferConfig, proxy: str | None) -> _core.Engine:
-    if proxy is not None:
-        raise ValueError("proxies are not served by the native plane yet")
+def _engine(host: str, config: TransferConfig) -> _core.Engine:
+    """The native plane's client; raises :class:`ConfigError` for a proxy it
+    cannot use (the message never holds the proxy's password)."""
     return _core.Engine(
         host,
         config.region,
@@ -56,6 +64,8 @@ def _engine(host: str, config: TransferConfig, proxy: str | None) -> _core.Engin
         config.read_timeout,
         config.pool_size,
         config.ca_bundle,
+        proxy=proxy_for(host, config.proxies),
+        socket_tuning=config.socket_tuning,
     )
 
 
@@ -70,12 +80,12 @@ def build_planes(host: str, config: TransferConfig, reader: Any, writer: Any) ->
     if config.data_plane == "boto3":
         return Planes(boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")))
     try:
-        engine = _engine(host, config, proxy_for(host, config.proxies))
-    except ValueError as err:
+        engine = _engine(host, config)
+    except ConfigError as err:
         if config.data_plane == "native":
-            raise ConfigError(f"the native data plane cannot be used: {err}") from None
+            raise
         switch = PlaneSwitch(PlaneChoice("native", "default"))
-        switch.to_boto3(f"the native plane cannot serve the proxy ({err})")
+        switch.to_boto3(f"the native plane cannot use the proxy ({err})")
         return Planes(boto3_down, boto3_up, switch)
     native_down, native_up = (
         NativePlane(engine, session.get_credentials(), algorithm) for session in (reader, writer)

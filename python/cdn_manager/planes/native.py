@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from ..integrity import encode
 from .base import Get, Put
 
 
@@ -30,19 +29,14 @@ class NativePlane:
         )
 
     def put(self, request: Put) -> str:
-        # The algorithm header too, as the AWS SDKs send it: some servers
-        # (moto) keep the checksum only when it is there.
-        headers = [
-            ("x-amz-checksum-" + self._algorithm, encode(request.crc)),
-            ("x-amz-sdk-checksum-algorithm", self._algorithm.upper()),
-        ]
-        if request.part is None:
-            headers += request.options.headers()
+        # The Rust core adds the checksum headers itself.
+        headers = request.options.headers() if request.part is None else []
         response = self._engine.put(
             self._keys(),
             request.bucket,
             request.key,
             request.body,
+            (self._algorithm, request.crc),
             headers,
             request.control,
             request.part,

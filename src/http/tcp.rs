@@ -1,5 +1,6 @@
-//! TCP connections for the native data plane: Nagle off, and every read
-//! preceded by TCP_QUICKACK.
+//! TCP connections for the native data plane: Nagle off, and (with socket
+//! tuning on, Linux only: see `platform.rs`) every read preceded by
+//! TCP_QUICKACK and large bodies read in batches.
 //!
 //! Servers that leave Nagle's algorithm on (hyper- and werkzeug-based ones,
 //! s3s-fs and moto among them) send a response's head and body in two
@@ -17,14 +18,14 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
 use ureq::Timeout;
+
+use crate::platform;
 
 thread_local! {
     /// Body bytes the response reader on this thread has yet to deliver.
@@ -52,18 +53,36 @@ impl Drop for BodyGuard {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct QuickAckConnector;
-
-/// A plain TCP transport (what ureq's own does) that asks for a quick ACK
-/// before each read.
+/// Opens the TCP connections of an agent (unless an earlier connector, a
+/// proxy's, already did), tuned or plain.
 #[derive(Debug)]
-pub struct QuickAckTransport {
+pub struct TunedConnector {
+    /// Quick ACKs (where the system has them).
+    tuning: bool,
+    /// Batched body reads too (plain HTTP only, where the system has them).
+    batch_reads: bool,
+}
+
+impl TunedConnector {
+    pub fn new(tuning: bool, batch_reads: bool) -> Self {
+        let available = platform::tuning_available();
+        TunedConnector {
+            tuning: tuning && available,
+            batch_reads: batch_reads && available && platform::low_water_reads_batch(),
+        }
+    }
+}
+
+/// A plain TCP transport (what ureq's own does) that can ask for a quick ACK
+/// before each read and batch body reads.
+#[derive(Debug)]
+pub struct TunedTransport {
     stream: TcpStream,
     buffers: LazyBuffers,
     /// The timeouts last set on the socket, to set them only when they change.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    quick_ack: bool,
     /// Whether reads may wait for a batch: not under TLS, whose layer
     /// buffers bytes this transport cannot see.
     batch_reads: bool,
@@ -93,64 +112,31 @@ fn connect(details: &ConnectionDetails) -> Result<TcpStream, ureq::Error> {
     })
 }
 
-impl Connector<()> for QuickAckConnector {
-    type Out = QuickAckTransport;
+impl<In: Transport> Connector<In> for TunedConnector {
+    type Out = Either<In, TunedTransport>;
 
     fn connect(
         &self,
         details: &ConnectionDetails,
-        _chained: Option<()>,
+        chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        if let Some(transport) = chained {
+            return Ok(Some(Either::A(transport)));
+        }
         let stream = connect(details)?;
         stream.set_nodelay(true)?;
         let config = details.config;
-        Ok(Some(QuickAckTransport {
+        Ok(Some(Either::B(TunedTransport {
             stream,
             buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_timeout: None,
             write_timeout: None,
-            batch_reads: details.uri.scheme_str() == Some("http") && kernel_sizes_for_low_water(),
+            quick_ack: self.tuning,
+            batch_reads: self.batch_reads && details.uri.scheme_str() == Some("http"),
             low_water: 1,
             input_capacity: config.input_buffer_size(),
-        }))
+        })))
     }
-}
-
-fn set_option(stream: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
-    #[allow(unsafe_code)]
-    // Safety: the descriptor belongs to `stream`, open for the whole call,
-    // and the option value is a c_int that outlives the call.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-/// Whether the kernel grows a socket's receive buffer to hold its
-/// SO_RCVLOWAT (Linux 4.18 and later). Before that a low-water mark above
-/// what the window lets the server send would stall every read until its
-/// timeout.
-fn kernel_sizes_for_low_water() -> bool {
-    static ANSWER: OnceLock<bool> = OnceLock::new();
-    *ANSWER.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .ok()
-            .and_then(|release| release_at_least(&release, (4, 18)))
-            .unwrap_or(false)
-    })
-}
-
-/// Whether a kernel release such as "6.1.0-18-amd64" is `minimum` or later.
-fn release_at_least(release: &str, minimum: (u32, u32)) -> Option<bool> {
-    let mut numbers = release.trim().split(['.', '-']);
-    let major = numbers.next()?.parse().ok()?;
-    let minor = numbers.next()?.parse().ok()?;
-    Some((major, minor) >= minimum)
 }
 
 /// How many bytes a read waits for: only bytes certain to come, since
@@ -175,7 +161,7 @@ fn timed_out(err: io::Error, reason: Timeout) -> ureq::Error {
     }
 }
 
-impl Transport for QuickAckTransport {
+impl Transport for TunedTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
     }
@@ -198,9 +184,11 @@ impl Transport for QuickAckTransport {
             self.stream.set_read_timeout(duration)?;
             self.read_timeout = duration;
         }
-        // The kernel leaves quick-ACK mode on its own, so it is asked for
-        // again before every read (one cheap system call).
-        set_option(&self.stream, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1);
+        if self.quick_ack {
+            // The kernel leaves quick-ACK mode on its own, so it is asked for
+            // again before every read (one cheap system call).
+            platform::quick_ack(&self.stream);
+        }
         let buffer = self.buffers.input_append_buf();
         let low_water = if self.batch_reads {
             batch_size(BODY_EXPECTED.get(), self.input_capacity, buffer.len())
@@ -208,12 +196,7 @@ impl Transport for QuickAckTransport {
             1
         };
         if low_water != self.low_water {
-            set_option(
-                &self.stream,
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                low_water as libc::c_int,
-            );
+            platform::set_low_water(&self.stream, low_water);
             self.low_water = low_water;
         }
         let amount = loop {
@@ -243,22 +226,7 @@ impl Transport for QuickAckTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::{batch_size, release_at_least};
-
-    #[test]
-    fn low_water_marks_need_linux_4_18() {
-        assert_eq!(release_at_least("6.18.44-fc-v769\n", (4, 18)), Some(true));
-        assert_eq!(
-            release_at_least("4.18.0-553.el8_10.x86_64", (4, 18)),
-            Some(true)
-        );
-        assert_eq!(release_at_least("4.9.337", (4, 18)), Some(false));
-        assert_eq!(
-            release_at_least("3.10.0-1160.el7.x86_64", (4, 18)),
-            Some(false)
-        );
-        assert_eq!(release_at_least("garbage", (4, 18)), None);
-    }
+    use super::batch_size;
 
     #[test]
     fn reads_wait_only_for_bytes_certain_to_come() {

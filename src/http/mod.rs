@@ -1,0 +1,153 @@
+//! The native data plane: S3 GET, PUT and UploadPart over a pooled HTTP/1.1
+//! client, signed in Rust, with the bytes streamed between the socket and the
+//! download writer (or from the caller's buffer) while the GIL is released.
+//!
+//! It sends single requests only; the transfer flows in Python decide which,
+//! retry them and verify the result, exactly as for the boto3 data plane.
+//!
+//! - `endpoint.rs`: the endpoint URL, TLS roots, proxy, and the agent
+//! - `request.rs`: one request: URL, signing, sending, the answer
+//! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
+//! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
+//! - `put.rs`: PUT and UploadPart, and the body they stream
+//! - `errors.rs`: how a request fails, as Python exceptions
+//! - `tcp.rs`, `resolve.rs`: connections and name lookups under ureq
+
+mod endpoint;
+mod errors;
+mod get;
+mod put;
+mod request;
+mod resolve;
+mod sign;
+mod tcp;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use pyo3::prelude::*;
+use ureq::Agent;
+
+use crate::control::Control;
+use endpoint::{AgentSettings, Endpoint};
+pub use get::Response;
+pub use sign::sign_request;
+
+/// What the server is: where, and how to reach it.
+#[pyclass(frozen)]
+pub struct Engine {
+    agent: Agent,
+    endpoint: Endpoint,
+    /// The region requests are signed for: as configured, until the server
+    /// names another.
+    region: RwLock<String>,
+}
+
+impl Engine {
+    fn region(&self) -> String {
+        self.region
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_region(&self, region: String) {
+        *self.region.write().unwrap_or_else(|e| e.into_inner()) = region;
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// A client for the S3 endpoint `endpoint`, keeping up to
+    /// `max_connections` idle connections for reuse. TLS certificates are
+    /// checked against Mozilla's roots (as botocore's certifi does), or
+    /// against the PEM file `ca_bundle` only. Every request goes through the
+    /// HTTP(S) CONNECT proxy `proxy` if given (`ConfigError` if it cannot).
+    /// `socket_tuning` turns on the Linux socket options of `tcp.rs`.
+    #[new]
+    #[pyo3(signature = (
+        endpoint, region, connect_timeout, read_timeout, max_connections,
+        ca_bundle = None, proxy = None, socket_tuning = true,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        endpoint: &str,
+        region: String,
+        connect_timeout: f64,
+        read_timeout: f64,
+        max_connections: usize,
+        ca_bundle: Option<PathBuf>,
+        proxy: Option<&str>,
+        socket_tuning: bool,
+    ) -> PyResult<Self> {
+        let endpoint = Endpoint::parse(endpoint)?;
+        let agent = endpoint::build_agent(AgentSettings {
+            connect_timeout,
+            read_timeout,
+            max_connections,
+            ca_bundle: ca_bundle.as_deref(),
+            proxy,
+            socket_tuning,
+        })?;
+        Ok(Engine {
+            agent,
+            endpoint,
+            region: RwLock::new(region),
+        })
+    }
+
+    /// The region requests are signed for (the configured one until a
+    /// server names its own).
+    #[getter(region)]
+    fn signing_region(&self) -> String {
+        self.region()
+    }
+
+    /// GETs `bucket/key` (bytes `start..end` of it if `byte_range` is
+    /// given), asking for the stored checksum; the body is left unread.
+    #[pyo3(signature = (credentials, bucket, key, byte_range = None, if_match = None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        credentials: sign::Credentials,
+        bucket: &str,
+        key: &str,
+        byte_range: Option<(u64, u64)>,
+        if_match: Option<String>,
+    ) -> PyResult<Response> {
+        get::get(self, py, credentials, bucket, key, byte_range, if_match)
+    }
+
+    /// PUTs `body` at `bucket/key` with its CRC `checksum` (`(algorithm,
+    /// value)`), or part `(upload_id, number)` of a multipart upload when
+    /// `part` is given; returns the response headers. Progress goes to
+    /// `control`, and is taken back if the request fails.
+    #[pyo3(signature = (credentials, bucket, key, body, checksum, headers, control, part = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        py: Python<'_>,
+        credentials: sign::Credentials,
+        bucket: &str,
+        key: &str,
+        body: &Bound<'_, PyAny>,
+        checksum: (String, u32),
+        headers: Vec<(String, String)>,
+        control: Py<Control>,
+        part: Option<(String, u32)>,
+    ) -> PyResult<HashMap<String, String>> {
+        put::put(
+            self,
+            py,
+            credentials,
+            bucket,
+            key,
+            body,
+            checksum,
+            headers,
+            control.get(),
+            part,
+        )
+    }
+}

@@ -1,0 +1,151 @@
+//! Where downloads land: a temporary file beside the destination, committed
+//! by fsync and rename (`FileWriter`), or a new `bytes` object
+//! (`MemoryWriter`). Parts are written at their offsets from any number of
+//! threads through `PartSink`s, which digest the bytes as they pass.
+//!
+//! Until `commit` succeeds the destination is never touched, so a failed or
+//! abandoned download leaves a pre-existing file exactly as it was.
+//!
+//! - `file.rs`: `FileWriter`, the temporary file
+//! - `memory.rs`: `MemoryWriter`, the new `bytes` object
+
+mod file;
+mod memory;
+
+use std::sync::{Arc, RwLock};
+
+use pyo3::prelude::*;
+
+use crate::buffer::Bytes;
+use crate::checksum::{Algorithm, Digests};
+use crate::control::Control;
+use crate::error::{CoreError, CoreResult};
+pub use file::FileWriter;
+pub use memory::MemoryWriter;
+
+const CLOSED: &str = "the download was already committed or aborted";
+
+/// Something parts can be written into at an offset.
+pub trait Target: Send + Sync {
+    fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()>;
+}
+
+/// Refuses writes once the owning writer is committed or aborted, and
+/// makes closing wait for the writes in flight: each write holds the lock
+/// for its copy only (never while calling into Python), shared for file
+/// writes and exclusive for memory copies, and closing takes it exclusively.
+/// So no byte lands after `close` returns.
+#[derive(Default)]
+struct Gate(RwLock<bool>);
+
+impl Gate {
+    /// Runs `write` unless the gate is closed; closing waits for it.
+    fn write<T>(&self, write: impl FnOnce() -> CoreResult<T>) -> CoreResult<T> {
+        let closed = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return Err(CoreError::State(CLOSED));
+        }
+        write()
+    }
+
+    /// As `write`, but alone: for copies into memory, where two writes to
+    /// the same bytes at once would be a data race.
+    fn write_exclusive<T>(&self, write: impl FnOnce() -> CoreResult<T>) -> CoreResult<T> {
+        let closed = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return Err(CoreError::State(CLOSED));
+        }
+        write()
+    }
+
+    fn ensure_open(&self) -> CoreResult<()> {
+        self.write(|| Ok(()))
+    }
+
+    /// Closes the gate once the writes in flight are done; true for the one
+    /// caller that closed it.
+    fn close(&self) -> bool {
+        let mut closed = self.0.write().unwrap_or_else(|e| e.into_inner());
+        !std::mem::replace(&mut *closed, true)
+    }
+}
+
+/// Writes one byte range of a download, digesting it and reporting progress
+/// as it goes.
+#[pyclass]
+pub struct PartSink {
+    target: Arc<dyn Target>,
+    start: u64,
+    digests: Digests,
+    control: Option<Py<Control>>,
+}
+
+impl PartSink {
+    fn new(
+        target: Arc<dyn Target>,
+        start: u64,
+        algorithm: Option<&str>,
+        md5: bool,
+        control: Option<Py<Control>>,
+    ) -> PyResult<Self> {
+        let algorithm = algorithm.map(Algorithm::parse).transpose()?;
+        Ok(PartSink {
+            target,
+            start,
+            digests: Digests::new(algorithm, md5),
+            control,
+        })
+    }
+
+    /// Appends `data` (GIL not needed): checks for cancellation, writes,
+    /// digests, reports progress.
+    pub fn append(&mut self, data: &[u8]) -> PyResult<()> {
+        if let Some(control) = &self.control {
+            control.get().ensure_running()?;
+        }
+        let offset = self.start + self.digests.length();
+        self.target.write_at(data, offset)?;
+        self.digests.update(data);
+        if let Some(control) = &self.control {
+            control.get().record(data.len() as i64)?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl PartSink {
+    /// Writes `data` right after the bytes written so far.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = Bytes::new(data)?;
+        data.for_each_piece(py, 0..data.len(), |piece| self.append(piece))
+    }
+
+    /// Takes back the progress this sink reported, for a part about to be
+    /// fetched again.
+    fn discard(&mut self) -> PyResult<()> {
+        if let Some(control) = &self.control {
+            control.get().record(-(self.digests.length() as i64))?;
+        }
+        self.digests = Digests::new(self.digests.algorithm(), self.digests.has_md5());
+        Ok(())
+    }
+
+    /// Bytes written through this sink.
+    #[getter]
+    fn length(&self) -> u64 {
+        self.digests.length()
+    }
+
+    /// CRC of the bytes written, if an algorithm was asked for.
+    #[getter]
+    fn crc(&self) -> Option<u32> {
+        self.digests.crc()
+    }
+
+    /// Hex MD5 of the bytes written, if asked for.
+    #[getter]
+    fn md5_hex(&self) -> Option<String> {
+        self.digests.md5_hex()
+    }
+}
