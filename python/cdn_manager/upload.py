@@ -69,7 +69,7 @@ class Upload(Transfer):
 
     def _multipart(self, part_size: int) -> None:
         algorithm = self.config.checksum_algorithm
-        crcs = self.source.part_checksums(part_size)
+        crcs = self.source.part_checksums(part_size, self.control)
         lengths = [
             min(part_size, self.source.size - start)
             for start in range(0, self.source.size, part_size)
