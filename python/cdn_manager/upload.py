@@ -108,6 +108,9 @@ class Upload(Transfer):
                 [partial(send, n) for n in range(2, len(crcs) + 1)],
                 self.control,
             )
+            # Every part is stored, but a cancelled upload must not become an
+            # object: its batch reports it as not done, and aborts it here.
+            self.control.check()
             self._complete(upload_id, parts, full)
         except BaseException:
             self._abort(upload_id)

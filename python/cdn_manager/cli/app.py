@@ -19,6 +19,7 @@ from typing import Any
 from ..credentials import ENV_VARS, CDNCredentials
 from ..errors import CDNError, ConfigError
 from ..manager import CDNManager
+from ..objects import TransferResult
 from ..s3errors import redact
 from .output import ProgressBar
 
@@ -149,3 +150,8 @@ def error_document(err: BaseException, message: str) -> dict[str, Any]:
         "ok": False,
         "error": {"type": type(err).__name__, "reason": reason, "message": message},
     }
+
+
+def result_document(result: TransferResult) -> dict[str, Any]:
+    """One item of a batch in a JSON document: the exact key (and path)."""
+    return {"key": result.key, "path": None if result.path is None else str(result.path)}
