@@ -33,7 +33,7 @@ from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .planes.adaptive import PlaneChoice
 from .planes.base import ObjectOptions
-from .s3errors import translate
+from .s3errors import error_code, translate, with_hint
 from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
 from .transport import build_transport
@@ -76,8 +76,9 @@ class Operations:
         except CDNError:
             raise
         except Exception as err:
-            what = f"{operation} {bucket}/{key or ''}"
-            raise translate(err, what, self.creds.secrets()) from None
+            what = f"{operation} {bucket}/{shown(key or '')}"
+            error = translate(err, what, self.creds.secrets())
+            raise with_hint(error, operation, bucket, self.creds.host) from None
 
     # Uploads (the write key).
 
@@ -192,7 +193,16 @@ class Operations:
     def stat(self, bucket: str, key: str) -> ObjectInfo:
         def head() -> ObjectInfo:
             client = self.transport.download_client
-            response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            try:
+                response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            except Exception as err:
+                if error_code(err) != "404":
+                    raise
+                # A HEAD answer has no body, so no code: a one-byte GET names
+                # what is missing (NoSuchKey or NoSuchBucket), so that stat,
+                # exists and get_file give one reason for one condition.
+                client.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
+                raise
             return ObjectInfo.from_head(key, response)
 
         return self._run("stat", bucket, key, head)
