@@ -209,3 +209,27 @@ def test_a_cancelled_async_batch_stops_every_item_and_says_what_completed(
     stored = set(bucket_keys(s3s_server, bucket))
     assert "big.bin" not in stored and s3s_server.unfinished_uploads(bucket) == []
     assert {r.key for r in cancelled.completed} == stored  # type: ignore[attr-defined]
+
+
+def test_cancelling_while_a_large_file_is_checksummed_stops_at_once(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.bin"
+    with open(huge, "wb") as file:
+        file.truncate(64 * GiB)  # sparse: no disk used, but its checksums take ~30 s
+    bucket = s3s_server.new_bucket()
+
+    async def upload_then_cancel() -> float:
+        async with AsyncCDNManager(s3s_server.credentials) as manager:
+            task = asyncio.ensure_future(manager.upload_file(bucket, "huge.bin", huge))
+            await asyncio.sleep(0.3)
+            sent = time.monotonic()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return time.monotonic() - sent
+
+    took = asyncio.run(upload_then_cancel())
+    assert took < REACTION_BOUND
+    # Cancelled before its checksums were done: no upload was even begun.
+    assert s3s_server.unfinished_uploads(bucket) == [] and bucket_keys(s3s_server, bucket) == []
