@@ -140,6 +140,8 @@ def commands(block: Block) -> list[tuple[str, str]]:
 
 def test_console_blocks_run_and_print_what_they_show(tmp_path: Path) -> None:
     env = clean_env(PATH=f"{CLI.parent}{os.pathsep}{os.environ['PATH']}")
+    # The README shows what users get by default (messages differ by plane).
+    env.pop("CDN_MANAGER_DATA_PLANE", None)
     server: subprocess.Popen[str] | None = None
     try:
         for block in (b for b in readme_blocks() if b.language == "console"):
