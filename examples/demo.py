@@ -1,7 +1,8 @@
 """`make demo`: a round trip through an embedded S3 server with two keys.
 
 Uploads a file with the write key, downloads it with the read key, checks the
-bytes, and shows that each key is refused the other's job.
+bytes, and shows that each key is refused the other's job. Works in a
+temporary folder, removed at the end (also on failure or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ def main() -> None:
     )
     server = start_local_server(bucket="cdn-demo")
     print(f"started an S3 server (moto, IAM enforced) at {server.endpoint}")
+    home = Path.cwd()
+    scratch = tempfile.TemporaryDirectory(prefix="cdn-demo-")
     try:
-        workdir = Path(tempfile.mkdtemp(prefix="cdn-demo-"))
+        workdir = Path(scratch.name)
         os.chdir(workdir)
         config = workdir / "cdn.yaml"
         config.write_text(server.credentials.to_yaml())
+        config.chmod(0o600)  # it holds both secrets
         creds = CDNCredentials.from_yaml(config)
         print(f"loaded {config.name}: {creds}")
         manager = CDNManager(creds)
@@ -60,6 +64,8 @@ def main() -> None:
             raise SystemExit("demo FAILED: the downloaded bytes differ")
         print("demo OK")
     finally:
+        os.chdir(home)
+        scratch.cleanup()
         server.stop()
 
 

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::paths::shown;
+
 pyo3::import_exception!(cdn_manager.errors, UnsafePath);
 pyo3::import_exception!(cdn_manager.errors, Cancelled);
 
@@ -17,6 +19,9 @@ pyo3::import_exception!(cdn_manager.errors, Cancelled);
 pub enum CoreError {
     /// The object key cannot be mapped to a path inside the folder.
     UnsafeKey { key: String, reason: &'static str },
+    /// A file to upload is not the regular file it must be (a symbolic
+    /// link, another file than the one planned, a device, ...).
+    UnsafeFile { path: PathBuf, reason: &'static str },
     /// A local file-system operation failed.
     Io {
         action: &'static str,
@@ -42,12 +47,22 @@ impl CoreError {
 impl std::fmt::Display for CoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CoreError::UnsafeKey { key, reason } => write!(f, "unsafe key {key:?}: {reason}"),
+            // Names are escaped: a message reaches terminals and logs.
+            CoreError::UnsafeKey { key, reason } => {
+                write!(f, "unsafe key '{}': {reason}", shown(key))
+            }
+            CoreError::UnsafeFile { path, reason } => {
+                write!(f, "{}: {reason}", shown(&path.to_string_lossy()))
+            }
             CoreError::Io {
                 action,
                 path,
                 source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            } => write!(
+                f,
+                "cannot {action} {}: {source}",
+                shown(&path.to_string_lossy())
+            ),
             CoreError::State(msg) => f.write_str(msg),
             CoreError::Cancelled => f.write_str("the transfer was cancelled"),
         }
@@ -60,7 +75,9 @@ impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> PyErr {
         let message = err.to_string();
         match err {
-            CoreError::UnsafeKey { .. } => UnsafePath::new_err(message),
+            CoreError::UnsafeKey { .. } | CoreError::UnsafeFile { .. } => {
+                UnsafePath::new_err(message)
+            }
             // OSError(errno, message) lets Python pick PermissionError,
             // FileExistsError, ... by errno, exactly as open() would.
             CoreError::Io { source, .. } => match source.raw_os_error() {

@@ -38,7 +38,7 @@ mod _core {
     #[pymodule_export]
     use crate::paths::prepare_destination;
     #[pymodule_export]
-    use crate::reader::{file_part_checksums, read_file_range};
+    use crate::reader::{file_part_checksums, FileReader};
     #[pymodule_export]
     use crate::writer::{FileWriter, MemoryWriter, PartSink};
 

@@ -1,14 +1,23 @@
 //! Object key -> local path inside the destination folder, and folder creation.
 //!
 //! The key comes from outside (the bucket), so it is treated as hostile: it may
-//! only name a file strictly below `folder`, and no existing symbolic link on
-//! the way is followed.
+//! only name a file strictly below `folder`, hold no control character, and no
+//! symbolic link below `folder` is ever followed. Checking each component by
+//! path and then opening the file by path would leave a window in which a
+//! folder swapped for a link redirects the write; so the folders are opened
+//! one by one from the folder's descriptor (`openat` with `O_NOFOLLOW`), and
+//! the download's temporary file is created, renamed and synced relative to
+//! the final folder's descriptor (`writer.rs`). No path below `folder` is ever
+//! resolved by the kernel from the top again.
 
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
+use rustix::fs::{mkdirat, openat, statat, AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
 
 use crate::error::{CoreError, CoreResult};
 
@@ -24,13 +33,47 @@ fn unsafe_key(key: &str, reason: &'static str) -> CoreError {
     }
 }
 
-/// The key as a relative path, or why it cannot be one.
-pub fn relative_path(key: &str) -> CoreResult<PathBuf> {
+/// C0, DEL, C1 and the Unicode bidi controls (U+202A–U+202E, U+2066–U+2069):
+/// the characters Python's `escape.shown` escapes (lone surrogates cannot
+/// occur in a Rust string). In a file name they would reach every terminal
+/// and log that lists the folder.
+pub fn is_control(c: char) -> bool {
+    matches!(c as u32, 0..=0x1f | 0x7f..=0x9f | 0x202a..=0x202e | 0x2066..=0x2069)
+}
+
+/// `text` with backslashes and control characters escaped exactly as
+/// Python's `escape.shown` does (`\\`, `\n`, `\x1b`, `\u202e`), for messages.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_control(c) && (c as u32) <= 0xff => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if is_control(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The key's components, or why it cannot be a relative file path.
+fn components(key: &str) -> CoreResult<Vec<&str>> {
     if key.is_empty() || key == "." {
         return Err(unsafe_key(key, "names the folder itself, not a file"));
     }
     if key.contains('\0') {
         return Err(unsafe_key(key, "contains a NUL byte"));
+    }
+    if key.chars().any(is_control) {
+        return Err(unsafe_key(
+            key,
+            "contains a control character (C0, DEL, C1 or a bidi control)",
+        ));
     }
     if key.starts_with('/') {
         return Err(unsafe_key(key, "is an absolute path"));
@@ -38,83 +81,121 @@ pub fn relative_path(key: &str) -> CoreResult<PathBuf> {
     if key.ends_with('/') {
         return Err(unsafe_key(key, "ends with '/' and names a folder"));
     }
-    let mut path = PathBuf::new();
-    for component in key.split('/') {
-        match component {
-            "" => return Err(unsafe_key(key, "has an empty path component ('//')")),
-            "." | ".." => return Err(unsafe_key(key, "has a '.' or '..' component")),
+    key.split('/')
+        .map(|component| match component {
+            "" => Err(unsafe_key(key, "has an empty path component ('//')")),
+            "." | ".." => Err(unsafe_key(key, "has a '.' or '..' component")),
             c if c.len() > NAME_MAX => {
-                return Err(unsafe_key(key, "has a component longer than 255 bytes"))
+                Err(unsafe_key(key, "has a component longer than 255 bytes"))
             }
-            c => path.push(c),
-        }
-    }
-    Ok(path)
+            c => Ok(c),
+        })
+        .collect()
 }
 
-/// Checks `key`, creates `folder` and the folders the key implies, and returns
-/// `folder/key`. Fails if any folder below `folder` is a symbolic link or a
-/// file, or if the destination itself is a folder.
-pub fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
-    let relative = relative_path(key)?;
+/// The key as a relative path, or why it cannot be one.
+#[cfg(test)]
+fn relative_path(key: &str) -> CoreResult<PathBuf> {
+    Ok(components(key)?.into_iter().collect())
+}
+
+/// The folder a key's file lands in, opened without following any link
+/// below the destination folder, and the file's name in it.
+pub struct Parent {
+    /// The open folder: every later step (temp file, rename, fsync) is
+    /// relative to it, so a swapped path cannot redirect them.
+    pub dir: OwnedFd,
+    /// The file's name inside `dir` (the key's last component).
+    pub name: String,
+    /// `folder/key`, for messages and for the caller.
+    pub path: PathBuf,
+}
+
+fn errno_io(action: &'static str, path: &Path, errno: Errno) -> CoreError {
+    CoreError::io(action, path, io::Error::from(errno))
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Opens (creating it if missing) the folder `name` inside `dir`, never
+/// following a symbolic link.
+fn open_subfolder(dir: &OwnedFd, name: &str, path: &Path, key: &str) -> CoreResult<OwnedFd> {
+    let mut created = false;
+    loop {
+        match openat(dir, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) if !created => {
+                match mkdirat(dir, name, Mode::from_raw_mode(0o777)) {
+                    // Another download may have created it meanwhile: open it.
+                    Ok(()) | Err(Errno::EXIST) => created = true,
+                    Err(e) => return Err(errno_io("create folder", path, e)),
+                }
+            }
+            // O_NOFOLLOW gives ELOOP for a link, O_DIRECTORY ENOTDIR for a file;
+            // look without following to tell which.
+            Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
+                return match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                        Err(unsafe_key(key, "passes through a symbolic link"))
+                    }
+                    _ => Err(errno_io("use as folder", path, e)),
+                }
+            }
+            Err(e) => return Err(errno_io("open folder", path, e)),
+        }
+    }
+}
+
+/// Checks `key`, creates `folder` and the folders the key implies, and opens
+/// the file's folder. `folder` itself is the caller's choice and may be (or
+/// pass through) a symbolic link; below it, a symbolic link fails with
+/// `UnsafePath` and a file where a folder is needed with `ENOTDIR`; a
+/// destination that is a folder fails with `EISDIR`.
+pub fn open_parent(folder: &Path, key: &str) -> CoreResult<Parent> {
+    let parts = components(key)?;
     if folder.as_os_str().len() + 1 + key.len() > PATH_MAX {
         return Err(unsafe_key(
             key,
             "makes the local path longer than 4095 bytes",
         ));
     }
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
     fs::create_dir_all(folder).map_err(|e| CoreError::io("create folder", folder, e))?;
-    if !folder.is_dir() {
-        return Err(CoreError::io(
-            "use as folder",
-            folder,
-            io::Error::from_raw_os_error(20), // ENOTDIR
-        ));
+    let top = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut dir = openat(CWD, folder, top, Mode::empty())
+        .map_err(|e| errno_io("use as folder", folder, e))?;
+    let (name, parents) = parts.split_last().expect("a key has a component");
+    let mut path = folder.to_path_buf();
+    for component in parents {
+        path.push(component);
+        dir = open_subfolder(&dir, component, &path, key)?;
     }
-    let mut current = folder.to_path_buf();
-    let mut components = relative.components().peekable();
-    while let Some(component) = components.next() {
-        current.push(component);
-        let is_last = components.peek().is_none();
-        match fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() && !is_last => {
-                return Err(unsafe_key(key, "passes through a symbolic link"));
-            }
-            Ok(meta) if is_last && meta.is_dir() => {
-                return Err(CoreError::io(
-                    "replace",
-                    &current,
-                    io::Error::from_raw_os_error(21), // EISDIR
-                ));
-            }
-            Ok(meta) if !is_last && !meta.is_dir() => {
-                return Err(CoreError::io(
-                    "use as folder",
-                    &current,
-                    io::Error::from_raw_os_error(20), // ENOTDIR
-                ));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !is_last {
-                    match fs::create_dir(&current) {
-                        Ok(()) => {}
-                        // Another download created it meanwhile: check it again.
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                            let meta = fs::symlink_metadata(&current)
-                                .map_err(|e| CoreError::io("inspect", &current, e))?;
-                            if !meta.is_dir() {
-                                return Err(unsafe_key(key, "passes through a symbolic link"));
-                            }
-                        }
-                        Err(e) => return Err(CoreError::io("create folder", &current, e)),
-                    }
-                }
-            }
-            Err(e) => return Err(CoreError::io("inspect", &current, e)),
+    path.push(name);
+    match statat(&dir, *name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            return Err(errno_io("replace", &path, Errno::ISDIR));
         }
+        Ok(_) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(errno_io("inspect", &path, e)),
     }
-    Ok(current)
+    Ok(Parent {
+        dir,
+        name: (*name).to_owned(),
+        path,
+    })
+}
+
+/// Checks `key`, creates the folders it needs below `folder`; returns
+/// `folder/key`. See [`open_parent`].
+pub fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
+    open_parent(folder, key).map(|parent| parent.path)
 }
 
 /// Checks an object key and creates the folders it needs below `folder`;
@@ -157,6 +238,36 @@ mod tests {
                 "{key:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn keys_with_control_characters_are_rejected() {
+        for key in [
+            "a\x1b[31mb",
+            "a\rb",
+            "nl\nforged",
+            "tab\tx",
+            "del\x7f",
+            "csi\u{9b}x",
+            "rlo\u{202e}txt.exe",
+            "lri\u{2066}x",
+            "dir\x1b/x",
+        ] {
+            let err = relative_path(key).unwrap_err();
+            assert!(err.to_string().contains("control character"), "{err}");
+        }
+        // Printable neighbours of those classes are fine.
+        for key in ["nbsp\u{a0}x", "zwj\u{200d}x", "arabic\u{600}x", "~x"] {
+            assert!(relative_path(key).is_ok(), "{key:?} was refused");
+        }
+    }
+
+    #[test]
+    fn shown_matches_pythons_escape() {
+        assert_eq!(
+            shown("a\\b\n\r\t\x1b\u{9b}\u{202e}é"),
+            "a\\\\b\\n\\r\\t\\x1b\\x9b\\u202eé"
+        );
     }
 
     #[test]
@@ -211,5 +322,15 @@ mod tests {
         let folder = dir.path().join("file");
         fs::write(&folder, b"x").unwrap();
         assert!(matches!(prepare(&folder, "k"), Err(CoreError::Io { .. })));
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/f"), b"x").unwrap();
+        assert!(matches!(
+            prepare(&dir.path().join("d"), "f/k"),
+            Err(CoreError::Io { .. })
+        ));
+        assert!(matches!(
+            prepare(dir.path(), "d"),
+            Err(CoreError::Io { .. })
+        ));
     }
 }

@@ -4,9 +4,10 @@
 //! that the kernel honours (SO_RCVLOWAT, sized for since Linux 4.18) have no
 //! equivalent we have measured elsewhere, so other systems get plain sockets
 //! (`tuning_available()` is false there and every tuning call is a no-op).
-//! Positioned file I/O is `pread`/`pwrite` on Unix and `seek_read`/`seek_write`
-//! on Windows; a folder is fsynced (so a rename in it is durable) on Unix,
-//! where a folder can be opened as a file.
+//! File I/O is POSIX (positioned reads and writes here; `openat` and friends
+//! relative to a folder's descriptor in `paths.rs`, `reader.rs` and
+//! `writer/file.rs`, through rustix): the crate builds for Unix systems, and
+//! is built and tested on Linux only.
 
 use std::fs::File;
 use std::io;
@@ -124,66 +125,12 @@ mod linux {
 /// Writes all of `data` at `offset` without moving a shared cursor, so
 /// parts can be written from many threads at once.
 pub fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(file, data, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut data, mut offset) = (data, offset);
-        while !data.is_empty() {
-            match file.seek_write(data, offset) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    data = &data[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
 }
 
 /// Fills `buffer` from `offset`; `UnexpectedEof` if the file is shorter.
 pub fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut buffer, mut offset) = (buffer, offset);
-        while !buffer.is_empty() {
-            match file.seek_read(buffer, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buffer = &mut buffer[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Makes the entries of `folder` (a rename into it) durable.
-pub fn sync_folder(folder: &std::path::Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(folder)?.sync_all()
-    }
-    #[cfg(windows)]
-    {
-        // NTFS journals its metadata, and std cannot open a folder to sync it.
-        let _ = folder;
-        Ok(())
-    }
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
 }
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ def write_config(folder: Path, credentials: CDNCredentials, name: str = "cdn.yam
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_text(credentials.to_yaml())
+    path.chmod(0o600)  # it holds secrets: anything wider is warned about
     return path
 
 

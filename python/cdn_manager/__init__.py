@@ -13,6 +13,7 @@ from .errors import (
     Conflict,
     CredentialsRejected,
     IntegrityError,
+    Interrupted,
     InvalidRequest,
     LocalIOError,
     NotFound,
@@ -21,6 +22,7 @@ from .errors import (
 )
 from .manager import CDNManager
 from .objects import ObjectInfo, TransferResult
+from .source import PlannedFile
 
 __all__ = [
     "AccessDenied",
@@ -35,10 +37,12 @@ __all__ = [
     "CredentialsRejected",
     "Finding",
     "IntegrityError",
+    "Interrupted",
     "InvalidRequest",
     "LocalIOError",
     "NotFound",
     "ObjectInfo",
+    "PlannedFile",
     "TransferConfig",
     "TransferError",
     "TransferResult",

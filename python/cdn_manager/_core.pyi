@@ -10,6 +10,7 @@ from typing_extensions import Buffer
 __all__ = [
     "Control",
     "Engine",
+    "FileReader",
     "FileWriter",
     "MemoryWriter",
     "PartSink",
@@ -20,7 +21,6 @@ __all__ = [
     "md5_hex",
     "part_checksums",
     "prepare_destination",
-    "read_file_range",
     "sign_request",
 ]
 
@@ -58,14 +58,38 @@ def file_part_checksums(
 ) -> list[int]:
     """CRC of each ``part_size`` slice of the file's first ``size`` bytes."""
 
-def read_file_range(
-    path: str | os.PathLike[str], offset: int, length: int, algorithm: str = "crc32"
-) -> tuple[bytes, int]:
-    """``length`` bytes of the file from ``offset`` and their CRC."""
-
 def prepare_destination(folder: str | os.PathLike[str], key: str) -> Path:
     """Checks ``key``, creates the folders it needs below ``folder``, returns
     ``folder/key``. Raises ``UnsafePath`` or ``OSError``."""
+
+@final
+class FileReader:
+    """A local file opened once for an upload; every read uses that descriptor."""
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        follow: bool = False,
+        expected: tuple[int, int] | None = None,
+    ) -> FileReader:
+        """Opens ``path`` (a final symbolic link refused unless ``follow``) and
+        checks a regular file, of identity ``expected`` = (device, inode) if
+        given. Raises ``UnsafePath`` or ``OSError``."""
+    def part_checksums(
+        self, part_size: int, algorithm: str = "crc32", control: Control | None = None
+    ) -> list[int]:
+        """CRC of each ``part_size`` slice; stops once ``control`` is cancelled."""
+    def read(self, offset: int, length: int, algorithm: str = "crc32") -> tuple[bytes, int]:
+        """``length`` bytes from ``offset`` and their CRC."""
+    def close(self) -> None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def device(self) -> int: ...
+    @property
+    def inode(self) -> int: ...
+    @property
+    def path(self) -> Path: ...
 
 @final
 class Control:
@@ -146,7 +170,10 @@ class Response:
 class FileWriter:
     """A download in progress: a temporary file committed atomically."""
 
-    def __new__(cls, destination: str | os.PathLike[str], size: int) -> FileWriter: ...
+    def __new__(cls, folder: str | os.PathLike[str], key: str, size: int) -> FileWriter:
+        """Checks ``key`` (as ``prepare_destination``) and creates the
+        temporary file for ``folder/key``, never through a link below
+        ``folder``."""
     def part(
         self,
         offset: int,

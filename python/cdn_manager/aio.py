@@ -32,6 +32,7 @@ from . import _core
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
+from .errors import Cancelled
 from .manager import (
     BatchUploadOptions,
     CDNManager,
@@ -143,10 +144,11 @@ class AsyncCDNManager:
         done = asyncio.wrap_future(work)
         try:
             return await asyncio.shield(done)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as cancelled:
             control.cancel()
             if not work.cancel():  # already running: let it clean up first
                 await _settle(done)
+                _attach_completed(cancelled, done)
             raise
 
     async def _call(self, operation: Callable[..., T], *args: Any) -> T:
@@ -233,6 +235,12 @@ class AsyncCDNManager:
 
     # Batches: one call holds one slot of ``max_in_flight`` and runs its items
     # ``config.concurrency`` at a time, exactly as the sync batch does.
+    # Cancelling the task stops every item and waits for them all, then
+    # raises ``CancelledError`` (not ``Interrupted``: asyncio, ``TaskGroup``
+    # and ``asyncio.timeout`` rely on a cancelled task ending in it, and
+    # ``asyncio.run`` turns a Ctrl-C into that cancellation); in the
+    # cancelled task, its ``completed`` attribute lists the items that
+    # finished first, as ``Interrupted.completed`` does.
 
     async def upload_many(
         self,
@@ -258,6 +266,15 @@ class AsyncCDNManager:
     async def check(self, bucket: str) -> AuditReport:
         """As :meth:`CDNManager.check`."""
         return await self._call(self._ops.check, bucket)
+
+
+def _attach_completed(cancelled: asyncio.CancelledError, done: asyncio.Future[Any]) -> None:
+    """Gives a cancelled batch's ``CancelledError`` the items that completed
+    before it stopped, as :class:`~cdn_manager.errors.Interrupted` carries
+    them on the sync face."""
+    stopped = None if done.cancelled() else done.exception()
+    if isinstance(stopped, Cancelled):
+        cancelled.completed = stopped.completed  # type: ignore[attr-defined]
 
 
 async def _settle(future: asyncio.Future[Any]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
+from .escape import shown
 
 #: Environment variables read by :meth:`CDNCredentials.from_env`, per field.
 ENV_VARS = {
@@ -23,6 +26,29 @@ ENV_VARS = {
 }
 
 _SECRETS = ("downloader_access_secret", "uploader_access_secret")
+
+log = logging.getLogger("cdn_manager")
+#: Files already warned about in this process (one line each, not per load).
+_warned: set[str] = set()
+
+
+def _warn_if_readable_by_others(path: str) -> None:
+    """One warning line (as ssh gives for a private key) when a file holding
+    both secrets can be read by the group or by others."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not mode & (stat.S_IRGRP | stat.S_IROTH) or path in _warned:
+        return
+    _warned.add(path)
+    log.warning(
+        "%s holds two secret keys and is readable by %s (mode %03o): chmod 600 %s",
+        shown(path),
+        "others" if mode & stat.S_IROTH else "the group",
+        stat.S_IMODE(mode),
+        shown(path),
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,7 +114,8 @@ class CDNCredentials:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> CDNCredentials:
-        """Reads a ``cdn.yaml`` holding the five fields as a flat mapping."""
+        """Reads a ``cdn.yaml`` holding the five fields as a flat mapping.
+        Logs one warning if the group or others may read it."""
         source = os.fspath(path)
         try:
             text = Path(source).read_text(encoding="utf-8")
@@ -102,7 +129,9 @@ class CDNCredentials:
             raise ConfigError(f"{source}: not valid YAML{where}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of the five credential keys")
-        return cls.from_mapping(data, source)
+        credentials = cls.from_mapping(data, source)
+        _warn_if_readable_by_others(source)
+        return credentials
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CDNCredentials:

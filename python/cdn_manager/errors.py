@@ -6,6 +6,11 @@ both halves of the library share one hierarchy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .objects import TransferResult
+
 
 class CDNError(Exception):
     """Base of every error cdn-manager raises.
@@ -85,6 +90,34 @@ class Conflict(CDNError):
 
 class Cancelled(CDNError):
     """The transfer was cancelled (task cancellation, Ctrl-C); nothing it
-    started is left behind."""
+    started is left behind. For a cancelled batch, ``completed`` holds the
+    items that finished successfully before it stopped."""
 
     reason = "Cancelled"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        completed: list[TransferResult] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.completed: list[TransferResult] = completed or []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM in the command line) stopped a batch
+    (``upload_many``, ``download_many``).
+
+    Raised only once every transfer of the batch has stopped: nothing is
+    sent, committed or written after it. ``completed`` holds the items that
+    finished successfully before the interrupt, in the batch's order; every
+    other item was cancelled (an upload left no object or multipart upload
+    behind, a download no temporary file) or had failed. A
+    ``KeyboardInterrupt``, so code that already handles Ctrl-C keeps working.
+    """
+
+    def __init__(self, completed: list[TransferResult]) -> None:
+        super().__init__(f"interrupted after {len(completed)} completed item(s)")
+        self.completed = completed

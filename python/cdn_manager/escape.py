@@ -37,3 +37,13 @@ def shown(text: str) -> str:
     if text.isprintable() and "\\" not in text:
         return text  # the common case, at C speed
     return "".join(_escaped(c) if c == "\\" or is_control(c) else c for c in text)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped as :func:`shown` escapes
+    them, backslashes left alone: for messages, which may already hold names
+    escaped by :func:`shown` (escaping those again would double their
+    backslashes). Not reversible; only :func:`shown` is."""
+    if text.isprintable():
+        return text
+    return "".join(_escaped(c) if is_control(c) else c for c in text)

@@ -6,6 +6,11 @@ moto keeps its state and its IAM switch per process, so a second moto server
 in the same process would share both: ``python -m cdn_manager.local_server
 BUCKET`` runs one in a process of its own, prints its endpoint and keys as one
 JSON line, and stops when its standard input closes.
+
+Starting it changes moto in this process (:mod:`cdn_manager.moto_patches`):
+presigned URLs are checked (signature, expiry, the key's policies) instead of
+failing with HTTP 500, and a ranged GET reads only its range instead of
+copying the whole object.
 """
 
 from __future__ import annotations
@@ -99,6 +104,9 @@ def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> Loc
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from . import moto_patches
+
+    moto_patches.apply()
     port = port or free_port()
     # The server's per-request access log is noise for a user of this helper.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

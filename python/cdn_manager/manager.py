@@ -124,8 +124,14 @@ class CDNManager:
         self, bucket: str, key: str, path: str | os.PathLike[str], **options: Unpack[UploadOptions]
     ) -> None:
         """Stores the local file ``path`` at ``bucket/key``, read part by part
-        (memory holds only the parts in flight). Fails with
-        :class:`LocalIOError` if the file changes during the upload."""
+        (memory holds only the parts in flight).
+
+        The file is opened once and every part read from that descriptor,
+        after checking it is a regular file (else :class:`UnsafePath`). A
+        symbolic link ``path`` is followed, once, when the file is opened:
+        you named it, as you would to ``cp`` (batch items never follow
+        one). Fails with :class:`LocalIOError` if the file changes during
+        the upload."""
         self._transfer(self._ops.upload_file, bucket, key, path, **options)
 
     def delete(self, bucket: str, key: str) -> None:
@@ -195,9 +201,16 @@ class CDNManager:
         **options: Unpack[BatchUploadOptions],
     ) -> builtins.list[TransferResult]:
         """Uploads every ``(key, data)`` pair, ``config.concurrency`` at a
-        time; ``data`` is a bytes-like object or a ``pathlib.Path`` to a
-        file. One failure does not stop the rest: each item's outcome is in
-        the returned list, in order. ``progress`` counts all items."""
+        time; ``data`` is a bytes-like object, a ``pathlib.Path`` to a file
+        (never followed if it is a symbolic link: the item fails with
+        :class:`UnsafePath`), or a :class:`PlannedFile`, which must still be
+        the very file it names (same device and inode) when its upload
+        starts. One failure does not stop the rest: each item's outcome is
+        in the returned list, in order. ``progress`` counts all items.
+
+        Ctrl-C cancels every item in flight and, once all have stopped
+        (multipart uploads aborted), raises :class:`Interrupted` with the
+        items that completed."""
         return self._transfer(self._ops.upload_many, bucket, items, **options)
 
     def download_many(
@@ -211,7 +224,9 @@ class CDNManager:
         ``config.concurrency`` at a time; an item ``(key, name)`` lands at
         ``folder/name`` instead, ``name`` held to the same rule as a key.
         One failure does not stop the rest: each item's outcome is in the
-        returned list, in order."""
+        returned list, in order. Ctrl-C cancels every item in flight and,
+        once all have stopped (temporary files removed), raises
+        :class:`Interrupted` with the items that completed."""
         return self._transfer(self._ops.download_many, bucket, keys, folder, **options)
 
     # The least-privilege audit.

@@ -33,8 +33,8 @@ from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .planes.adaptive import PlaneChoice
 from .planes.base import ObjectOptions
-from .s3errors import translate
-from .source import BufferSource, FileSource, Source, as_byte_view
+from .s3errors import error_code, translate, with_hint
+from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
 from .transport import build_transport
 from .upload import Upload
@@ -43,8 +43,9 @@ log = logging.getLogger("cdn_manager")
 T = TypeVar("T")
 
 Payload = bytes | bytearray | memoryview
-#: What ``upload_many`` takes per item: a bytes-like object or a file path.
-ItemData = Payload | os.PathLike[str]
+#: What ``upload_many`` takes per item: a bytes-like object, a file path, or
+#: a file pinned when the upload was planned.
+ItemData = Payload | os.PathLike[str] | PlannedFile
 #: Longest lifetime S3 allows for a presigned URL (7 days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
@@ -75,8 +76,9 @@ class Operations:
         except CDNError:
             raise
         except Exception as err:
-            what = f"{operation} {bucket}/{key or ''}"
-            raise translate(err, what, self.creds.secrets()) from None
+            what = f"{operation} {bucket}/{shown(key or '')}"
+            error = translate(err, what, self.creds.secrets())
+            raise with_hint(error, operation, bucket, self.creds.host) from None
 
     # Uploads (the write key).
 
@@ -94,7 +96,11 @@ class Operations:
                 content_type=content_type or mimetypes.guess_type(key)[0],
                 cache_control=cache_control,
             )
-            Upload(self.transport, bucket, key, control, source(), options).run()
+            opened = source()
+            try:
+                Upload(self.transport, bucket, key, control, opened, options).run()
+            finally:
+                opened.close()
 
         self._run("upload", bucket, key, run)
 
@@ -121,7 +127,9 @@ class Operations:
         content_type: str | None = None,
         cache_control: str | None = None,
     ) -> None:
-        source = partial(FileSource, path, self.config.checksum_algorithm)
+        # A link the caller names is followed, once, as cp and curl do: the
+        # file is opened here and every part read from that descriptor.
+        source = partial(FileSource, path, self.config.checksum_algorithm, follow=True)
         self._upload(control, bucket, key, source, content_type, cache_control)
 
     def delete(self, bucket: str, key: str) -> None:
@@ -149,24 +157,28 @@ class Operations:
     ) -> Path:
         """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults
         to the key, ``folder`` to the bucket name)."""
-        target = Path(bucket if folder is None else folder)
-
-        def run() -> Path:
-            destination = _core.prepare_destination(target, key if name is None else name)
-            self._download(control, bucket, key, lambda size: _core.FileWriter(destination, size))
-            return destination
-
-        return self._run("download", bucket, key, run)
+        return self._to_file(control, bucket, key, Path(bucket if folder is None else folder), name)
 
     def download_file(
         self, control: _core.Control, bucket: str, key: str, path: str | os.PathLike[str]
     ) -> Path:
         destination = Path(path)
+        return self._to_file(control, bucket, key, destination.parent, destination.name)
+
+    def _to_file(
+        self, control: _core.Control, bucket: str, key: str, folder: Path, name: str | None
+    ) -> Path:
+        """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults to
+        the key). The name is checked before any request; the file is then
+        created from the folder's descriptor, never through a link below it."""
+        relative = key if name is None else name
 
         def run() -> Path:
-            checked = _core.prepare_destination(destination.parent, destination.name)
-            self._download(control, bucket, key, lambda size: _core.FileWriter(checked, size))
-            return checked
+            destination = _core.prepare_destination(folder, relative)
+            self._download(
+                control, bucket, key, lambda size: _core.FileWriter(folder, relative, size)
+            )
+            return destination
 
         return self._run("download", bucket, key, run)
 
@@ -181,7 +193,16 @@ class Operations:
     def stat(self, bucket: str, key: str) -> ObjectInfo:
         def head() -> ObjectInfo:
             client = self.transport.download_client
-            response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            try:
+                response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            except Exception as err:
+                if error_code(err) != "404":
+                    raise
+                # A HEAD answer has no body, so no code: a one-byte GET names
+                # what is missing (NoSuchKey or NoSuchBucket), so that stat,
+                # exists and get_file give one reason for one condition.
+                client.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
+                raise
             return ObjectInfo.from_head(key, response)
 
         return self._run("stat", bucket, key, head)
@@ -239,6 +260,9 @@ class Operations:
 
         def one(key: str, data: ItemData) -> TransferResult:
             def source() -> Source:
+                # Files of a batch come from a listing: a link is never followed.
+                if isinstance(data, PlannedFile):
+                    return FileSource(data.path, algorithm, planned=data)
                 if isinstance(data, os.PathLike):
                     return FileSource(data, algorithm)
                 return BufferSource(as_byte_view(data), algorithm)

@@ -23,6 +23,7 @@ from .errors import (
     NotFound,
     TransferError,
 )
+from .escape import printable
 
 
 class S3Error(Exception):
@@ -152,7 +153,8 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
     """
     if isinstance(err, CDNError):
         return err
-    detail = redact(str(err), secrets)
+    # A server's message may quote a key: no control character gets through.
+    detail = printable(redact(str(err), secrets))
     code = error_code(err)
     if code is not None:
         entry = CODES.get(code, Code(TransferError))
@@ -170,6 +172,47 @@ def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
     if isinstance(err, ValueError):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
     if isinstance(err, OSError):
-        local = redact(err.strerror or str(err), secrets)
+        local = printable(redact(err.strerror or str(err), secrets))
         return LocalIOError(f"{what}: {local}", reason=type(err).__name__)
     return CDNError(f"{what}: {detail}", reason=type(err).__name__)
+
+
+#: The operations that use the write key; the others use the read key.
+WRITE_OPERATIONS = frozenset(("upload", "delete"))
+
+
+def with_hint(err: CDNError, operation: str, bucket: str, host: str) -> CDNError:
+    """``err`` with the likely cause added where the server's word alone
+    misleads: an ``AccessDenied`` is also what a missing (or someone else's)
+    bucket looks like to a key limited to one bucket, and a TLS failure
+    against a server that speaks plain HTTP reads as a corrupt message."""
+    hint = None
+    if type(err) is AccessDenied:
+        key = "write" if operation in WRITE_OPERATIONS else "read"
+        hint = (
+            f"is the bucket name right? bucket {bucket!r} may not exist, or the {key} key "
+            f"may not be allowed to {operation} there"
+        )
+    elif isinstance(err, TransferError) and host.startswith("https://") and _tls_to_plain(err):
+        hint = "the server may speak plain HTTP: try host http://… in the configuration"
+    if hint is None:
+        return err
+    return type(err)(f"{err} ({hint})", reason=err.reason)
+
+
+def _tls_to_plain(err: CDNError) -> bool:
+    """Whether a failure looks like a TLS handshake answered in plain HTTP
+    (rustls: InvalidContentType / corrupt message; OpenSSL: wrong version
+    number, record layer failure)."""
+    text = str(err).lower()
+    return any(
+        sign in text
+        for sign in (
+            "invalidcontenttype",
+            "corrupt message",
+            "wrong version number",
+            "wrong_version_number",
+            "record layer failure",
+            "packet length too long",
+        )
+    )

@@ -1,15 +1,18 @@
 """What an upload reads from: a caller's buffer (never copied) or a local
-file (read part by part by the Rust core), with each part's CRC."""
+file (opened once and read part by part by the Rust core), with each part's
+CRC; and :class:`PlannedFile`, a file pinned by its identity when an upload
+was planned."""
 
 from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 from . import _core
-from .errors import InvalidRequest, LocalIOError
+from .errors import InvalidRequest, LocalIOError, UnsafePath
+from .escape import shown
 
 
 def as_byte_view(data: object) -> memoryview:
@@ -29,15 +32,49 @@ def as_byte_view(data: object) -> memoryview:
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
+@dataclass(frozen=True)
+class PlannedFile:
+    """A local file as it was when an upload was planned: its path and its
+    identity (``st_dev``, ``st_ino``).
+
+    Given to ``upload_many`` as an item's data, it makes the upload open
+    ``path`` without following a symbolic link and check, on the open
+    descriptor and before reading a byte, that it is still that regular
+    file: a file swapped (for a link to a secret, or another file) between
+    planning and uploading fails its item with :class:`UnsafePath` and
+    nothing of it is sent.
+    """
+
+    path: str | os.PathLike[str]
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> PlannedFile:
+        """The file at ``path`` as it is now, not following a symbolic link.
+        Raises :class:`UnsafePath` for a link or anything but a regular
+        file, ``OSError`` if it cannot be inspected."""
+        status = os.lstat(path)
+        if stat.S_ISLNK(status.st_mode):
+            raise UnsafePath(f"{shown(os.fspath(path))}: is a symbolic link")
+        if not stat.S_ISREG(status.st_mode):
+            raise UnsafePath(f"{shown(os.fspath(path))}: is not a regular file")
+        return cls(path, status.st_dev, status.st_ino)
+
+
 class Source(Protocol):
     size: int
 
-    def part_checksums(self, part_size: int) -> list[int]:
-        """The CRC of each ``part_size`` slice, computed before any is sent."""
+    def part_checksums(self, part_size: int, control: _core.Control) -> list[int]:
+        """The CRC of each ``part_size`` slice, computed before any is sent;
+        stops with the transfer's cancellation."""
 
     def read(self, offset: int, length: int, expected_crc: int | None) -> tuple[memoryview, int]:
         """The bytes of one part and their CRC (``expected_crc`` when it was
         computed ahead by :meth:`part_checksums`)."""
+
+    def close(self) -> None:
+        """Releases what the source holds (a file's descriptor)."""
 
 
 class BufferSource:
@@ -48,7 +85,8 @@ class BufferSource:
         self._algorithm = algorithm
         self.size = len(view)
 
-    def part_checksums(self, part_size: int) -> list[int]:
+    def part_checksums(self, part_size: int, control: _core.Control) -> list[int]:
+        # Memory is hashed at several GB/s: a cancellation waits for no more.
         return _core.part_checksums(self._view, part_size, self._algorithm)
 
     def read(self, offset: int, length: int, expected_crc: int | None) -> tuple[memoryview, int]:
@@ -57,28 +95,48 @@ class BufferSource:
             return part, _core.checksum(part, self._algorithm)
         return part, expected_crc
 
+    def close(self) -> None:
+        pass
+
 
 class FileSource:
     """Parts of a local file, read when they are sent, so memory holds only
-    the parts in flight. A part whose bytes differ from the CRC taken ahead
-    means the file changed during the upload, which fails it."""
+    the parts in flight. The file is opened once, here, and every part read
+    from that descriptor (it cannot be swapped between parts); a part whose
+    bytes differ from the CRC taken ahead means the file changed during the
+    upload, which fails it.
 
-    def __init__(self, path: str | os.PathLike[str], algorithm: str) -> None:
-        self._path = Path(path)
+    ``follow``: a symbolic link named by ``path`` is followed (once, now);
+    otherwise it is refused. ``planned``: the file must still be that one.
+    Raises :class:`UnsafePath` (link, not a regular file, not the planned
+    file) or ``OSError``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        algorithm: str,
+        *,
+        follow: bool = False,
+        planned: PlannedFile | None = None,
+    ) -> None:
+        expected = None if planned is None else (planned.device, planned.inode)
+        self._reader = _core.FileReader(path, follow, expected)
         self._algorithm = algorithm
-        status = self._path.stat()
-        if not stat.S_ISREG(status.st_mode):
-            raise LocalIOError(f"{self._path}: not a regular file", reason="NotAFile")
-        self.size = status.st_size
+        self.size = self._reader.size
 
-    def part_checksums(self, part_size: int) -> list[int]:
-        return _core.file_part_checksums(self._path, self.size, part_size, self._algorithm)
+    def part_checksums(self, part_size: int, control: _core.Control) -> list[int]:
+        return self._reader.part_checksums(part_size, self._algorithm, control)
 
     def read(self, offset: int, length: int, expected_crc: int | None) -> tuple[memoryview, int]:
-        data, crc = _core.read_file_range(self._path, offset, length, self._algorithm)
+        data, crc = self._reader.read(offset, length, self._algorithm)
         if expected_crc is not None and crc != expected_crc:
             raise LocalIOError(
-                f"{self._path} changed during the upload (bytes {offset}-{offset + length})",
+                f"{shown(os.fspath(self._reader.path))} changed during the upload "
+                f"(bytes {offset}-{offset + length})",
                 reason="FileChanged",
             )
         return memoryview(data), crc
+
+    def close(self) -> None:
+        self._reader.close()

@@ -3,6 +3,7 @@ concurrently, stopping them all when one fails."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -12,6 +13,8 @@ from typing import TypeVar, cast
 
 from . import _core
 from .config import TransferConfig
+from .errors import Cancelled, Interrupted
+from .objects import TransferResult
 from .retry import with_retries
 from .transport import Transport
 
@@ -72,49 +75,91 @@ def run_parts(
         raise
 
 
-def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
-    """Runs ``jobs``, ``workers`` at a time (this thread is one of them), on
-    threads of their own; returns their results in order.
+def run_each(
+    jobs: Sequence[Callable[[], TransferResult]], workers: int, control: _core.Control
+) -> list[TransferResult]:
+    """Runs ``jobs``, ``workers`` at a time, on threads of their own; returns
+    their results in order.
 
-    Jobs should report their failures in their results: the first exception
-    one raises stops the handing out of jobs and is raised here once the
-    running ones have ended. An interrupt (Ctrl-C, task cancellation) also
-    cancels ``control``, which stops running jobs at their next chunk.
+    Jobs report their failures in their results; the first exception one
+    raises stops the handing out of jobs and is raised here once the running
+    ones have ended. This thread only waits, so an interrupt (Ctrl-C, or a
+    SIGTERM the command line turns into one) reaches it at once and never
+    lands between a job's success and its result: it cancels ``control``
+    (running jobs stop at their next chunk and clean up), hands out no more
+    jobs, waits until every running job has ended, then raises
+    :class:`Interrupted` with the jobs that had succeeded. Cancelling
+    ``control`` otherwise (task cancellation, on the async face) stops the
+    jobs the same way, and :class:`Cancelled` is raised with them.
     """
-    results: list[T | None] = [None] * len(jobs)
+    results: list[TransferResult | None] = [None] * len(jobs)
     indexes = itertools.count()
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def work() -> None:
-        for i in indexes:
-            if i >= len(jobs) or stop.is_set():
-                return
-            results[i] = jobs[i]()
-
-    def worker() -> None:
+    def worker(finished: threading.Event) -> None:
         try:
-            work()
+            for i in indexes:
+                if i >= len(jobs) or stop.is_set() or control.cancelled:
+                    return
+                results[i] = jobs[i]()
         except BaseException as err:
             failures.append(err)
             stop.set()
+        finally:
+            finished.set()
 
-    threads = [
-        threading.Thread(target=worker, name="cdn-manager-batch", daemon=True)
-        for _ in range(min(workers, len(jobs)) - 1)
-    ]
-    for thread in threads:
-        thread.start()
+    # Each worker says when it has ended through an Event: an interrupted
+    # Thread.join() marks a still running thread as ended (CPython 3.11,
+    # bpo-45274), so it cannot be waited on again.
+    running: list[tuple[threading.Thread, threading.Event]] = []
+    for _ in range(min(workers, len(jobs))):
+        finished = threading.Event()
+        thread = threading.Thread(
+            target=worker, args=(finished,), name="cdn-manager-batch", daemon=True
+        )
+        running.append((thread, finished))
     try:
-        work()
-    except BaseException as err:
+        for thread, _ in running:
+            thread.start()
+        for _, finished in running:
+            finished.wait()
+    except KeyboardInterrupt:
         stop.set()
-        if not isinstance(err, Exception):
-            control.cancel()
-        raise
-    finally:
-        for thread in threads:
-            thread.join()
+        control.cancel()
+        # A thread not running yet will see ``stop`` before taking a job.
+        _wait_through_interrupts([f for t, f in running if t.ident is not None])
+        raise Interrupted(_succeeded(results)) from None
     if failures:
         raise failures[0]
-    return cast(list[T], results)
+    if control.cancelled:
+        raise Cancelled("the batch was cancelled", completed=_succeeded(results))
+    return cast(list[TransferResult], results)
+
+
+def _wait_through_interrupts(events: Sequence[threading.Event]) -> None:
+    """Waits for every event, through further interrupts: what the batch
+    started must finish cleaning up (abort, remove temporary files) before
+    the caller hears that it stopped. Cancelled transfers stop at their next
+    chunk; a request already waiting for an answer ends within the
+    configured timeouts."""
+    for event in events:
+        while not event.is_set():
+            with contextlib.suppress(KeyboardInterrupt):
+                event.wait()
+
+
+def _succeeded(results: Sequence[TransferResult | None]) -> list[TransferResult]:
+    return [r for r in results if r is not None and r.ok]
+
+
+def _join_through_interrupts(threads: Sequence[threading.Thread]) -> None:
+    """Waits for ``threads`` to end, through further interrupts: what they
+    started must finish cleaning up (abort, remove temporary files) before
+    the caller hears that the batch stopped. Cancelled transfers stop at
+    their next chunk; a request already waiting for an answer ends within
+    the configured timeouts."""
+    for thread in threads:
+        while thread.is_alive():
+            with contextlib.suppress(KeyboardInterrupt):
+                thread.join()

@@ -69,7 +69,7 @@ class Upload(Transfer):
 
     def _multipart(self, part_size: int) -> None:
         algorithm = self.config.checksum_algorithm
-        crcs = self.source.part_checksums(part_size)
+        crcs = self.source.part_checksums(part_size, self.control)
         lengths = [
             min(part_size, self.source.size - start)
             for start in range(0, self.source.size, part_size)
@@ -108,6 +108,9 @@ class Upload(Transfer):
                 [partial(send, n) for n in range(2, len(crcs) + 1)],
                 self.control,
             )
+            # Every part is stored, but a cancelled upload must not become an
+            # object: its batch reports it as not done, and aborts it here.
+            self.control.check()
             self._complete(upload_id, parts, full)
         except BaseException:
             self._abort(upload_id)

@@ -1,25 +1,46 @@
 //! `FileWriter`: a download into a temporary file beside the destination,
 //! committed by fsync and rename, removed on abort.
+//!
+//! Everything after the destination's folder is opened (create, rename,
+//! remove, sync) is done relative to its descriptor, so a folder on the way
+//! swapped for a symbolic link meanwhile cannot redirect the write (see
+//! `paths.rs`).
 
-use std::fs::{self, File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use rustix::fs::{fsync, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
 
 use super::{Gate, PartSink, Target, CLOSED};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
+use crate::paths::{open_parent, Parent};
 use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The open temporary file of a `FileWriter`.
+/// The open temporary file of a `FileWriter`, and the folder it is in.
 struct TempFile {
     file: File,
+    /// The destination's folder, opened without following links.
+    dir: OwnedFd,
+    /// The temporary file's name in `dir`, and the destination's.
+    temp_name: String,
+    name: String,
+    /// `folder/.cdnpart-…`, for messages.
     path: PathBuf,
     gate: Gate,
+}
+
+impl TempFile {
+    /// Removes the temporary file (best effort: it is ours, in our folder).
+    fn remove(&self) {
+        let _ = unlinkat(&self.dir, self.temp_name.as_str(), AtFlags::empty());
+    }
 }
 
 impl Target for TempFile {
@@ -33,36 +54,37 @@ impl Target for TempFile {
 
 /// Names the temporary file: short and fixed-length, so it fits whatever the
 /// destination's own name length, and hidden.
-fn temp_path_for(destination: &Path) -> PathBuf {
+fn temp_name() -> String {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!(".cdnpart-{}-{n}", std::process::id());
-    destination.with_file_name(name)
+    format!(".cdnpart-{}-{n}", std::process::id())
 }
 
-fn create_temp(destination: &Path, size: u64) -> CoreResult<TempFile> {
-    let path = temp_path_for(destination);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| CoreError::io("create", &path, e))?;
-    if let Err(e) = file.set_len(size) {
-        let _ = fs::remove_file(&path);
-        return Err(CoreError::io("size", &path, e));
-    }
-    Ok(TempFile {
-        file,
+/// Creates the temporary file (sized `size`) in the destination's folder:
+/// `O_EXCL | O_NOFOLLOW`, so nothing already there, link or file, is opened.
+fn create_temp(parent: Parent, size: u64) -> CoreResult<TempFile> {
+    let temp_name = temp_name();
+    let path = parent.path.with_file_name(&temp_name);
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = openat(
+        &parent.dir,
+        temp_name.as_str(),
+        flags,
+        Mode::from_raw_mode(0o666),
+    )
+    .map_err(|e| CoreError::io("create", &path, e.into()))?;
+    let temp = TempFile {
+        file: File::from(fd),
+        dir: parent.dir,
+        temp_name,
+        name: parent.name,
         path,
         gate: Gate::default(),
-    })
-}
-
-fn fsync_parent(path: &Path) -> CoreResult<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
     };
-    platform::sync_folder(parent).map_err(|e| CoreError::io("sync folder", parent, e))
+    if let Err(e) = temp.file.set_len(size) {
+        temp.remove();
+        return Err(CoreError::io("size", &temp.path, e));
+    }
+    Ok(temp)
 }
 
 /// A download in progress to `destination`.
@@ -90,20 +112,23 @@ impl FileWriter {
         file.file
             .sync_all()
             .map_err(|e| CoreError::io("sync", &file.path, e))?;
-        fs::rename(&file.path, &self.destination)
-            .map_err(|e| CoreError::io("rename into", &self.destination, e))?;
-        fsync_parent(&self.destination)
+        let (dir, temp, name) = (&file.dir, file.temp_name.as_str(), file.name.as_str());
+        renameat(dir, temp, dir, name)
+            .map_err(|e| CoreError::io("rename into", &self.destination, e.into()))?;
+        fsync(dir).map_err(|e| CoreError::io("sync folder of", &self.destination, e.into()))
     }
 }
 
 #[pymethods]
 impl FileWriter {
-    /// Creates the temporary file (sized `size`) beside `destination`.
+    /// Checks `key` and creates the folders it needs below `folder` (as
+    /// `prepare_destination`), then the temporary file (sized `size`) beside
+    /// `folder/key`, all without following a link below `folder`.
     #[new]
-    fn new(py: Python<'_>, destination: PathBuf, size: u64) -> PyResult<Self> {
-        let temp = py.detach(|| create_temp(&destination, size))?;
+    fn new(py: Python<'_>, folder: PathBuf, key: String, size: u64) -> PyResult<Self> {
+        let temp = py.detach(|| create_temp(open_parent(&folder, &key)?, size))?;
         Ok(FileWriter {
-            destination,
+            destination: temp.path.with_file_name(&temp.name),
             size,
             temp: Arc::new(temp),
         })
@@ -131,7 +156,7 @@ impl FileWriter {
             }
             let result = self.commit_file();
             if result.is_err() {
-                let _ = fs::remove_file(&self.temp.path);
+                self.temp.remove();
             }
             result
         })?;
@@ -143,7 +168,7 @@ impl FileWriter {
     fn abort(&self, py: Python<'_>) {
         py.detach(|| {
             if self.temp.gate.close() {
-                let _ = fs::remove_file(&self.temp.path);
+                self.temp.remove();
             }
         });
     }
@@ -167,7 +192,7 @@ impl FileWriter {
 impl Drop for FileWriter {
     fn drop(&mut self) {
         if self.temp.gate.close() {
-            let _ = fs::remove_file(&self.temp.path);
+            self.temp.remove();
         }
     }
 }
@@ -176,20 +201,49 @@ impl Drop for FileWriter {
 mod tests {
     use super::*;
 
+    use std::fs;
+    use std::path::Path;
+
+    fn temp_for(folder: &Path, key: &str, size: u64) -> TempFile {
+        create_temp(open_parent(folder, key).unwrap(), size).unwrap()
+    }
+
     #[test]
     fn temp_file_lives_beside_the_destination_and_is_sized() {
         let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("a-very-long-name".repeat(15));
-        let temp = create_temp(&dest, 1234).unwrap();
-        assert_eq!(temp.path.parent(), dest.parent());
+        let name = "a-very-long-name".repeat(15);
+        let temp = temp_for(dir.path(), &format!("sub/{name}"), 1234);
+        assert_eq!(temp.path.parent(), Some(dir.path().join("sub").as_path()));
         assert!(temp.path.file_name().unwrap().len() < 64);
         assert_eq!(fs::metadata(&temp.path).unwrap().len(), 1234);
+        temp.remove();
+        assert!(!temp.path.exists());
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_after_opening_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let folder = dir.path().join("bucket");
+        let temp = temp_for(&folder, "sub/x", 3);
+        fs::rename(folder.join("sub"), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, folder.join("sub")).unwrap();
+        temp.write_at(b"abc", 0).unwrap();
+        let writer = FileWriter {
+            destination: folder.join("sub/x"),
+            size: 3,
+            temp: Arc::new(temp),
+        };
+        writer.commit_file().unwrap();
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(fs::read(dir.path().join("moved/x")).unwrap(), b"abc");
     }
 
     #[test]
     fn writes_after_close_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let file = create_temp(&dir.path().join("x"), 4).unwrap();
+        let file = temp_for(dir.path(), "x", 4);
         file.write_at(b"ab", 2).unwrap();
         assert!(file.gate.close());
         assert!(!file.gate.close());

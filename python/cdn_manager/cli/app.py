@@ -18,7 +18,9 @@ from typing import Any
 
 from ..credentials import ENV_VARS, CDNCredentials
 from ..errors import CDNError, ConfigError
+from ..escape import printable, shown
 from ..manager import CDNManager
+from ..objects import TransferResult
 from ..s3errors import redact
 from .output import ProgressBar
 
@@ -39,12 +41,23 @@ class UsageError(Exception):
 # Configuration.
 
 
+def user_config(environ: Mapping[str, str] = os.environ) -> Path:
+    """The user's own configuration file: ``$XDG_CONFIG_HOME/cdn-manager/cdn.yaml``
+    (``~/.config/cdn-manager/cdn.yaml`` when the variable is unset, empty or
+    relative, as the XDG base directory specification says)."""
+    base = Path(environ.get("XDG_CONFIG_HOME") or "")
+    if not base.is_absolute():
+        base = Path.home() / ".config"
+    return base / PROG / DEFAULT_CONFIG
+
+
 def load_credentials(
     explicit: str | None, environ: Mapping[str, str] = os.environ
 ) -> CDNCredentials:
     """The credentials from ``--config``, else ``$CDN_MANAGER_CONFIG``, else
-    ``./cdn.yaml``, else the ``CDN_*`` variables; :class:`ConfigError` with
-    one clear message when there are none."""
+    ``./cdn.yaml``, else the user's :func:`user_config`, else the ``CDN_*``
+    variables; :class:`ConfigError` with one clear message when there are
+    none."""
     if explicit:
         return CDNCredentials.from_yaml(explicit)
     named = environ.get(CONFIG_ENV)
@@ -53,13 +66,15 @@ def load_credentials(
             return CDNCredentials.from_yaml(named)
         except ConfigError as err:
             raise ConfigError(f"${CONFIG_ENV}: {err}") from None
-    if Path(DEFAULT_CONFIG).exists():
-        return CDNCredentials.from_yaml(DEFAULT_CONFIG)
+    for candidate in (Path(DEFAULT_CONFIG), user_config(environ)):
+        if candidate.exists():
+            return CDNCredentials.from_yaml(candidate)
     if any(environ.get(var) for var in ENV_VARS.values()):
         return CDNCredentials.from_env(environ)
     raise ConfigError(
         f"no configuration found: pass --config FILE, set ${CONFIG_ENV}, put a "
-        f"{DEFAULT_CONFIG} in the current folder, or set {', '.join(ENV_VARS.values())} "
+        f"{DEFAULT_CONFIG} in the current folder or at {shown(str(user_config(environ)))}, "
+        f"or set {', '.join(ENV_VARS.values())} "
         f"(`{PROG} local-server` starts a local server and writes a {DEFAULT_CONFIG})"
     )
 
@@ -110,12 +125,15 @@ class App:
             print(text, flush=True)
 
     def warn(self, text: str) -> None:
+        """One line on stderr (not with ``--quiet``). Names in ``text``
+        should be escaped with ``shown``; any control character left is
+        escaped here, so nothing reaches the terminal raw."""
         if not self.quiet:
-            print(f"{PROG}: {self.redact(text)}", file=sys.stderr, flush=True)
+            print(f"{PROG}: {printable(self.redact(text))}", file=sys.stderr, flush=True)
 
     def error(self, text: str) -> None:
-        """One line on stderr, whatever the options."""
-        line = " ".join(self.redact(text).split())
+        """One line on stderr, whatever the options (escaped as ``warn``)."""
+        line = printable(" ".join(self.redact(text).split()))
         print(f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
     def emit(self, document: dict[str, Any]) -> None:
@@ -134,7 +152,7 @@ class App:
         if not self.shows_progress or total <= 0:
             yield None
             return
-        bar = ProgressBar(sys.stderr, total, label)
+        bar = ProgressBar(sys.stderr, total, shown(label))
         completed = False
         try:
             yield bar
@@ -149,3 +167,8 @@ def error_document(err: BaseException, message: str) -> dict[str, Any]:
         "ok": False,
         "error": {"type": type(err).__name__, "reason": reason, "message": message},
     }
+
+
+def result_document(result: TransferResult) -> dict[str, Any]:
+    """One item of a batch in a JSON document: the exact key (and path)."""
+    return {"key": result.key, "path": None if result.path is None else str(result.path)}

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import CDNError
+from ..errors import AccessDenied, CDNError, NotFound
+from ..escape import shown
 from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
 from .output import human_size
 
@@ -66,7 +67,7 @@ def cmd_upload(app: App, args: argparse.Namespace) -> int:
         with app.progress(size, args.key) as bar:
             app.manager.upload_file(args.bucket, args.key, args.file, progress=bar, **options)
     source = "stdin" if args.file == "-" else args.file
-    app.say(f"uploaded {source} -> {args.bucket}/{args.key} ({human_size(size)})")
+    app.say(f"uploaded {shown(source)} -> {args.bucket}/{shown(args.key)} ({human_size(size)})")
     app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "source": source, "size": size})
     return EXIT_OK
 
@@ -78,7 +79,7 @@ def download_target(key: str, dest: str | None) -> Path:
         return Path(dest)
     name = key.rpartition("/")[2]
     if not name:
-        raise UsageError(f"key {key!r} ends with '/': give DEST, the file to write")
+        raise UsageError(f"key '{shown(key)}' ends with '/': give DEST, the file to write")
     return Path(dest or ".") / name
 
 
@@ -99,7 +100,9 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
     with app.progress(total, args.key) as bar:
         path = manager.download_file(args.bucket, args.key, target, progress=bar)
     size = path.stat().st_size
-    app.say(f"downloaded {args.bucket}/{args.key} -> {path} ({human_size(size)})")
+    app.say(
+        f"downloaded {args.bucket}/{shown(args.key)} -> {shown(str(path))} ({human_size(size)})"
+    )
     app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "path": str(path), "size": size})
     return EXIT_OK
 
@@ -109,7 +112,9 @@ def cmd_ls(app: App, args: argparse.Namespace) -> int:
     objects = []
     for info in app.manager.list(bucket, prefix):
         modified = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else "-"
-        app.show(f"{info.size:>12}  {modified}  {info.key}")
+        # Escaped: a key holding a newline or ESC must not forge a row or
+        # drive the terminal. --json keeps the exact key.
+        app.show(f"{info.size:>12}  {modified}  {shown(info.key)}")
         objects.append(
             {
                 "key": info.key,
@@ -118,21 +123,36 @@ def cmd_ls(app: App, args: argparse.Namespace) -> int:
                 "last_modified": info.last_modified.isoformat() if info.last_modified else None,
             }
         )
+    if not objects:
+        where = f"{bucket}/{shown(prefix)}" if prefix else bucket
+        app.warn(f"no objects under {where}")
     app.emit({"ok": True, "bucket": bucket, "prefix": prefix, "objects": objects})
     return EXIT_OK
+
+
+def _gone(app: App, bucket: str, key: str) -> bool:
+    """Whether ``bucket/key`` is known to be missing (a HEAD with the read
+    key: S3 deletes answer the same for a missing key). A read key refused
+    the HEAD cannot tell: the delete then goes ahead."""
+    try:
+        return not app.manager.exists(bucket, key)
+    except AccessDenied:
+        return False
 
 
 def cmd_rm(app: App, args: argparse.Namespace) -> int:
     deleted, failed = [], []
     for key in args.keys:
         try:
+            if not args.force and _gone(app, args.bucket, key):
+                raise NotFound(f"rm {args.bucket}/{shown(key)}: not found", reason="NoSuchKey")
             app.manager.delete(args.bucket, key)
         except CDNError as err:
-            app.error(f"rm {args.bucket}/{key} failed: {err}")
+            app.error(str(err))
             failed.append({"key": key, "reason": err.reason, "message": app.redact(str(err))})
             continue
         deleted.append(key)
-        app.say(f"deleted {args.bucket}/{key}")
+        app.say(f"deleted {args.bucket}/{shown(key)}")
     app.emit({"ok": not failed, "bucket": args.bucket, "deleted": deleted, "failed": failed})
     return EXIT_FAILURE if failed else EXIT_OK
 

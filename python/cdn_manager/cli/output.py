@@ -41,9 +41,12 @@ class ProgressBar:
         self._drawn = 0.0
         self._samples: deque[tuple[float, int]] = deque([(self._start, 0)])
         self._lock = threading.Lock()
+        self._closed = False
 
     def __call__(self, n: int) -> None:
         with self._lock:
+            if self._closed:
+                return  # the line is ended: a late report must not draw again
             self._done += n
             now = time.monotonic()
             if now - self._drawn >= self.REDRAW:
@@ -51,8 +54,12 @@ class ProgressBar:
                 self._draw(now, final=False)
 
     def close(self, completed: bool) -> None:
-        """Draws the last frame (with the average rate if ``completed``)."""
+        """Draws the last frame (with the average rate if ``completed``) and
+        ends the line; later calls draw nothing."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             if completed:
                 self._done = self._total
                 self._draw(time.monotonic(), final=True)

@@ -32,12 +32,13 @@ examples:
   {PROG} presign cdn-demo docs/guide.pdf --expires 600
   {PROG} doctor cdn-demo                      # is each key least-privilege?
 
-configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else the
+configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else
+  $XDG_CONFIG_HOME/{PROG}/{DEFAULT_CONFIG} (~/.config/{PROG}/{DEFAULT_CONFIG}), else the
   environment: {", ".join(list(ENV_VARS.values())[:2])},
   {", ".join(list(ENV_VARS.values())[2:4])},
   {list(ENV_VARS.values())[4]}.
 progress bars are drawn on stderr when it is a terminal (never when redirected).
-exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C).
+exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 
@@ -167,11 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     rm = command(
         "rm",
         cmd_rm,
-        "delete objects with the write key",
-        f"  {PROG} rm cdn-demo site/old.html site/older.html\n",
+        "delete objects with the write key (a key that does not exist is an error)",
+        f"  {PROG} rm cdn-demo site/old.html site/older.html\n"
+        f"  {PROG} rm --force cdn-demo site/maybe.html     # gone already? fine\n"
+        "each key is looked up with the read key first (S3 answers a delete of a\n"
+        "missing key as a success), unless --force.\n",
     )
     rm.add_argument("bucket", metavar="BUCKET")
     rm.add_argument("keys", metavar="KEY", nargs="+")
+    rm.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="delete without looking first; a missing key is not an error",
+    )
 
     presign = command(
         "presign",

@@ -1,0 +1,195 @@
+"""Every Python and console block of the README runs as written.
+
+Python blocks run in document order in one namespace, in a folder where
+``cdn-manager local-server`` runs (its ``cdn.yaml``, bucket ``cdn-demo``).
+Console blocks run in order in a second such folder: each ``$ command`` in
+bash, its output compared with the lines under it once the parts that differ
+from run to run (numbers, ports, times, access keys, signatures) are masked.
+
+A block that cannot run says so with a comment on the line before it:
+
+- ``<!-- readme: no-run (why) -->``: not run (a Python block is still
+  compiled); keep these few, and always give the reason;
+- ``<!-- readme: server -->``: its command starts the server the session
+  blocks talk to (run in the background, its banner compared);
+- ``<!-- readme: server-stop -->``: what the server prints on Ctrl-C.
+
+Any other block must run: a new example that fails and is not marked fails
+this test. (``sh`` blocks are the build itself and ``json``/``yaml``/``text``
+blocks are not programs; they are not run.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_cli import CLI, clean_env
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+EXAMPLES = README.parent / "examples"
+MARKER = re.compile(r"<!-- readme: (?P<kind>[a-z-]+)(?: \((?P<why>[^)]+)\))? -->")
+KINDS = {"no-run", "server", "server-stop"}
+RUN = {"python", "console"}
+
+
+@dataclass(frozen=True)
+class Block:
+    language: str
+    text: str
+    #: Line of the opening fence, for messages.
+    line: int
+    kind: str | None
+
+
+def readme_blocks() -> list[Block]:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        opening = re.fullmatch(r"```(\w*)", lines[i])
+        if opening is None:
+            i += 1
+            continue
+        end = lines.index("```", i + 1)
+        before = next((line for line in reversed(lines[:i]) if line.strip()), "")
+        marker = MARKER.fullmatch(before.strip())
+        kind = marker["kind"] if marker else None
+        blocks.append(Block(opening[1], "\n".join(lines[i + 1 : end]) + "\n", i + 1, kind))
+        i = end + 1
+    return blocks
+
+
+def test_every_marker_is_known_and_every_skip_says_why() -> None:
+    text = README.read_text(encoding="utf-8")
+    for found in re.finditer(r"<!-- readme:[^>]*-->", text):
+        marker = MARKER.fullmatch(found[0])
+        assert marker and marker["kind"] in KINDS, found[0]
+        assert marker["kind"] != "no-run" or marker["why"], f"{found[0]}: say why"
+    marked = [b for b in readme_blocks() if b.kind]
+    assert all(b.language in RUN for b in marked), "markers belong to python/console blocks"
+    skipped = [b for b in marked if b.kind == "no-run"]
+    assert len(skipped) <= 3, "keep the blocks that cannot run few"
+
+
+def start_server(folder: Path, *flags: str) -> subprocess.Popen[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(CLI), "local-server", *flags],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    server.send_signal(signal.SIGINT)
+    out, _ = server.communicate(timeout=30)
+    return out
+
+
+def test_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_server(tmp_path, "--json")
+    try:
+        assert server.stdout is not None
+        json.loads(server.stdout.readline())  # up, and cdn.yaml written
+        monkeypatch.chdir(tmp_path)
+        namespace: dict[str, object] = {"__name__": "readme"}
+        for block in (b for b in readme_blocks() if b.language == "python"):
+            code = compile(block.text, f"README.md, block at line {block.line}", "exec")
+            if block.kind != "no-run":
+                exec(code, namespace)
+    finally:
+        stop(server)
+
+
+def masked(text: str) -> list[str]:
+    """The non-empty lines of ``text`` with what differs between runs
+    masked: signatures and credentials in URLs, access keys, numbers
+    (sizes, times, ports, dates); runs of spaces (column widths) as one."""
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r"(X-Amz-[A-Za-z]+=)[^&\s]+", r"\1…", line)
+        line = re.sub(r"AKIA[0-9A-Z]{16}", "AKIA…", line)
+        line = re.sub(r"\d+(\.\d+)?", "#", line)
+        line = " ".join(line.split())
+        if line:
+            lines.append(line)
+    return lines
+
+
+def commands(block: Block) -> list[tuple[str, str]]:
+    """``(command, expected output)`` for each ``$ `` line of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            assert steps, f"README.md line {block.line}: output before any command"
+            steps[-1][1].append(line)
+    return [(command, "\n".join(output)) for command, output in steps]
+
+
+def test_console_blocks_run_and_print_what_they_show(tmp_path: Path) -> None:
+    env = clean_env(PATH=f"{CLI.parent}{os.pathsep}{os.environ['PATH']}")
+    # The README shows what users get by default (messages differ by plane).
+    env.pop("CDN_MANAGER_DATA_PLANE", None)
+    server: subprocess.Popen[str] | None = None
+    try:
+        for block in (b for b in readme_blocks() if b.language == "console"):
+            where = f"README.md, block at line {block.line}"
+            if block.kind == "no-run":
+                continue
+            if block.kind == "server-stop":
+                assert server is not None, f"{where}: no server to stop"
+                assert masked(stop(server)) == masked(block.text), where
+                server = None
+                continue
+            for command, expected in commands(block):
+                if block.kind == "server":
+                    assert command == "cdn-manager local-server", where
+                    server = start_server(tmp_path)
+                    assert server.stdout is not None
+                    banner = [server.stdout.readline() for _ in expected.splitlines()]
+                    assert masked("".join(banner)) == masked(expected), where
+                    continue
+                done = subprocess.run(
+                    ["bash", "-c", command],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    timeout=120,
+                )
+                assert done.returncode == 0, f"{where}: $ {command}\n{done.stdout}"
+                assert masked(done.stdout) == masked(expected), f"{where}: $ {command}"
+    finally:
+        if server is not None:
+            stop(server)
+
+
+@pytest.mark.parametrize("script", ["demo.py", "cli_demo.py"])
+def test_make_demo_removes_what_it_creates(tmp_path: Path, script: str) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script)],
+        cwd=tmp_path,
+        env=clean_env(TMPDIR=str(scratch)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "demo OK" in done.stdout
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
