@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import CDNError, _core
+from cdn_manager import CDNError, IntegrityError, _core
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server
 from helpers.faultproxy import FaultProxy
@@ -98,27 +98,44 @@ def test_a_bytearray_changed_during_a_put_is_refused_or_stored_whole(s3s_server:
         assert zlib.crc32(body) == stored_crc(metadata)
 
 
-def test_a_bytearray_changed_during_a_multipart_upload_is_read_soundly(
-    any_server: Server,
+@pytest.mark.parametrize("size", [5 * MiB, 16 * MiB], ids=["single", "multipart"])
+def test_a_bytearray_changed_during_an_upload_is_refused_or_stored_as_its_crc_says(
+    any_server: Server, size: int
 ) -> None:
-    # Each part is sent from a copy taken under the GIL (never from memory
-    # another thread is changing), and a failed upload leaves nothing.
+    # Neither server checks an UploadPart's CRC against its bytes (and moto
+    # no PUT's), so this is the library's own guarantee: each part of a
+    # mutable buffer is copied once and checked against the CRC taken ahead,
+    # and a buffer changed meanwhile fails the upload before that part is
+    # sent. Never a stored mixture reported as a success.
     server = any_server
     bucket = server.new_bucket()
     for attempt in range(2):
         key = f"scribbled-{attempt}.bin"
-        outcome = upload_while_scribbling(server, bucket, key, 16 * MiB)
+        outcome = upload_while_scribbling(server, bucket, key, size)
         stored = stored_object(server, bucket, key)
         assert server.unfinished_uploads(bucket) == []
         if outcome == "refused":
-            assert stored is None
-        else:
-            assert stored is not None and len(stored[0]) == 16 * MiB
-        # TODO(python side): neither server checks an UploadPart's CRC
-        # against its bytes, so a part changed between its CRC and its copy
-        # is stored under the CRC of other bytes. Once the upload source
-        # copies mutable parts and checks their CRC itself, assert here, as
-        # above: refused, or zlib.crc32(body) == stored_crc(metadata).
+            assert stored is None or "cdn-crc32" not in stored[1]
+            continue
+        assert stored is not None
+        body, metadata = stored
+        assert len(body) == size
+        assert zlib.crc32(body) == stored_crc(metadata)
+
+
+def test_a_bytearray_changed_during_an_upload_fails_as_buffer_changed(
+    moto_server: Server,
+) -> None:
+    data = bytearray(os.urandom(16 * MiB))
+    manager = moto_server.manager(NATIVE)
+    bucket = moto_server.new_bucket()
+    with Scribbler(data), pytest.raises(IntegrityError) as caught:
+        manager.put_bytes(bucket, "changing.bin", data)
+    assert caught.value.reason == "BufferChanged"
+    assert stored_object(moto_server, bucket, "changing.bin") is None
+    # The same buffer, left alone, uploads exactly.
+    manager.put_bytes(bucket, "changing.bin", data)
+    assert moto_server.admin.get_object(Bucket=bucket, Key="changing.bin")["Body"].read() == data
 
 
 def test_checksums_of_a_bytearray_changed_meanwhile_stay_sound() -> None:

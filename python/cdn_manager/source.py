@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from . import _core
-from .errors import InvalidRequest, LocalIOError, UnsafePath
+from .errors import IntegrityError, InvalidRequest, LocalIOError, UnsafePath
 from .escape import shown
 
 
@@ -77,12 +77,23 @@ class Source(Protocol):
         """Releases what the source holds (a file's descriptor)."""
 
 
+def _immutable(view: memoryview) -> bool:
+    """Whether nothing can change the bytes behind ``view`` (a ``bytes``)."""
+    return isinstance(view.obj, bytes)
+
+
 class BufferSource:
-    """Slices of the caller's buffer, hashed in place."""
+    """Slices of the caller's buffer. ``bytes`` are hashed and sent in
+    place; any other buffer (a ``bytearray``, an mmap, ...) could change
+    under the upload, so each part is copied once and the copy checked
+    against the CRC taken ahead: a buffer changed since then fails the
+    upload (``IntegrityError``, reason ``BufferChanged``) before the part is
+    sent, and what is stored is always exactly what its CRCs say."""
 
     def __init__(self, view: memoryview, algorithm: str) -> None:
         self._view = view
         self._algorithm = algorithm
+        self._stable = _immutable(view)
         self.size = len(view)
 
     def part_checksums(self, part_size: int, control: _core.Control) -> list[int]:
@@ -91,9 +102,17 @@ class BufferSource:
 
     def read(self, offset: int, length: int, expected_crc: int | None) -> tuple[memoryview, int]:
         part = self._view[offset : offset + length]
-        if expected_crc is None:
-            return part, _core.checksum(part, self._algorithm)
-        return part, expected_crc
+        if not self._stable:
+            # One copy, taken while holding the GIL: no Python thread can
+            # change it half-way, and nothing can change it afterwards.
+            part = memoryview(part.tobytes())
+        crc = _core.checksum(part, self._algorithm)
+        if expected_crc is not None and crc != expected_crc:
+            raise IntegrityError(
+                f"the buffer changed during the upload (bytes {offset}-{offset + length})",
+                reason="BufferChanged",
+            )
+        return part, crc
 
     def close(self) -> None:
         pass
