@@ -35,7 +35,7 @@ fn range_checksum(
     algorithm: Algorithm,
     offset: u64,
     length: u64,
-) -> CoreResult<u32> {
+) -> CoreResult<u64> {
     let mut buffer = vec![0; HASH_CHUNK.min(length as usize)];
     let mut crc = 0;
     let mut done = 0;
@@ -58,7 +58,7 @@ pub fn file_part_checksums(
     size: u64,
     part_size: u64,
     algorithm: &str,
-) -> PyResult<Vec<u32>> {
+) -> PyResult<Vec<u64>> {
     if part_size == 0 {
         return Err(PyValueError::new_err("part_size must be positive"));
     }
@@ -67,7 +67,7 @@ pub fn file_part_checksums(
         .step_by(part_size as usize)
         .map(|start| (start, part_size.min(size - start)))
         .collect();
-    let crcs = py.detach(|| -> CoreResult<Vec<u32>> {
+    let crcs = py.detach(|| -> CoreResult<Vec<u64>> {
         let file = open(&path)?;
         parallel_map(&ranges, |&(offset, length)| {
             range_checksum(&file, &path, algorithm, offset, length)
@@ -88,7 +88,7 @@ pub fn read_file_range<'py>(
     offset: u64,
     length: usize,
     algorithm: &str,
-) -> PyResult<(Bound<'py, PyBytes>, u32)> {
+) -> PyResult<(Bound<'py, PyBytes>, u64)> {
     let algorithm = Algorithm::parse(algorithm)?;
     let mut crc = 0;
     let bytes = PyBytes::new_with(py, length, |buffer| {
