@@ -37,7 +37,7 @@ class NativePlane:
             ("x-amz-sdk-checksum-algorithm", self._algorithm.upper()),
         ]
         if request.part is None:
-            headers += request.options.headers()
+            headers += request.options.headers() + request.condition.headers()
         response = self._engine.put(
             self._keys(),
             request.bucket,
