@@ -32,7 +32,7 @@ def site_files(seed: int = 12) -> dict[str, bytes]:
         files[f"blog/post-{n:02}/index.html"] = b"<article>" + text(200) + b"</article>"
     for name in ("about", "contact", "docs/intro", "docs/api"):
         files[f"{name}/index.html"] = b"<main>" + text(150) + b"</main>"
-    for n in range(20):
+    for _ in range(20):
         files[f"assets/chunk-{rng.randbytes(5).hex()}.js"] = b"export const x=" + text(120)
         files[f"css/site.{rng.randbytes(4).hex()}.css"] = b"body{color:#123}" + text(80)
     for n in range(200):

@@ -320,8 +320,9 @@ def _prove_objects(
         listed = candidate.listed
         if listed is None:
             continue
-        if candidate.headers.content_encoding is None and listed.size != candidate.file.size:
-            continue
+        size_differs = listed.size != candidate.file.size
+        if candidate.headers.content_encoding is None and size_differs and listed.etag:
+            continue  # differs; the listed ETag is all a conditional write needs
         candidate.proven = None if recheck else memory.get(candidate.key, listed.etag)
         if candidate.proven is None:
             to_head.append(candidate)
@@ -381,8 +382,9 @@ def _decide(plan: DeployPlan, candidate: _Candidate) -> None:
 
     if listed is None:
         return upload(NEW, None)
-    if state is None:
-        return upload(SIZE_DIFFERS, listed.etag)
+    if candidate.headers.content_encoding is None and listed.size != candidate.file.size:
+        return upload(SIZE_DIFFERS, listed.etag if state is None else state.etag)
+    assert state is not None, "proven by _prove_objects"
     if state.content is None:
         return upload(NO_STORED_CHECKSUM, state.etag)
     algorithm, value = state.content

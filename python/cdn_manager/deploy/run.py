@@ -134,7 +134,7 @@ class _Runner:
     def _upload(self, change: Upload | HeaderUpdate, etag: str | None) -> str:
         algorithm, crc = change.checksum
         headers = change.headers
-        condition = Condition(if_match=etag) if etag else Condition(if_none_match=True)
+        condition = Condition(if_match=etag) if etag is not None else Condition(if_none_match=True)
         options = ObjectOptions(
             content_type=headers.content_type,
             cache_control=headers.cache_control,
@@ -197,7 +197,7 @@ class _Runner:
         )
 
     def _delete(self, change: Delete) -> None:
-        self.ops.delete(self.plan.bucket, change.key, if_match=change.etag)
+        self.ops.delete(self.plan.bucket, change.key, if_match=change.etag or None)
         assert self.plan.memory is not None
         self.plan.memory.forget(change.key)
         self._done(self.report.deleted, change)
