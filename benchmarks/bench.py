@@ -7,6 +7,10 @@ runs each workload for each client once, round 2 again, and so on, after a
 warm-up round that is not counted. Writes ``results/latest.json`` (or
 ``results/quick.json`` with ``--quick``), a bar chart beside it and a
 Markdown table, which it also prints.
+
+A little over 400 lines: the server's set-up, the interleaved rounds and the
+machine description stay together so that one file says how every figure in
+``results/`` was made.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 A method runs exactly the timed part of a workload: the runner builds the
 client and loads the payload before the clock starts, and checks the bytes
 after it stops. A client without a method for a workload does not run it.
+
+Over 400 lines on purpose: ten short client classes, meant to be read side
+by side so that each one's setup can be compared with the others'.
 """
 
 from __future__ import annotations

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ..escape import shown
 from ..s3errors import S3Error, is_refusal
 from .base import DataPlane, Get, Put, Response
 
 log = logging.getLogger("cdn_manager")
+R = TypeVar("R", Get, Put)
+T = TypeVar("T")
 
 #: Set (``extra=``) on the log record of every switch to boto3, so a test
 #: suite can fail any test that switches without meaning to.
@@ -70,38 +73,24 @@ class AdaptivePlane:
         self._switch = switch
 
     def get(self, request: Get) -> Response:
-        if self._switch.choice.name == "boto3":
-            return self._boto3.get(request)
-        try:
-            response = self._native.get(request)
-        except S3Error as err:
-            if not self._may_fall_back(err):
-                raise
-            response = self._boto3.get(request)
-            self._fell_back(str(request), err)
-            return response
-        self._switch.proven = True
-        return response
+        return self._route(self._native.get, self._boto3.get, request)
 
     def put(self, request: Put) -> str:
+        return self._route(self._native.put, self._boto3.put, request)
+
+    def _route(self, native: Callable[[R], T], boto3: Callable[[R], T], request: R) -> T:
         if self._switch.choice.name == "boto3":
-            return self._boto3.put(request)
+            return boto3(request)
         try:
-            etag = self._native.put(request)
+            result = native(request)
         except S3Error as err:
-            if not self._may_fall_back(err):
+            if self._switch.proven or not is_refusal(err.code):
                 raise
-            etag = self._boto3.put(request)
-            self._fell_back(str(request), err)
-            return etag
+            result = boto3(request)
+            self._switch.to_boto3(
+                f"the endpoint refused a native {shown(str(request))} ({shown(str(err))}) "
+                "that boto3 got through"
+            )
+            return result
         self._switch.proven = True
-        return etag
-
-    def _may_fall_back(self, err: S3Error) -> bool:
-        return not self._switch.proven and is_refusal(err.code)
-
-    def _fell_back(self, request: str, err: S3Error) -> None:
-        self._switch.to_boto3(
-            f"the endpoint refused a native {shown(request)} ({shown(str(err))}) "
-            "that boto3 got through"
-        )
+        return result
