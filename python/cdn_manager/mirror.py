@@ -107,7 +107,7 @@ def _regular_size(path: Path) -> int | None:
     symbolic link), else None."""
     try:
         status = path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return status.st_size if stat.S_ISREG(status.st_mode) else None
 
@@ -213,6 +213,7 @@ def plan_pull(
     cannot be stored strictly inside ``folder`` are refused; zero-byte
     folder markers (keys ending in ``/``) are skipped."""
     root = Path(folder)
+    _check_folder_path(root)
     selected = Filters.of(filters, include, exclude)
     plan = SyncPlan(bucket, folder_prefix(prefix), root, max_delete=max_delete)
     candidates = []
@@ -244,6 +245,19 @@ def plan_pull(
             if file.relative not in wanted and selected.included(file.relative):
                 plan.deletes.append(file.relative)
     return plan
+
+
+def _check_folder_path(folder: Path) -> None:
+    """Raises :class:`LocalIOError` if ``folder``, or the nearest part of
+    its path that exists, is not a folder: nothing could be pulled there."""
+    for existing in (folder, *folder.parents):
+        if existing.exists() or existing.is_symlink():
+            if not existing.is_dir():
+                raise LocalIOError(
+                    f"cannot write to {shown(str(folder))}: {shown(str(existing))} is not a folder",
+                    reason="NotADirectoryError",
+                )
+            return
 
 
 def check_writable(folder: Path) -> None:
@@ -331,6 +345,8 @@ def write_pull_receipt(
         identity = identity_of(local.lstat())
         crc = cache.digests(local, identity, [algorithm])[algorithm]
         assert isinstance(crc, int)
-        receipt.entries.append(Entry(key, identity[2], algorithm, crc, plan.etags[key], str(local)))
+        # Some servers (s3s-fs) list no ETags: ask the object itself.
+        etag = plan.etags[key] or manager.stat(plan.bucket, key).etag
+        receipt.entries.append(Entry(key, identity[2], algorithm, crc, etag, str(local)))
     cache.save()
     return receipt.write(path)
