@@ -499,3 +499,47 @@ def test_invalidation_paths_stay_within_cloudfront_limits() -> None:
     wide = [f"site/f{n}/x/page-{m}.html" for n in range(40) for m in range(80)]
     paths = cdn_paths(wide)
     assert len(paths) <= MAX_WILDCARDS and paths == ["/site/*"]
+
+
+@pytest.mark.usefixtures("face")
+def test_both_faces_plan_and_deploy_with_progress_for_the_whole_deploy(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    bucket = moto_server.new_bucket()
+    manager = moto_server.manager()
+    site, rules = tmp_path / "site", tmp_path / "rules.yaml"
+    files = {"index.html": b"<p>" * 3000, "a.js": b"x()" * 2000, "b.bin": os.urandom(9000)}
+    write_site(site, files)
+    rules.write_text(RULES)
+    plan = manager.plan_deploy(site, bucket, "p", rules=rules)
+    assert plan.size == sum(len(data) for data in files.values())
+    moved: list[int] = []
+    report = manager.deploy(plan, progress=moved.append)
+    assert report.ok and len(report.uploaded) == 3
+    # Compressed files count their own size, so the total is the plan's.
+    assert sum(moved) == plan.size
+    assert manager.plan_deploy(site, bucket, "p", rules=rules).uploads == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rules: [{match: '*.css', content_encoding: zstd}]", "must be one of gzip, br, identity"),
+        ("rules: [{cache_control: x}]", "rule 1: 'match' must be a glob pattern"),
+        ("rules: [{match: a, colour: red}]", "rule 1: unknown field 'colour'"),
+        ("rules: [{match: a, metadata: {cdn-crc32: x}}]", "not starting with 'cdn-'"),
+        ("entry: 7", "'entry' must be a list of glob patterns"),
+        ("rules: [", "invalid YAML"),
+    ],
+)
+def test_a_bad_rules_file_is_one_clear_error(
+    moto_server: Server, tmp_path: Path, text: str, message: str
+) -> None:
+    from cdn_manager import ConfigError
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(text)
+    (tmp_path / "site").mkdir()
+    with pytest.raises(ConfigError, match=r"rules file .*rules\.yaml") as raised:
+        moto_server.manager().plan_deploy(tmp_path / "site", "cdn-test", rules=rules)
+    assert message in str(raised.value)

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: ``(device, inode, size, mtime_ns, ctime_ns)`` of a file, as fstat saw it.
-Identity = tuple[int, int, int, int, int]
+_Identity = tuple[int, int, int, int, int]
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
     """CRC ("crc32", "crc32c" or "crc64nvme") of a bytes-like object, GIL
@@ -53,14 +53,14 @@ def read_file_range(
 
 def file_digests(
     path: str | os.PathLike[str], algorithms: Sequence[str], md5: bool = False
-) -> tuple[list[int], str | None, Identity, Identity]:
+) -> tuple[list[int], str | None, _Identity, _Identity]:
     """The whole file's CRC for each of ``algorithms`` and, if ``md5``, its
     hex MD5, from one read (symbolic links are not followed, only regular
     files are read); with the file's identity before and after the read."""
 
 def compress_file(
     path: str | os.PathLike[str], encoding: str, algorithm: str = "crc32"
-) -> tuple[bytes, int, Identity, Identity]:
+) -> tuple[bytes, int, _Identity, _Identity]:
     """The file compressed (``encoding`` "gzip" or "br"), the CRC of its
     uncompressed bytes, and its identity before and after the read."""
 
