@@ -27,15 +27,20 @@ from helpers.site import RULES, site_files, write_site
 PREFIX = "www"
 
 
-def create_distribution(endpoint: str) -> str:
-    """A CloudFront distribution on moto; its id."""
-    client = boto3.client(
+def cloudfront(endpoint: str) -> Any:
+    """A CloudFront client on moto."""
+    return boto3.client(
         "cloudfront",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="admin",
         aws_secret_access_key="admin-secret",
     )
+
+
+def create_distribution(endpoint: str) -> str:
+    """A CloudFront distribution on moto; its id."""
+    client = cloudfront(endpoint)
     origin = {
         "Id": "o",
         "DomainName": "origin.s3.amazonaws.com",
@@ -199,14 +204,9 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
         f"/{PREFIX}/img/gallery/03/photo-061.jpg",
         f"/{PREFIX}/robots.txt",
     ]
-    cloudfront = boto3.client(
-        "cloudfront",
-        endpoint_url=moto_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="admin",
-        aws_secret_access_key="admin-secret",
+    made = cloudfront(moto_server.endpoint).get_invalidation(
+        DistributionId=distribution, Id=report.invalidation.id
     )
-    made = cloudfront.get_invalidation(DistributionId=distribution, Id=report.invalidation.id)
     assert sorted(made["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]) == sorted(
         report.invalidation.paths
     )

@@ -7,9 +7,8 @@ import json
 import os
 from pathlib import Path
 
-import boto3
 from test_cli import bucket_keys, cdn, clean_env, config_for, make_tree, read_tree
-from test_deploy import create_distribution
+from test_deploy import cloudfront, create_distribution
 
 from conftest import Server
 from helpers.site import RULES
@@ -126,14 +125,9 @@ def test_push_invalidates_overwritten_paths_on_cloudfront(
     line = next(line for line in run.out.splitlines() if line.startswith("invalidation "))
     assert line.endswith(f"on {target} for 2 paths (COMPLETED)")  # moto's word
     invalidation_id = line.split()[1]
-    cloudfront = boto3.client(
-        "cloudfront",
-        endpoint_url=moto_server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="admin",
-        aws_secret_access_key="admin-secret",
+    made = cloudfront(moto_server.endpoint).get_invalidation(
+        DistributionId=distribution, Id=invalidation_id
     )
-    made = cloudfront.get_invalidation(DistributionId=distribution, Id=invalidation_id)
     assert sorted(made["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]) == [
         "/a%20b.html",
         "/index.html",

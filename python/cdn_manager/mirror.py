@@ -23,8 +23,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,6 +39,7 @@ from .errors import LocalIOError, UnsafePath
 from .escape import shown
 from .manager import CDNManager, Progress
 from .objects import TransferResult
+from .transfer import run_each
 
 T = TypeVar("T")
 
@@ -144,26 +144,13 @@ def _compare_all(
         key, path, local, remote = candidate
         return _difference(manager, plan.bucket, key, path, local, remote)
 
-    whys = _run_all(manager, [partial(compare, candidate) for candidate in candidates])
+    jobs = [partial(compare, candidate) for candidate in candidates]
+    whys = run_each(jobs, manager.config.concurrency, _core.Control())
     for (key, path, _, remote), why in zip(candidates, whys, strict=True):
         if why is None:
             plan.unchanged.append(key)
         else:
             plan.changes.append(Change(key, path, remote, why))
-
-
-def _run_all(manager: CDNManager, jobs: list[Callable[[], T]]) -> list[T]:
-    """Runs ``jobs`` ``config.concurrency`` at a time; returns their results
-    in order. On the first failure or an interrupt, jobs not started are
-    dropped, and running ones end before this raises."""
-    with ThreadPoolExecutor(manager.config.concurrency, "cdn-manager-sync") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 class _KeyJudge:

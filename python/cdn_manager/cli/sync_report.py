@@ -36,6 +36,21 @@ def _failed(app: App, verb: str, failures: Sequence[tuple[str, CDNError]]) -> li
     ]
 
 
+def _summary(
+    app: App,
+    command: str,
+    plan: DeployPlan | mirror.SyncPlan,
+    counts: list[str],
+    seconds: float,
+    **problems: Sequence[object],
+) -> None:
+    """The last line: what moved, then what was skipped, refused, failed."""
+    listed = {"skipped": plan.skipped, "refused": plan.refused, **problems}
+    counts = counts + [f"{len(items)} {name}" for name, items in listed.items() if items]
+    where = f"{shown(plan.bucket)}/{shown(plan.prefix)}"
+    app.say(f"{command} {where}: {', '.join(counts)} in {seconds:.1f} s")
+
+
 def report_deploy(app: App, plan: DeployPlan, report: DeployReport | None, seconds: float) -> int:
     """Prints what a push did (or, for a dry run with ``report`` None, would
     do); 1 if anything was refused, failed or held back."""
@@ -82,19 +97,7 @@ def report_deploy(app: App, plan: DeployPlan, report: DeployReport | None, secon
         f"{len(deletes)} {'to delete' if dry else 'deleted'}",
         f"{len(plan.unchanged)} unchanged",
     ]
-    counts += [
-        f"{len(items)} {name}"
-        for name, items in (
-            ("skipped", plan.skipped),
-            ("refused", plan.refused),
-            ("failed", failed),
-            ("held back", held),
-        )
-        if items
-    ]
-    app.say(
-        f"push {shown(plan.bucket)}/{shown(plan.prefix)}: {', '.join(counts)} in {seconds:.1f} s"
-    )
+    _summary(app, "push", plan, counts, seconds, failed=failed, **{"held back": held})
     ok = (report.ok if report is not None else not plan.refused) and not (
         dry and plan.delete and plan.too_many_deletes
     )
@@ -171,18 +174,7 @@ def report_pull(
     ]
     if plan.deletes:
         counts.append(f"{len(gone)} {'to delete' if dry else 'deleted'}")
-    counts += [
-        f"{len(items)} {name}"
-        for name, items in (
-            ("skipped", plan.skipped),
-            ("refused", plan.refused),
-            ("failed", failed),
-        )
-        if items
-    ]
-    app.say(
-        f"pull {shown(plan.bucket)}/{shown(plan.prefix)}: {', '.join(counts)} in {seconds:.1f} s"
-    )
+    _summary(app, "pull", plan, counts, seconds, failed=failed)
     ok = not plan.refused and not failed and not too_many
     app.emit(
         {

@@ -13,17 +13,18 @@ upload); another content encoding is a new upload.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
+from .. import _core
 from ..errors import CDNError, InvalidRequest, LocalIOError
 from ..escape import shown
 from ..names import check_key
 from ..objects import ObjectInfo
+from ..transfer import run_each
 from .cache import ChecksumCache, ObjectMemory, Proven, Value, usable_folder
 from .filters import Filters
 from .local import Left, LocalFile, walk
@@ -188,22 +189,6 @@ class DeployPlan:
         return "\n".join([shown(head), *self.lines()])
 
 
-def _concurrently(workers: int, jobs: Sequence[Callable[[], T]]) -> list[T]:
-    """Runs ``jobs`` ``workers`` at a time; their results in order. On the
-    first failure or an interrupt, jobs not started are dropped and running
-    ones end before this raises."""
-    if not jobs:
-        return []
-    with ThreadPoolExecutor(workers, "cdn-manager-plan") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-
-
 @dataclass
 class _Candidate:
     """A local file on its way through planning."""
@@ -330,7 +315,7 @@ def _prove_objects(
     def head(candidate: _Candidate) -> Proven:
         return proven(ops.stat(plan.bucket, candidate.key))
 
-    found = _concurrently(ops.config.concurrency, [partial(head, c) for c in to_head])
+    found = run_each([partial(head, c) for c in to_head], ops.config.concurrency, _core.Control())
     plan.stats.heads = len(to_head)
     for candidate, state in zip(to_head, found, strict=True):
         candidate.proven = state
@@ -359,7 +344,8 @@ def _hash_files(
         except LocalIOError as err:
             return err
 
-    found = _concurrently(ops.config.concurrency, [partial(read, c, w) for c, w in to_read])
+    jobs = [partial(read, c, w) for c, w in to_read]
+    found = run_each(jobs, ops.config.concurrency, _core.Control())
     for (candidate, _), values in zip(to_read, found, strict=True):
         if isinstance(values, LocalIOError):
             plan.refused.append(Left(str(candidate.file.path), str(values)))

@@ -16,8 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,6 +26,7 @@ from .. import _core
 from ..errors import CDNError, ConfigError, NotFound
 from ..escape import shown
 from ..integrity import decode, encode
+from ..transfer import run_each
 from .remote import proven
 from .rules import Headers
 
@@ -147,11 +147,6 @@ def _entry(change: Upload | HeaderUpdate | Unchanged, etag: str) -> Entry:
     return Entry(change.key, file.size, algorithm, crc, etag, str(file.path), change.headers)
 
 
-def _run_all(workers: int, jobs: Iterable[Callable[[], list[str]]]) -> list[str]:
-    with ThreadPoolExecutor(workers, "cdn-manager-verify") as pool:
-        return [line for lines in pool.map(lambda job: job(), jobs) for line in lines]
-
-
 def verify(
     ops: Operations, receipt: Receipt, *, bucket: bool = True, local: bool = True
 ) -> list[str]:
@@ -201,4 +196,5 @@ def verify(
             jobs.append(partial(check_object, entry))
         if local:
             jobs.append(partial(check_file, entry))
-    return _run_all(ops.config.concurrency, jobs)
+    found = run_each(jobs, ops.config.concurrency, _core.Control())
+    return [line for lines in found for line in lines]
