@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
-from test_cli import bucket_keys, cdn, clean_env, config_for, make_tree, read_tree
+from test_cli import (
+    bucket_keys,
+    cdn,
+    clean_env,
+    config_for,
+    make_tree,
+    read_tree,
+    start,
+    wait_until,
+)
+from test_cli import (
+    slow_moto as slow_moto_fixture,  # noqa: F401 (registers the fixture here)
+)
 from test_deploy import cloudfront, create_distribution
 
-from conftest import Server
+from conftest import MiB, Server
 from helpers.site import RULES
 
 
@@ -190,3 +203,27 @@ def test_push_output_escapes_hostile_file_names(moto_server: Server, tmp_path: P
     keys = cdn("push", site, bucket, "--json", "--dry-run", config=config).json()["unchanged"]
     assert sorted(keys) == ["evil\x1b[31m.txt", "fine.txt"]
     assert os.path.exists(site / "evil\x1b[31m.txt")
+
+
+def test_interrupted_push_starts_no_delete_and_leaves_no_upload(
+    slow_moto: Server, tmp_path: Path
+) -> None:
+    config = config_for(slow_moto, tmp_path)
+    bucket = slow_moto.new_bucket()
+    slow_moto.admin.put_object(Bucket=bucket, Key="old.txt", Body=b"still served")
+    folder = tmp_path / "folder"
+    make_tree(folder, {"big.bin": os.urandom(40 * MiB), "index.html": b"<p>new</p>"})
+
+    process = start("push", folder, bucket, "--delete", config=config)
+
+    def upload_started() -> bool:
+        return bool(slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads"))
+
+    wait_until(upload_started, 60, "a multipart upload")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    assert slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    # Nothing after the interrupt: no page, no delete.
+    assert bucket_keys(slow_moto, bucket) == ["old.txt"]
