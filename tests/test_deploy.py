@@ -18,7 +18,6 @@ import urllib3
 
 from cdn_manager import CDNManager, Conflict
 from cdn_manager.deploy import DeployPlan, TooManyDeletes
-from cdn_manager.deploy.invalidate import MAX_PATHS, MAX_WILDCARDS, cdn_paths
 
 from conftest import Server, StartProxy
 from helpers.faultproxy import FaultProxy
@@ -223,40 +222,6 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
     assert len(third.unchanged) == len(files)
 
 
-@pytest.mark.slow  # 10,000 uploads to moto first (about a minute)
-def test_unchanged_10000_file_repush_reads_no_file_and_heads_no_object(
-    moto_server: Server, tmp_path: Path, fault_proxy: StartProxy
-) -> None:
-    bucket = moto_server.new_bucket()
-    site = tmp_path / "tree"
-    for n in range(10_000):
-        path = site / f"d{n % 20:02}" / f"s{n % 7}" / f"file-{n:05}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"%d" % n * (n % 50))
-    # Files modified in the last moments are re-read once (racily clean, as
-    # git treats them); a built tree is older than that.
-    past = time.time() - 3600
-    for path in site.rglob("*.txt"):
-        os.utime(path, (past, past))
-    proxy = fault_proxy(moto_server)
-    manager = moto_server.manager(host=proxy.endpoint)
-    deploy(manager, manager.plan_deploy(site, bucket, "snap"))
-    proxy.exchanges.clear()
-
-    started = time.monotonic()
-    plan = manager.plan_deploy(site, bucket, "snap", delete=True)
-    assert (plan.uploads, plan.updates, plan.deletes) == ([], [], [])
-    assert len(plan.unchanged) == 10_000
-    assert plan.stats.files_read == 0 and plan.stats.bytes_read == 0
-    assert plan.stats.cache_hits == 10_000 and plan.stats.remembered == 10_000
-    report = manager.deploy(plan)
-    assert report.ok and report.uploaded == []
-    print(f"unchanged 10,000-file re-push: {time.monotonic() - started:.2f} s")
-    # Ten listing pages, nothing else.
-    assert {(e.method, e.target.split("?")[0]) for e in proxy.exchanges} == {("GET", f"/{bucket}")}
-    assert len(proxy.exchanges) == 10
-
-
 def test_more_deletes_than_max_delete_changes_nothing(
     any_server: Server, bucket: str, tmp_path: Path
 ) -> None:
@@ -403,104 +368,6 @@ def test_receipt_verifies_until_an_object_changes_behind_its_back(
     ]
 
 
-def test_header_changes_are_uploaded_again_when_the_write_key_may_not_copy(
-    moto_server: Server, tmp_path: Path, fault_proxy: StartProxy, cdn_log: pytest.LogCaptureFixture
-) -> None:
-    from helpers.faultproxy import Fault, Rule
-
-    bucket = moto_server.new_bucket()
-    manager = moto_server.manager()
-    site, rules = tmp_path / "site", tmp_path / "rules.yaml"
-    write_site(site, {"a.txt": b"a", "b.txt": b"b"})
-    rules.write_text(RULES)
-    deploy(manager, manager.plan_deploy(site, bucket, rules=rules))
-    rules.write_text(RULES + '  - match: "*.txt"\n    cache_control: no-store\n')
-
-    proxy = fault_proxy(moto_server)
-    # AWS refuses CopyObject to a key without s3:GetObject on the source.
-    proxy.add(Rule(Fault.DENY, at=None, method="PUT", header="x-amz-copy-source"))
-    denied = moto_server.manager(host=proxy.endpoint)
-    plan = denied.plan_deploy(site, bucket, rules=rules)
-    assert sorted(u.key for u in plan.updates) == ["a.txt", "b.txt"]
-    report = deploy(denied, plan)
-    assert sorted(u.key for u in report.reuploaded) == ["a.txt", "b.txt"]
-    assert report.updated == []
-    for key in ("a.txt", "b.txt"):
-        assert moto_server.admin.head_object(Bucket=bucket, Key=key)["CacheControl"] == "no-store"
-    notices = [r.getMessage() for r in cdn_log.records if "may not copy" in r.getMessage()]
-    assert len(notices) == 1
-
-
-def test_a_corrupt_cache_is_ignored_not_trusted(
-    moto_server: Server, tmp_path: Path, private_cache: Path
-) -> None:
-    bucket = moto_server.new_bucket()
-    manager = moto_server.manager()
-    site = tmp_path / "site"
-    write_site(site, {"a.txt": b"first", "b.txt": b"second"})
-    past = time.time() - 3600
-    for path in site.iterdir():
-        os.utime(path, (past, past))
-    deploy(manager, manager.plan_deploy(site, bucket))
-    assert manager.plan_deploy(site, bucket).stats.files_read == 0
-
-    for cache in (private_cache / "cdn-manager" / "deploy").glob("*.json"):
-        text = cache.read_text()
-        cache.write_text(text.replace('"etag"', '"etaG"').replace("5", "6", 1))
-    plan = manager.plan_deploy(site, bucket)
-    assert plan.stats.files_read == 2 and plan.stats.remembered == 0
-    assert plan.stats.heads == 2 and len(plan.unchanged) == 2
-
-
-def test_objects_other_tools_wrote_compare_by_their_crc64nvme_or_md5(
-    moto_server: Server, tmp_path: Path
-) -> None:
-    import base64
-
-    from cdn_manager import _core
-
-    bucket = moto_server.new_bucket()
-    site = tmp_path / "site"
-    write_site(site, {"cli.txt": b"written by the aws cli", "md5.txt": b"only an md5 etag"})
-    crc = base64.b64encode(
-        _core.checksum(b"written by the aws cli", "crc64nvme").to_bytes(8, "big")
-    )
-    # The AWS CLI's default: a CRC64NVME full-object checksum (moto is open,
-    # so a plain PUT stands in for the CLI).
-    urllib3.request(
-        "PUT",
-        f"{moto_server.endpoint}/{bucket}/cli.txt",
-        body=b"written by the aws cli",
-        headers={
-            "x-amz-checksum-crc64nvme": crc.decode(),
-            "x-amz-sdk-checksum-algorithm": "CRC64NVME",
-        },
-    )
-    moto_server.admin.put_object(Bucket=bucket, Key="md5.txt", Body=b"only an md5 etag")
-    manager = moto_server.manager()
-    plan = manager.plan_deploy(site, bucket)
-    # Same content: no upload; only their content type is not the rules'.
-    assert plan.uploads == []
-    assert [(u.key, u.why) for u in plan.updates] == [
-        ("cli.txt", "headers differ: content_type"),
-        ("md5.txt", "headers differ: content_type"),
-    ]
-    (site / "cli.txt").write_bytes(b"written by the aws CLI")
-    plan = manager.plan_deploy(site, bucket)
-    assert [(u.key, u.why) for u in plan.uploads] == [("cli.txt", "checksum differs")]
-
-
-def test_invalidation_paths_stay_within_cloudfront_limits() -> None:
-    keys = [f"site/a{n % 3}/page-{n}.html" for n in range(MAX_PATHS)]
-    assert len(cdn_paths(keys)) == MAX_PATHS
-    assert cdn_paths(["site/a b/x y.html"]) == ["/site/a%20b/x%20y.html"]
-    many = [*keys, "site/top.html"]
-    assert cdn_paths(many) == ["/site/*", "/site/a0/*", "/site/a1/*", "/site/a2/*"]
-    wide = [f"site/f{n}/x/page-{m}.html" for n in range(40) for m in range(80)]
-    paths = cdn_paths(wide)
-    assert len(paths) <= MAX_WILDCARDS and paths == ["/site/*"]
-
-
 @pytest.mark.usefixtures("face")
 def test_both_faces_plan_and_deploy_with_progress_for_the_whole_deploy(
     moto_server: Server, tmp_path: Path
@@ -519,27 +386,3 @@ def test_both_faces_plan_and_deploy_with_progress_for_the_whole_deploy(
     # Compressed files count their own size, so the total is the plan's.
     assert sum(moved) == plan.size
     assert manager.plan_deploy(site, bucket, "p", rules=rules).uploads == []
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("rules: [{match: '*.css', content_encoding: zstd}]", "must be one of gzip, br, identity"),
-        ("rules: [{cache_control: x}]", "rule 1: 'match' must be a glob pattern"),
-        ("rules: [{match: a, colour: red}]", "rule 1: unknown field 'colour'"),
-        ("rules: [{match: a, metadata: {cdn-crc32: x}}]", "not starting with 'cdn-'"),
-        ("entry: 7", "'entry' must be a list of glob patterns"),
-        ("rules: [", "invalid YAML"),
-    ],
-)
-def test_a_bad_rules_file_is_one_clear_error(
-    moto_server: Server, tmp_path: Path, text: str, message: str
-) -> None:
-    from cdn_manager import ConfigError
-
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(text)
-    (tmp_path / "site").mkdir()
-    with pytest.raises(ConfigError, match=r"rules file .*rules\.yaml") as raised:
-        moto_server.manager().plan_deploy(tmp_path / "site", "cdn-test", rules=rules)
-    assert message in str(raised.value)
