@@ -16,7 +16,7 @@ import brotli
 import pytest
 import urllib3
 
-from cdn_manager import CDNManager, Conflict
+from cdn_manager import CDNManager
 from cdn_manager.deploy import DeployPlan, TooManyDeletes
 
 from conftest import Server, StartProxy
@@ -306,40 +306,6 @@ def test_filters_select_the_same_paths_on_push_and_pull(
         "index.html",
         "notes.md",
     ]
-
-
-def test_concurrent_deploys_conflict_instead_of_clobbering(
-    any_server: Server, bucket: str, tmp_path: Path
-) -> None:
-    manager = any_server.manager()
-    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
-    write_site(ours, {"index.html": b"<p>v1</p>", "app.css": b"a{}"})
-    deploy(manager, manager.plan_deploy(ours, bucket))
-    write_site(ours, {"index.html": b"<p>ours</p>", "new.js": b"ours()"})
-    write_site(theirs, {"index.html": b"<p>theirs</p>", "new.js": b"theirs()", "app.css": b"a{}"})
-
-    # Both plan against the same state; theirs lands first.
-    our_plan = manager.plan_deploy(ours, bucket)
-    their_plan = manager.plan_deploy(theirs, bucket)
-    deploy(manager, their_plan)
-    report = manager.deploy(our_plan)
-
-    assert not report.ok
-    assert sorted(key for key, _ in report.failed) == ["new.js"]
-    assert all(isinstance(err, Conflict) for _, err in report.failed)
-    # The entry point waits for its assets: it was never sent.
-    assert [c.key for c in report.held_back] == ["index.html"]
-    for key, data in (("index.html", b"<p>theirs</p>"), ("new.js", b"theirs()")):
-        assert any_server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-
-    # An overwrite planned against an ETag that has since changed loses too.
-    stale = manager.plan_deploy(ours, bucket, include=["index.html"], exclude=["*.js"])
-    deploy(manager, manager.plan_deploy(theirs, bucket))  # nothing to do
-    any_server.admin.put_object(Bucket=bucket, Key="index.html", Body=b"<p>third</p>")
-    late = manager.deploy(stale)
-    assert [(key, err.reason) for key, err in late.failed] == [("index.html", "PreconditionFailed")]
-    body = any_server.admin.get_object(Bucket=bucket, Key="index.html")["Body"].read()
-    assert body == b"<p>third</p>"
 
 
 def test_receipt_verifies_until_an_object_changes_behind_its_back(

@@ -32,22 +32,23 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 from .. import _core
-from ..errors import AccessDenied, CDNError
+from ..errors import AccessDenied, CDNError, Conflict
 from ..escape import shown
 from ..planes.base import Condition, ObjectOptions
+from ..source import Source
 from ..transfer import run_each
 from .cache import Proven
 from .invalidate import Invalidation, Target, parse_target
 from .invalidate import invalidate as create_invalidation
 from .plan import Delete, DeployPlan, HeaderUpdate, TooManyDeletes, Upload
 from .receipt import write_receipt
-from .remote import stored_metadata
+from .remote import proven, stored_metadata
 from .sources import PlannedFileSource, compress
 
 if TYPE_CHECKING:
@@ -141,29 +142,41 @@ class _Runner:
             metadata=dict(headers.metadata),
             content_encoding=headers.content_encoding,
         )
-        bucket, key = self.plan.bucket, change.key
         if headers.content_encoding is None:
-            source = PlannedFileSource(change.file, algorithm, crc)
-            new_etag = self.ops.store(self.control, bucket, key, source, options, condition)
+            source: Source = PlannedFileSource(change.file, algorithm, crc)
             stored = stored_metadata(algorithm, crc, None)
+            new_etag = self._store(change, source, options, condition)
         else:
             packed = compress(change.file, headers.content_encoding, algorithm, crc)
-            options = ObjectOptions(
-                options.content_type,
-                options.cache_control,
-                {**options.metadata, **stored_metadata(algorithm, crc, crc)},
-                options.content_encoding,
-            )
-            new_etag = self.ops.store(
-                self.control, bucket, key, packed.source(algorithm), options, condition
-            )
+            stored = stored_metadata(algorithm, packed.stored_crc, crc)
+            options = replace(options, metadata={**options.metadata, **stored})
+            new_etag = self._store(change, packed.source(algorithm), options, condition)
             # Progress counts the file's own bytes, as the plan's size does.
             self.control.advance(change.file.size - len(packed.data))
-            stored = stored_metadata(algorithm, packed.stored_crc, crc)
         self._remember(change, new_etag, stored)
         if isinstance(change, Upload):
             self._done(self.report.uploaded, change, new_etag)
         return new_etag
+
+    def _store(
+        self,
+        change: Upload | HeaderUpdate,
+        source: Source,
+        options: ObjectOptions,
+        condition: Condition,
+    ) -> str:
+        """Uploads; a lost condition that our own earlier attempt explains (its
+        answer was lost, and the retry met the object it had written) is a
+        success, any other is the :class:`Conflict` it is."""
+        bucket, key = self.plan.bucket, change.key
+        try:
+            return self.ops.store(self.control, bucket, key, source, options, condition)
+        except Conflict:
+            state = proven(self.ops.stat(bucket, key))
+            if state.content == change.checksum and state.headers == change.headers:
+                log.info("upload %s: already stored by an earlier attempt", shown(key))
+                return state.etag
+            raise
 
     def _update(self, change: HeaderUpdate) -> None:
         if not self._no_copy:
