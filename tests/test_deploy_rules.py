@@ -1,9 +1,14 @@
 """Headers and the CDN: a rules file's mistakes, header changes when the
-write key may not copy, and CloudFront's path limits."""
+write key may not copy, CloudFront's path limits, Cloudflare's purge."""
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from test_deploy import deploy
@@ -11,6 +16,7 @@ from test_deploy import deploy
 from cdn_manager.deploy.invalidate import MAX_PATHS, MAX_WILDCARDS, cdn_paths
 
 from conftest import Server, StartProxy
+from helpers.leaks import remember
 from helpers.site import RULES, write_site
 
 
@@ -75,3 +81,71 @@ def test_invalidation_paths_stay_within_cloudfront_limits() -> None:
     wide = [f"site/f{n}/x/page-{m}.html" for n in range(40) for m in range(80)]
     paths = cdn_paths(wide)
     assert len(paths) <= MAX_WILDCARDS and paths == ["/site/*"]
+
+
+class PurgeAPI(BaseHTTPRequestHandler):
+    """Cloudflare's documented purge endpoint, on 127.0.0.1."""
+
+    token = "cf-token-" + os.urandom(6).hex()
+    seen: ClassVar[list[tuple[str, list[str]]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        authorised = self.headers.get("Authorization") == f"Bearer {self.token}"
+        self.seen.append((self.path, body["files"]))
+        answer: dict[str, Any] = {"success": authorised, "errors": [], "messages": []}
+        if authorised:
+            answer["result"] = {"id": f"purge-{len(self.seen)}"}
+        else:
+            answer["errors"] = [{"code": 10000, "message": "Authentication error"}]
+        data = json.dumps(answer).encode()
+        self.send_response(200 if authorised else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_cloudflare_purges_the_public_urls_in_batches_of_100(
+    moto_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remember(PurgeAPI.token)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PurgeAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CDN_MANAGER_CLOUDFLARE_API", f"http://127.0.0.1:{server.server_port}/v4")
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", PurgeAPI.token)
+    try:
+        bucket = moto_server.new_bucket()
+        manager = moto_server.manager()
+        site, rules = tmp_path / "site", tmp_path / "rules.yaml"
+        write_site(site, {f"p/{n:03}.html": b"v1" for n in range(150)})
+        write_site(site, {"app.0badc0de.js": b"1", "new page.html": b"x"})
+        rules.write_text(RULES + "public_url: https://www.example.com/docs/\n")
+        deploy(manager, manager.plan_deploy(site, bucket, "site", rules=rules))
+        write_site(site, {f"p/{n:03}.html": b"v2" for n in range(150)})
+        write_site(site, {"app.0badc0de.js": b"2"})  # immutable: never purged
+        report = deploy(
+            manager,
+            manager.plan_deploy(site, bucket, "site", rules=rules),
+            invalidate="cloudflare:0123abcd",
+        )
+        assert report.invalidation is not None
+        assert report.invalidation.id == "purge-1,purge-2"
+        urls = [f"https://www.example.com/docs/p/{n:03}.html" for n in range(150)]
+        assert [path for path, _ in PurgeAPI.seen] == ["/v4/zones/0123abcd/purge_cache"] * 2
+        assert [len(files) for _, files in PurgeAPI.seen] == [100, 50]
+        assert sorted(f for _, files in PurgeAPI.seen for f in files) == urls
+
+        monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "wrong")
+        write_site(site, {"p/000.html": b"v3"})
+        refused = manager.deploy(
+            manager.plan_deploy(site, bucket, "site", rules=rules),
+            invalidate="cloudflare:0123abcd",
+        )
+        assert refused.uploaded and not refused.ok
+        assert str(refused.invalidation_error).endswith("HTTP 403: Authentication error")
+    finally:
+        server.shutdown()

@@ -143,8 +143,8 @@ def add_mirror_commands(command: CommandFactory) -> None:
     _sync_options(push, "objects under the prefix")
     push.add_argument(
         "--invalidate",
-        metavar="cloudfront:ID",
-        help="invalidate the overwritten and deleted paths on this CloudFront distribution",
+        metavar="CDN:ID",
+        help="invalidate the overwritten and deleted paths (cloudfront:ID or cloudflare:ZONE)",
     )
     push.add_argument("--wait", action="store_true", help="wait for the invalidation")
     push.add_argument(

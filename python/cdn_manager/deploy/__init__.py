@@ -9,12 +9,12 @@
 - ``rules``: per-file headers, compression and entry points;
 - ``sources``: the bytes uploaded (planned files, compressed files);
 - ``run``: applying a plan in a safe order, with conditional writes;
-- ``invalidate``: the CloudFront invalidation;
+- ``invalidate`` / ``cloudflare`` / ``target``: the CloudFront invalidation,
+  the Cloudflare purge;
 - ``receipt``: receipts, and verifying them later.
 """
 
 from .filters import Filters
-from .invalidate import Invalidation, Target
 from .plan import (
     MAX_DELETE,
     Delete,
@@ -28,6 +28,7 @@ from .plan import (
 from .receipt import Receipt, verify
 from .rules import Headers, Rules
 from .run import DeployReport
+from .target import Invalidation, Target
 
 __all__ = [
     "MAX_DELETE",

@@ -5,6 +5,7 @@ A rules file is YAML::
 
     defaults: true            # keep the built-in rules below (the default)
     entry: ["*.html", "sw.js"]  # published last (default: *.html)
+    public_url: https://www.example.com/  # where the prefix is served (invalidation)
     rules:
       - match: "*.css"
         cache_control: "public, max-age=3600"
@@ -173,6 +174,8 @@ class Rules:
     source: str = "built-in rules"
     #: Applied before ``rules`` unless the file says ``defaults: false``.
     defaults: tuple[Rule, ...] = DEFAULTS
+    #: The URL the prefix is served at, for CDN invalidations.
+    public_url: str | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Rules:
@@ -199,7 +202,7 @@ class Rules:
             data = {"rules": data}
         if not isinstance(data, dict):
             raise _bad(source, "the file must hold a mapping or a list of rules")
-        unknown = set(data) - {"rules", "entry", "defaults"}
+        unknown = set(data) - {"rules", "entry", "defaults", "public_url"}
         if unknown:
             raise _bad(source, f"unknown key {sorted(unknown)[0]!r}")
         defaults = data.get("defaults", True)
@@ -211,8 +214,19 @@ class Rules:
             entry = [entry]
         if not isinstance(entry, list) or not all(isinstance(p, str) and p for p in entry):
             raise _bad(source, "'entry' must be a list of glob patterns")
-        made = cls(rules, tuple(Glob(p) for p in entry), source)
-        return made if defaults else cls(rules, made.entry, source, ())
+        public_url = data.get("public_url")
+        if public_url is not None and (
+            not isinstance(public_url, str)
+            or not re.match(r"^https?://[^/\s]+(/\S*)?$", public_url)
+        ):
+            raise _bad(source, "'public_url' must be an http(s) URL")
+        return cls(
+            rules,
+            tuple(Glob(p) for p in entry),
+            source,
+            DEFAULTS if defaults else (),
+            public_url,
+        )
 
     def headers(self, relative: str) -> Headers:
         """The headers of the file ``relative`` (to the folder)."""

@@ -44,12 +44,13 @@ from ..planes.base import Condition, ObjectOptions
 from ..source import Source
 from ..transfer import run_each
 from .cache import Proven
-from .invalidate import Invalidation, Target, parse_target
 from .invalidate import invalidate as create_invalidation
+from .invalidate import parse_target
 from .plan import Delete, DeployPlan, HeaderUpdate, TooManyDeletes, Upload
 from .receipt import write_receipt
 from .remote import proven, stored_metadata
 from .sources import PlannedFileSource, compress
+from .target import Invalidation, Target
 
 if TYPE_CHECKING:
     from ..operations import Operations
@@ -262,11 +263,11 @@ def run_deploy(
     finally:
         _save(plan, report)
     if target is not None:
-        keys = _invalidated_keys(report)
-        if keys:
+        objects = _invalidated(report)
+        if objects:
             try:
                 report.invalidation = create_invalidation(
-                    ops, target, keys, options.get("wait", False)
+                    ops, target, objects, options.get("wait", False), plan.rules.public_url
                 )
             except CDNError as err:
                 report.invalidation_error = err
@@ -286,12 +287,13 @@ def _save(plan: DeployPlan, report: DeployReport) -> None:
         plan.memory.save(sorted(present))
 
 
-def _invalidated_keys(report: DeployReport) -> list[str]:
-    """Overwritten and deleted keys, except immutable ones (a CDN never needs
-    to drop an object whose name changes with its content)."""
+def _invalidated(report: DeployReport) -> list[tuple[str, str]]:
+    """``(key, path below the prefix)`` of the overwritten and deleted
+    objects, except immutable ones (a CDN never needs to drop an object
+    whose name changes with its content)."""
     rules, prefix = report.plan.rules, report.plan.prefix
     written: list[Upload | HeaderUpdate] = [*report.uploaded, *report.updated, *report.reuploaded]
     changed = {c.key: c.headers for c in written}
     keys = [key for key in report.overwritten if not changed[key].immutable]
     keys += [d.key for d in report.deleted if not rules.headers(d.key[len(prefix) :]).immutable]
-    return sorted(keys)
+    return [(key, key[len(prefix) :]) for key in sorted(keys)]
