@@ -1,5 +1,6 @@
-//! CRC32 / CRC32C / MD5: part digests, their combination into a whole-object
-//! CRC, all computed with the GIL released.
+//! CRC32 / CRC32C / CRC64NVME / MD5: part digests, their combination into a
+//! whole-object CRC, all computed with the GIL released. A CRC is carried as a
+//! `u64` whatever its width (CRC32 values use the low 32 bits).
 
 use md5::{Digest, Md5};
 use pyo3::exceptions::PyValueError;
@@ -12,6 +13,8 @@ use crate::buffer::Bytes;
 pub enum Algorithm {
     Crc32,
     Crc32c,
+    /// CRC-64/NVME, the AWS SDKs' and CLI's default since 2025.
+    Crc64Nvme,
 }
 
 impl Algorithm {
@@ -19,36 +22,56 @@ impl Algorithm {
         match name {
             "crc32" => Ok(Algorithm::Crc32),
             "crc32c" => Ok(Algorithm::Crc32c),
+            "crc64nvme" => Ok(Algorithm::Crc64Nvme),
             other => Err(PyValueError::new_err(format!(
-                "unsupported checksum algorithm {other:?} (use 'crc32' or 'crc32c')"
+                "unsupported checksum algorithm {other:?} (use 'crc32', 'crc32c' or 'crc64nvme')"
             ))),
         }
     }
 
-    pub fn checksum(self, data: &[u8]) -> u32 {
+    pub fn checksum(self, data: &[u8]) -> u64 {
         self.append(0, data)
     }
 
-    pub fn append(self, crc: u32, data: &[u8]) -> u32 {
+    /// The CRC of `a || data` from `crc(a)`.
+    pub fn append(self, crc: u64, data: &[u8]) -> u64 {
         match self {
             Algorithm::Crc32 => {
-                let mut hasher = crc32fast::Hasher::new_with_initial(crc);
+                let mut hasher = crc32fast::Hasher::new_with_initial(crc as u32);
                 hasher.update(data);
-                hasher.finalize()
+                u64::from(hasher.finalize())
             }
-            Algorithm::Crc32c => crc32c::crc32c_append(crc, data),
+            Algorithm::Crc32c => u64::from(crc32c::crc32c_append(crc as u32, data)),
+            Algorithm::Crc64Nvme => {
+                // The state before the final inversion (init and xorout are
+                // both all ones), so appending continues where `crc` ended.
+                let mut digest =
+                    crc_fast::Digest::new_with_init_state(crc_fast::CrcAlgorithm::Crc64Nvme, !crc);
+                digest.update(data);
+                digest.finalize()
+            }
         }
     }
 
     /// CRC of `a || b` from `crc(a)`, `crc(b)` and `len(b)`.
-    pub fn combine(self, crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    pub fn combine(self, crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
         match self {
             Algorithm::Crc32 => {
-                let mut a = crc32fast::Hasher::new_with_initial(crc_a);
-                a.combine(&crc32fast::Hasher::new_with_initial_len(crc_b, len_b));
-                a.finalize()
+                let mut a = crc32fast::Hasher::new_with_initial(crc_a as u32);
+                a.combine(&crc32fast::Hasher::new_with_initial_len(
+                    crc_b as u32,
+                    len_b,
+                ));
+                u64::from(a.finalize())
             }
-            Algorithm::Crc32c => crc32c::crc32c_combine(crc_a, crc_b, len_b as usize),
+            Algorithm::Crc32c => u64::from(crc32c::crc32c_combine(
+                crc_a as u32,
+                crc_b as u32,
+                len_b as usize,
+            )),
+            Algorithm::Crc64Nvme => {
+                crc_fast::checksum_combine(crc_fast::CrcAlgorithm::Crc64Nvme, crc_a, crc_b, len_b)
+            }
         }
     }
 }
@@ -56,7 +79,7 @@ impl Algorithm {
 /// The running digests of one contiguous byte range.
 pub struct Digests {
     algorithm: Option<Algorithm>,
-    crc: u32,
+    crc: u64,
     md5: Option<Md5>,
     length: u64,
 }
@@ -81,7 +104,7 @@ impl Digests {
         self.length += data.len() as u64;
     }
 
-    pub fn crc(&self) -> Option<u32> {
+    pub fn crc(&self) -> Option<u64> {
         self.algorithm.map(|_| self.crc)
     }
 
@@ -111,7 +134,7 @@ impl Digests {
 /// CRC of `data` (`bytes`, `bytearray`, `memoryview`, ...).
 #[pyfunction]
 #[pyo3(signature = (data, algorithm = "crc32"))]
-pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyResult<u32> {
+pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyResult<u64> {
     let algorithm = Algorithm::parse(algorithm)?;
     let data = Bytes::new(data)?;
     let mut crc = 0;
@@ -144,7 +167,7 @@ pub fn part_checksums(
     data: &Bound<'_, PyAny>,
     part_size: usize,
     algorithm: &str,
-) -> PyResult<Vec<u32>> {
+) -> PyResult<Vec<u64>> {
     if part_size == 0 {
         return Err(PyValueError::new_err("part_size must be positive"));
     }
@@ -167,7 +190,7 @@ pub fn part_checksums(
     Ok(crcs)
 }
 
-fn parallel_part_checksums(algorithm: Algorithm, data: &[u8], part_size: usize) -> Vec<u32> {
+fn parallel_part_checksums(algorithm: Algorithm, data: &[u8], part_size: usize) -> Vec<u64> {
     let parts: Vec<&[u8]> = data.chunks(part_size).collect();
     parallel_map(&parts, |part| algorithm.checksum(part))
 }
@@ -192,7 +215,7 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
 /// The CRC of the concatenation of parts, given each part's `(crc, length)`.
 #[pyfunction]
 #[pyo3(signature = (parts, algorithm = "crc32"))]
-pub fn combine_checksums(parts: Vec<(u32, u64)>, algorithm: &str) -> PyResult<u32> {
+pub fn combine_checksums(parts: Vec<(u64, u64)>, algorithm: &str) -> PyResult<u64> {
     let algorithm = Algorithm::parse(algorithm)?;
     Ok(parts
         .into_iter()
@@ -209,11 +232,17 @@ mod tests {
     fn known_values() {
         assert_eq!(Algorithm::Crc32.checksum(b"123456789"), 0xCBF4_3926);
         assert_eq!(Algorithm::Crc32c.checksum(b"123456789"), 0xE306_9283);
+        // The CRC-64/NVME check value (the RevEng catalogue's).
+        assert_eq!(
+            Algorithm::Crc64Nvme.checksum(b"123456789"),
+            0xAE8B_1486_0A79_9888
+        );
+        assert_eq!(Algorithm::Crc64Nvme.checksum(b""), 0);
     }
 
     #[test]
     fn combined_parts_equal_the_whole() {
-        for algorithm in [Algorithm::Crc32, Algorithm::Crc32c] {
+        for algorithm in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
             for part_size in [1, 7, 16, DATA.len()] {
                 let crcs = parallel_part_checksums(algorithm, DATA, part_size);
                 let combined = DATA
@@ -228,6 +257,15 @@ mod tests {
                     "{algorithm:?} {part_size}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn appending_continues_a_crc() {
+        for algorithm in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let (a, b) = DATA.split_at(17);
+            let appended = algorithm.append(algorithm.checksum(a), b);
+            assert_eq!(appended, algorithm.checksum(DATA), "{algorithm:?}");
         }
     }
 

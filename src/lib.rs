@@ -17,8 +17,10 @@
 
 mod buffer;
 mod checksum;
+mod compress;
 mod control;
 mod error;
+mod filehash;
 mod http;
 mod paths;
 mod platform;
@@ -32,7 +34,11 @@ mod _core {
     #[pymodule_export]
     use crate::checksum::{checksum, combine_checksums, md5_hex, part_checksums};
     #[pymodule_export]
+    use crate::compress::compress_file;
+    #[pymodule_export]
     use crate::control::Control;
+    #[pymodule_export]
+    use crate::filehash::file_digests;
     #[pymodule_export]
     use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]

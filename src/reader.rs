@@ -42,7 +42,7 @@ fn unsafe_file(path: &Path, reason: &'static str) -> CoreError {
 /// Opens `path` for reading and checks, on the open descriptor, that it is a
 /// regular file (and the one identified by `expected` = (device, inode)).
 /// Without `follow`, a symbolic link as the last component is refused.
-fn open_checked(path: &Path, follow: bool, expected: Option<(u64, u64)>) -> CoreResult<File> {
+pub fn open_checked(path: &Path, follow: bool, expected: Option<(u64, u64)>) -> CoreResult<File> {
     // O_NONBLOCK so that a FIFO in the file's place cannot hang the open
     // (it is refused just after); reads of a regular file ignore the flag.
     let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -87,7 +87,7 @@ fn range_checksum(
     algorithm: Algorithm,
     (offset, length): (u64, u64),
     running: &dyn Fn() -> PyResult<()>,
-) -> PyResult<u32> {
+) -> PyResult<u64> {
     let mut buffer = vec![0; HASH_CHUNK.min(length as usize)];
     let mut crc = 0;
     let mut done = 0;
@@ -121,7 +121,7 @@ pub fn file_part_checksums(
     size: u64,
     part_size: u64,
     algorithm: &str,
-) -> PyResult<Vec<u32>> {
+) -> PyResult<Vec<u64>> {
     let algorithm = Algorithm::parse(algorithm)?;
     let ranges = part_ranges(size, part_size)?;
     py.detach(|| {
@@ -193,7 +193,7 @@ impl FileReader {
         part_size: u64,
         algorithm: &str,
         control: Option<Py<Control>>,
-    ) -> PyResult<Vec<u32>> {
+    ) -> PyResult<Vec<u64>> {
         let algorithm = Algorithm::parse(algorithm)?;
         let ranges = part_ranges(self.size, part_size)?;
         let control = control.as_ref().map(|c| c.get());
@@ -212,7 +212,7 @@ impl FileReader {
         offset: u64,
         length: usize,
         algorithm: &str,
-    ) -> PyResult<(Bound<'py, PyBytes>, u32)> {
+    ) -> PyResult<(Bound<'py, PyBytes>, u64)> {
         let algorithm = Algorithm::parse(algorithm)?;
         let mut crc = 0;
         let bytes = PyBytes::new_with(py, length, |buffer| {
@@ -262,13 +262,13 @@ fn hash_ranges(
     algorithm: Algorithm,
     ranges: &[(u64, u64)],
     running: &(dyn Fn() -> PyResult<()> + Sync),
-) -> PyResult<Vec<u32>> {
+) -> PyResult<Vec<u64>> {
     let next = AtomicUsize::new(0);
     let helpers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(ranges.len())
         .saturating_sub(1);
-    let work = || -> PyResult<Vec<(usize, u32)>> {
+    let work = || -> PyResult<Vec<(usize, u64)>> {
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -328,7 +328,7 @@ mod tests {
         }
         let ranges = part_ranges(data.len() as u64, HASH_CHUNK as u64 + 1).unwrap();
         let crcs = hash_ranges(&file, &path, Algorithm::Crc32, &ranges, &no_stop).unwrap();
-        let expected: Vec<u32> = data
+        let expected: Vec<u64> = data
             .chunks(HASH_CHUNK + 1)
             .map(|c| Algorithm::Crc32.checksum(c))
             .collect();

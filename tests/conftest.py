@@ -153,6 +153,20 @@ def _wait_for(endpoint: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Deploys cache checksums under ``$XDG_CACHE_HOME``: the suite (and the
+    commands it starts, which inherit the environment) uses its own."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[Server]:
     port = free_port()

@@ -12,7 +12,10 @@ A block that cannot run says so with a comment on the line before it:
   compiled); keep these few, and always give the reason;
 - ``<!-- readme: server -->``: its command starts the server the session
   blocks talk to (run in the background, its banner compared);
-- ``<!-- readme: server-stop -->``: what the server prints on Ctrl-C.
+- ``<!-- readme: server-stop -->``: what the server prints on Ctrl-C;
+- ``<!-- readme: file NAME -->`` (on a ``yaml`` or other data block): the
+  block is the file NAME that other blocks use, written into both working
+  folders before anything runs.
 
 Any other block must run: a new example that fails and is not marked fails
 this test. (``sh`` blocks are the build itself and ``json``/``yaml``/``text``
@@ -35,8 +38,10 @@ from test_cli import CLI, clean_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = README.parent / "examples"
-MARKER = re.compile(r"<!-- readme: (?P<kind>[a-z-]+)(?: \((?P<why>[^)]+)\))? -->")
-KINDS = {"no-run", "server", "server-stop"}
+MARKER = re.compile(
+    r"<!-- readme: (?P<kind>[a-z-]+)(?: \((?P<why>[^)]+)\)| (?P<name>[\w.-]+))? -->"
+)
+KINDS = {"no-run", "server", "server-stop", "file"}
 RUN = {"python", "console"}
 
 
@@ -47,6 +52,8 @@ class Block:
     #: Line of the opening fence, for messages.
     line: int
     kind: str | None
+    #: The file name of a ``file`` block.
+    name: str | None = None
 
 
 def readme_blocks() -> list[Block]:
@@ -61,7 +68,9 @@ def readme_blocks() -> list[Block]:
         before = next((line for line in reversed(lines[:i]) if line.strip()), "")
         marker = MARKER.fullmatch(before.strip())
         kind = marker["kind"] if marker else None
-        blocks.append(Block(opening[1], "\n".join(lines[i + 1 : end]) + "\n", i + 1, kind))
+        name = marker["name"] if marker else None
+        text = "\n".join(lines[i + 1 : end]) + "\n"
+        blocks.append(Block(opening[1], text, i + 1, kind, name))
         i = end + 1
     return blocks
 
@@ -72,14 +81,23 @@ def test_every_marker_is_known_and_every_skip_says_why() -> None:
         marker = MARKER.fullmatch(found[0])
         assert marker and marker["kind"] in KINDS, found[0]
         assert marker["kind"] != "no-run" or marker["why"], f"{found[0]}: say why"
-    marked = [b for b in readme_blocks() if b.kind]
+    marked = [b for b in readme_blocks() if b.kind and b.kind != "file"]
     assert all(b.language in RUN for b in marked), "markers belong to python/console blocks"
+    assert all(b.name for b in readme_blocks() if b.kind == "file"), "a file block needs a name"
     skipped = [b for b in marked if b.kind == "no-run"]
     assert len(skipped) <= 3, "keep the blocks that cannot run few"
 
 
+def write_files(folder: Path) -> None:
+    """The README's ``file`` blocks, as files in ``folder``."""
+    for block in readme_blocks():
+        if block.kind == "file" and block.name:
+            (folder / block.name).write_text(block.text, encoding="utf-8")
+
+
 def start_server(folder: Path, *flags: str) -> subprocess.Popen[str]:
     folder.mkdir(parents=True, exist_ok=True)
+    write_files(folder)
     return subprocess.Popen(
         [str(CLI), "local-server", *flags],
         cwd=folder,

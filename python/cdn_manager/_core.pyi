@@ -17,6 +17,8 @@ __all__ = [
     "Response",
     "checksum",
     "combine_checksums",
+    "compress_file",
+    "file_digests",
     "file_part_checksums",
     "md5_hex",
     "part_checksums",
@@ -24,9 +26,12 @@ __all__ = [
     "sign_request",
 ]
 
+#: ``(device, inode, size, mtime_ns, ctime_ns)`` of a file, as fstat saw it.
+_Identity = tuple[int, int, int, int, int]
+
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
-    """CRC ("crc32" or "crc32c") of a bytes-like object, GIL released (a
-    mutable buffer is hashed from copies taken under the GIL)."""
+    """CRC ("crc32", "crc32c" or "crc64nvme") of a bytes-like object, GIL
+    released (a mutable buffer is hashed from copies taken under the GIL)."""
 
 def md5_hex(data: Buffer) -> str:
     """Hex MD5 of a bytes-like object, GIL released (as ``checksum``)."""
@@ -57,6 +62,19 @@ def file_part_checksums(
     path: str | os.PathLike[str], size: int, part_size: int, algorithm: str = "crc32"
 ) -> list[int]:
     """CRC of each ``part_size`` slice of the file's first ``size`` bytes."""
+
+def file_digests(
+    path: str | os.PathLike[str], algorithms: Sequence[str], md5: bool = False
+) -> tuple[list[int], str | None, _Identity, _Identity]:
+    """The whole file's CRC for each of ``algorithms`` and, if ``md5``, its
+    hex MD5, from one read (symbolic links are not followed, only regular
+    files are read); with the file's identity before and after the read."""
+
+def compress_file(
+    path: str | os.PathLike[str], encoding: str, algorithm: str = "crc32"
+) -> tuple[bytes, int, _Identity, _Identity]:
+    """The file compressed (``encoding`` "gzip" or "br"), the CRC of its
+    uncompressed bytes, and its identity before and after the read."""
 
 def prepare_destination(folder: str | os.PathLike[str], key: str) -> Path:
     """Checks ``key``, creates the folders it needs below ``folder``, returns

@@ -32,10 +32,13 @@ from . import _core
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
+from .deploy import DeployPlan, DeployReport
+from .deploy.plan import PlanOptions
 from .errors import Cancelled
 from .manager import (
     BatchUploadOptions,
     CDNManager,
+    DeployRunOptions,
     Progress,
     ProgressOption,
     UploadOptions,
@@ -266,6 +269,29 @@ class AsyncCDNManager:
     async def check(self, bucket: str) -> AuditReport:
         """As :meth:`CDNManager.check`."""
         return await self._call(self._ops.check, bucket)
+
+    # Deploys.
+
+    async def plan_deploy(
+        self,
+        folder: str | os.PathLike[str],
+        bucket: str,
+        prefix: str = "",
+        **options: Unpack[PlanOptions],
+    ) -> DeployPlan:
+        """As :meth:`CDNManager.plan_deploy`."""
+        return await self._call(partial(self._ops.plan_deploy, folder, bucket, prefix, **options))
+
+    async def deploy(self, plan: DeployPlan, **options: Unpack[DeployRunOptions]) -> DeployReport:
+        """As :meth:`CDNManager.deploy`; cancelling the task stops every
+        transfer in flight and starts nothing more (no deletes)."""
+        return await self._transfer(self._ops.deploy, plan, **options)
+
+    async def verify_receipt(
+        self, receipt: str | os.PathLike[str], *, bucket: bool = True, local: bool = True
+    ) -> builtins.list[str]:
+        """As :meth:`CDNManager.verify_receipt`."""
+        return await self._call(self._ops.verify_receipt, receipt, bucket, local)
 
 
 def _attach_completed(cancelled: asyncio.CancelledError, done: asyncio.Future[Any]) -> None:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from . import _core
 from .errors import IntegrityError
 
-ALGORITHMS = ("crc32", "crc32c")
+ALGORITHMS = ("crc32", "crc32c", "crc64nvme")
+#: Bytes of each algorithm's value on the wire.
+WIDTHS = {"crc32": 4, "crc32c": 4, "crc64nvme": 8}
 #: User-metadata key (before the algorithm name) holding the full-object CRC
 #: this library computed, and the response header that carries it.
 METADATA_PREFIX = "cdn-"
@@ -27,20 +29,22 @@ _MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _MULTIPART_ETAG = re.compile(r'-(\d+)"?$')
 
 
-def encode(crc: int) -> str:
-    """A CRC as S3 writes it: base64 of its four big-endian bytes."""
-    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+def encode(crc: int, algorithm: str = "crc32") -> str:
+    """A CRC as S3 writes it: base64 of its big-endian bytes (four, or eight
+    for CRC64NVME)."""
+    return base64.b64encode(crc.to_bytes(WIDTHS[algorithm], "big")).decode("ascii")
 
 
-def decode(value: str | None) -> int | None:
-    """The CRC an S3 checksum header or metadata value holds, or None."""
+def decode(value: str | None, algorithm: str = "crc32") -> int | None:
+    """The ``algorithm`` CRC an S3 checksum header or metadata value holds,
+    or None."""
     if not value:
         return None
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return int.from_bytes(raw, "big") if len(raw) == 4 else None
+    return int.from_bytes(raw, "big") if len(raw) == WIDTHS[algorithm] else None
 
 
 def upload_metadata(algorithm: str, crc: int) -> dict[str, str]:
@@ -54,7 +58,7 @@ class Expectation:
 
     size: int
     etag: str
-    #: "crc32"/"crc32c" when a CRC check applies.
+    #: "crc32", "crc32c" or "crc64nvme" when a CRC check applies.
     algorithm: str | None = None
     full_crc: int | None = None
     #: (composite CRC, number of parts) of a multipart object.
@@ -76,7 +80,7 @@ def _header_crc(headers: Mapping[str, str], algorithm: str) -> tuple[int, str] |
     if value is None:
         return None
     body, _, count = value.partition("-")
-    crc = decode(body)
+    crc = decode(body, algorithm)
     return None if crc is None else (crc, count)
 
 
@@ -121,7 +125,7 @@ def expectation(headers: Mapping[str, str]) -> Expectation:
     if native is not None and native.full_crc is not None:
         return native
     for algorithm in ALGORITHMS:
-        crc = decode(headers.get(METADATA_HEADER + algorithm))
+        crc = decode(headers.get(METADATA_HEADER + algorithm), algorithm)
         if crc is not None:
             return Expectation(
                 size, etag, algorithm, full_crc=crc, source=f"{METADATA_HEADER}{algorithm}"
@@ -164,12 +168,13 @@ def verify(expected: Expectation, parts: Sequence[_core.PartSink]) -> None:
                     f"composite checksum covers {count} parts, downloaded {len(parts)}",
                     reason="ChecksumMismatch",
                 )
-            digest = b"".join(crc.to_bytes(4, "big") for crc in crcs)
+            digest = b"".join(crc.to_bytes(WIDTHS[expected.algorithm], "big") for crc in crcs)
             got = _core.checksum(digest, expected.algorithm)
         if got != want:
             raise IntegrityError(
                 f"{expected.algorithm} mismatch against {expected.source}: "
-                f"expected {encode(want)}, computed {encode(got)}",
+                f"expected {encode(want, expected.algorithm)}, "
+                f"computed {encode(got, expected.algorithm)}",
                 reason="ChecksumMismatch",
             )
     if expected.md5 is not None:

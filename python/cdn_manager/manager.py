@@ -19,6 +19,9 @@ from . import _core
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
+from .deploy import DeployPlan, DeployReport
+from .deploy.plan import PlanOptions
+from .deploy.run import DeployOptions
 from .objects import ObjectInfo, TransferResult
 from .operations import ItemData, Operations, Payload
 from .planes.adaptive import PlaneChoice
@@ -43,6 +46,10 @@ class UploadOptions(ProgressOption, total=False):
 
 class BatchUploadOptions(ProgressOption, total=False):
     cache_control: str | None
+
+
+class DeployRunOptions(ProgressOption, DeployOptions, total=False):
+    pass
 
 
 class CDNManager:
@@ -234,3 +241,47 @@ class CDNManager:
     def check(self, bucket: str) -> AuditReport:
         """Audits both keys against ``bucket``; see :func:`cdn_manager.audit.check`."""
         return self._ops.check(bucket)
+
+    # Deploys: a folder to a prefix, as one safe step.
+
+    def plan_deploy(
+        self,
+        folder: str | os.PathLike[str],
+        bucket: str,
+        prefix: str = "",
+        **options: Unpack[PlanOptions],
+    ) -> DeployPlan:
+        """What :meth:`deploy` would do to make ``bucket/prefix`` mirror
+        ``folder``; reads only (a listing, HEADs where nothing proves an
+        object, local checksums from the cache). ``str(plan)`` shows it.
+
+        Options: ``rules`` (a :class:`~cdn_manager.deploy.Rules` or a rules
+        file: headers, compression, entry points), ``delete`` (also delete
+        objects that have no file), ``max_delete`` (default 1000),
+        ``filters`` / ``include`` / ``exclude`` (globs; last match wins),
+        ``recheck`` (HEAD every object, trusting nothing remembered).
+        Raises :class:`LocalIOError` or :class:`ConfigError` (rules file).
+        """
+        return self._ops.plan_deploy(folder, bucket, prefix, **options)
+
+    def deploy(self, plan: DeployPlan, **options: Unpack[DeployRunOptions]) -> DeployReport:
+        """Applies ``plan``: assets first, then entry points, then deletes,
+        each write conditional on what planning saw (a concurrent writer's
+        change fails that item with :class:`Conflict`). Per-item failures
+        are in the report (``report.ok``); raises
+        :class:`~cdn_manager.deploy.TooManyDeletes` (nothing changed) when
+        the plan deletes more than its ``max_delete``.
+
+        Options: ``invalidate`` (``"cloudfront:DISTRIBUTION_ID"``: one
+        invalidation of the overwritten and deleted paths), ``wait`` (for it
+        to complete), ``receipt`` (a file to write the receipt to),
+        ``progress`` (bytes of the whole deploy).
+        """
+        return self._transfer(self._ops.deploy, plan, **options)
+
+    def verify_receipt(
+        self, receipt: str | os.PathLike[str], *, bucket: bool = True, local: bool = True
+    ) -> builtins.list[str]:
+        """One line per difference between a receipt and the bucket (HEADs,
+        read key) and/or the local files (re-read); empty when all match."""
+        return self._ops.verify_receipt(receipt, bucket, local)

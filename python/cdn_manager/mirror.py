@@ -1,5 +1,5 @@
-"""Push a local folder to a bucket prefix and pull it back, moving only what
-changed.
+"""Pull a bucket prefix into a local folder, moving only what changed (the
+other direction, push, is a deploy: :mod:`cdn_manager.deploy`).
 
 A file and an object are the same when their sizes match and the object's
 stored full-object CRC (:attr:`ObjectInfo.checksum`, kept natively by the
@@ -8,10 +8,14 @@ by the Rust core. An object with no stored full-object CRC (uploaded by
 another tool as multipart, or without checksums) cannot be compared, so it
 is always transferred: nothing is skipped that is not proven identical.
 
-``folder/relative`` maps to ``prefix + relative`` both ways, so a push then a
-pull of the same prefix round-trips the tree. Planning reads (one listing,
-and a HEAD per object whose size matches a local file) and changes nothing
-on either side, which is what a dry run shows.
+``prefix + relative`` maps to ``folder/relative``. Filters (``--include`` /
+``--exclude``) select keys by their path below the prefix, as a push
+selects files. With ``delete``, local files below the folder that no
+selected object maps to are deleted after every download succeeded (never
+following a symbolic link, never outside the folder), at most
+``max_delete`` of them. Planning reads (one listing, and a HEAD per object
+whose size matches a local file) and changes nothing on either side, which
+is what a dry run shows.
 """
 
 from __future__ import annotations
@@ -19,17 +23,23 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from . import _core
+from .deploy.cache import ChecksumCache, usable_folder
+from .deploy.filters import Filters
+from .deploy.local import Left, identity_of, walk
+from .deploy.plan import MAX_DELETE, TooManyDeletes
+from .deploy.receipt import Entry, Receipt
 from .errors import LocalIOError, UnsafePath
+from .escape import shown
 from .manager import CDNManager, Progress
 from .objects import TransferResult
+from .transfer import run_each
 
 T = TypeVar("T")
 
@@ -41,12 +51,9 @@ NO_STORED_CHECKSUM = "no stored checksum"
 
 
 def file_checksum(path: str | os.PathLike[str], algorithm: str = "crc32") -> int:
-    """The CRC (``"crc32"`` or ``"crc32c"``) of the whole local file,
-    comparable with ``ObjectInfo.checksum``. Raises ``OSError``."""
-    size = os.stat(path).st_size
-    if size == 0:
-        return _core.checksum(b"", algorithm)
-    (crc,) = _core.file_part_checksums(path, size, size, algorithm)
+    """The CRC (``"crc32"``, ``"crc32c"`` or ``"crc64nvme"``) of the whole
+    local file, comparable with ``ObjectInfo.checksum``. Raises ``OSError``."""
+    (crc,), _, _, _ = _core.file_digests(path, [algorithm])
     return crc
 
 
@@ -66,17 +73,9 @@ class Change:
     why: str
 
 
-@dataclass(frozen=True)
-class Left:
-    """Something left out of a sync: a key or a local path, and why."""
-
-    name: str
-    why: str
-
-
 @dataclass
 class SyncPlan:
-    """What a push or a pull would do."""
+    """What a pull would do."""
 
     bucket: str
     prefix: str
@@ -84,11 +83,18 @@ class SyncPlan:
     changes: list[Change] = field(default_factory=list)
     #: Keys whose object and file are identical.
     unchanged: list[str] = field(default_factory=list)
-    #: Left out on purpose (symbolic links, folder markers): not a failure.
+    #: Left out on purpose (folder markers): not a failure.
     skipped: list[Left] = field(default_factory=list)
-    #: Wanted but impossible to transfer safely (unsafe keys, file names
-    #: that are no valid key): a failure.
+    #: Wanted but impossible to transfer safely (unsafe keys): a failure.
     refused: list[Left] = field(default_factory=list)
+    #: Local files no selected object maps to (``delete=True``), relative
+    #: to the folder.
+    deletes: list[str] = field(default_factory=list)
+    max_delete: int = MAX_DELETE
+    #: The ETag of every selected object at planning.
+    etags: dict[str, str] = field(default_factory=dict)
+    #: Whether the prefix held any object at all.
+    listed: int = 0
 
     @property
     def size(self) -> int:
@@ -101,7 +107,7 @@ def _regular_size(path: Path) -> int | None:
     symbolic link), else None."""
     try:
         status = path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return status.st_size if stat.S_ISREG(status.st_mode) else None
 
@@ -121,15 +127,14 @@ def _difference(
     try:
         same = file_checksum(path, algorithm) == crc
     except OSError as err:
-        raise LocalIOError(f"checksum {path}: {err.strerror}", reason=type(err).__name__) from None
+        raise LocalIOError(
+            f"checksum {shown(str(path))}: {err.strerror}", reason=type(err).__name__
+        ) from None
     return None if same else CHECKSUM_DIFFERS
 
 
 def _compare_all(
-    manager: CDNManager,
-    plan: SyncPlan,
-    candidates: list[tuple[str, Path, int | None, int]],
-    size_of_change: Callable[[int | None, int], int],
+    manager: CDNManager, plan: SyncPlan, candidates: list[tuple[str, Path, int | None, int]]
 ) -> None:
     """Sorts ``(key, path, local size, remote size)`` candidates into the
     plan's changes and unchanged keys, concurrently (a HEAD and a local CRC
@@ -139,81 +144,13 @@ def _compare_all(
         key, path, local, remote = candidate
         return _difference(manager, plan.bucket, key, path, local, remote)
 
-    whys = _run_all(manager, [partial(compare, candidate) for candidate in candidates])
-    for (key, path, local, remote), why in zip(candidates, whys, strict=True):
+    jobs = [partial(compare, candidate) for candidate in candidates]
+    whys = run_each(jobs, manager.config.concurrency, _core.Control())
+    for (key, path, _, remote), why in zip(candidates, whys, strict=True):
         if why is None:
             plan.unchanged.append(key)
         else:
-            plan.changes.append(Change(key, path, size_of_change(local, remote), why))
-
-
-def _run_all(manager: CDNManager, jobs: list[Callable[[], T]]) -> list[T]:
-    """Runs ``jobs`` ``config.concurrency`` at a time; returns their results
-    in order. On the first failure or an interrupt, jobs not started are
-    dropped, and running ones end before this raises."""
-    with ThreadPoolExecutor(manager.config.concurrency, "cdn-manager-sync") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-
-
-def _walk(folder: Path, plan: SyncPlan) -> Iterator[tuple[str, Path, int]]:
-    """``(relative name, path, size)`` of every regular file below
-    ``folder``, in name order; symbolic links and special files are
-    skipped, names that are not valid UTF-8 refused."""
-
-    def fail(err: OSError) -> None:
-        raise LocalIOError(f"read folder {err.filename}: {err.strerror}", reason="ReadFolder")
-
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=fail):
-        here = Path(dirpath)
-        for name in list(dirnames):
-            if (here / name).is_symlink():
-                dirnames.remove(name)
-                plan.skipped.append(Left(str(here / name), "symbolic link"))
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = here / name
-            relative = path.relative_to(folder).as_posix()
-            size = _regular_size(path)
-            if size is None:
-                why = "symbolic link" if path.is_symlink() else "not a regular file"
-                plan.skipped.append(Left(str(path), why))
-                continue
-            try:
-                relative.encode("utf-8")
-            except UnicodeEncodeError:
-                plan.refused.append(Left(str(path), "file name is not valid UTF-8"))
-                continue
-            yield relative, path, size
-
-
-def plan_push(
-    manager: CDNManager, folder: str | os.PathLike[str], bucket: str, prefix: str = ""
-) -> SyncPlan:
-    """What :func:`push` would upload: every regular file below ``folder``
-    whose object ``prefix/relative/path`` is missing or differs. Symbolic
-    links are skipped (a push never reads outside ``folder``)."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise LocalIOError(f"{root}: not a folder", reason="NotAFolder")
-    plan = SyncPlan(bucket, folder_prefix(prefix), root)
-    local = list(_walk(root, plan))
-    remote = {info.key: info.size for info in manager.list(bucket, plan.prefix)}
-    candidates: list[tuple[str, Path, int | None, int]] = []
-    for relative, path, size in local:
-        key = plan.prefix + relative
-        if key in remote:
-            candidates.append((key, path, size, remote[key]))
-        else:
-            plan.changes.append(Change(key, path, size, NEW))
-    _compare_all(manager, plan, candidates, lambda local_size, _: local_size or 0)
-    plan.changes.sort(key=lambda change: change.key)
-    return plan
+            plan.changes.append(Change(key, path, remote, why))
 
 
 class _KeyJudge:
@@ -246,21 +183,38 @@ class _KeyJudge:
 
 
 def plan_pull(
-    manager: CDNManager, bucket: str, prefix: str, folder: str | os.PathLike[str]
+    manager: CDNManager,
+    bucket: str,
+    prefix: str,
+    folder: str | os.PathLike[str],
+    *,
+    filters: Sequence[tuple[str, str]] = (),
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    delete: bool = False,
+    max_delete: int = MAX_DELETE,
 ) -> SyncPlan:
-    """What :func:`pull` would download: every object below ``prefix``
-    whose file ``folder/relative/path`` is missing or differs. Keys that
+    """What :func:`pull` would download: every selected object below
+    ``prefix`` whose file ``folder/relative/path`` is missing or differs
+    (and, with ``delete``, which local files it would delete). Keys that
     cannot be stored strictly inside ``folder`` are refused; zero-byte
     folder markers (keys ending in ``/``) are skipped."""
     root = Path(folder)
-    plan = SyncPlan(bucket, folder_prefix(prefix), root)
+    _check_folder_path(root)
+    selected = Filters.of(filters, include, exclude)
+    plan = SyncPlan(bucket, folder_prefix(prefix), root, max_delete=max_delete)
     candidates = []
+    wanted: set[str] = set()
     with _KeyJudge(root) as judge:
         for info in manager.list(bucket, plan.prefix):
+            plan.listed += 1
             relative = info.key[len(plan.prefix) :]
             if info.key.endswith("/") and info.size == 0:
                 plan.skipped.append(Left(info.key, "folder marker"))
                 continue
+            if not selected.included(relative):
+                continue
+            wanted.add(relative)
             try:
                 path = judge.local_path(relative)
             except UnsafePath as err:
@@ -269,23 +223,43 @@ def plan_pull(
             except OSError as err:
                 plan.refused.append(Left(info.key, str(err.strerror or err)))
                 continue
+            plan.etags[info.key] = info.etag
             candidates.append((info.key, path, _regular_size(path), info.size))
-    _compare_all(manager, plan, candidates, lambda _, remote_size: remote_size)
+    _compare_all(manager, plan, candidates)
     plan.changes.sort(key=lambda change: change.key)
+    if delete and root.is_dir():
+        for file in walk(root, [], []):
+            if file.relative not in wanted and selected.included(file.relative):
+                plan.deletes.append(file.relative)
     return plan
 
 
-def push(
-    manager: CDNManager,
-    plan: SyncPlan,
-    *,
-    cache_control: str | None = None,
-    progress: Progress | None = None,
-) -> list[TransferResult]:
-    """Uploads the plan's changes concurrently (:meth:`CDNManager.upload_many`);
-    one result per change, in order."""
-    items = [(change.key, change.path) for change in plan.changes]
-    return manager.upload_many(plan.bucket, items, cache_control=cache_control, progress=progress)
+def _check_folder_path(folder: Path) -> None:
+    """Raises :class:`LocalIOError` if ``folder``, or the nearest part of
+    its path that exists, is not a folder: nothing could be pulled there."""
+    for existing in (folder, *folder.parents):
+        if existing.exists() or existing.is_symlink():
+            if not existing.is_dir():
+                raise LocalIOError(
+                    f"cannot write to {shown(str(folder))}: {shown(str(existing))} is not a folder",
+                    reason="NotADirectoryError",
+                )
+            return
+
+
+def check_writable(folder: Path) -> None:
+    """Creates ``folder`` if needed and proves a file can be created in it;
+    raises :class:`LocalIOError` (one error for the whole pull, rather than
+    one per file)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".cdn-manager-probe-"):
+            pass
+    except OSError as err:
+        raise LocalIOError(
+            f"cannot write to {shown(str(folder))}: {err.strerror or err}",
+            reason=type(err).__name__,
+        ) from None
 
 
 def pull(
@@ -295,6 +269,71 @@ def pull(
     (:meth:`CDNManager.download_many`), each verified and committed
     atomically; one result per change, in order. An interrupt (Ctrl-C)
     stops every running download: each removes its temporary file, and files
-    already committed are complete."""
+    already committed are complete. Raises :class:`TooManyDeletes` before
+    downloading anything if the plan deletes more than its ``max_delete``,
+    and :class:`LocalIOError` if the folder cannot be written."""
+    if len(plan.deletes) > plan.max_delete:
+        raise TooManyDeletes(
+            f"pull into {shown(str(plan.folder))} would delete {len(plan.deletes)} files, "
+            f"more than max_delete={plan.max_delete}; nothing was changed"
+        )
+    if plan.changes:
+        check_writable(plan.folder)
     items = [(change.key, change.key[len(plan.prefix) :]) for change in plan.changes]
     return manager.download_many(plan.bucket, items, plan.folder, progress=progress)
+
+
+def delete_local(plan: SyncPlan) -> list[tuple[str, LocalIOError | None]]:
+    """Deletes the plan's local deletes; ``(relative path, error or None)``
+    each. Each folder on the way is opened without following symbolic
+    links, so nothing outside the folder can be reached."""
+    outcomes: list[tuple[str, LocalIOError | None]] = []
+    for relative in plan.deletes:
+        try:
+            _unlink_inside(plan.folder, relative)
+        except OSError as err:
+            error = LocalIOError(
+                f"delete {shown(str(plan.folder / relative))}: {err.strerror or err}",
+                reason=type(err).__name__,
+            )
+            outcomes.append((relative, error))
+        else:
+            outcomes.append((relative, None))
+    return outcomes
+
+
+def _unlink_inside(folder: Path, relative: str) -> None:
+    *folders, name = relative.split("/")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in folders:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def write_pull_receipt(
+    manager: CDNManager,
+    plan: SyncPlan,
+    results: list[TransferResult],
+    path: str | os.PathLike[str],
+) -> Path:
+    """The receipt of a pull: every selected object now on disk, with the
+    checksum of its file (read again, or from the checksum cache)."""
+    algorithm = manager.config.checksum_algorithm
+    done = [c.key for c, r in zip(plan.changes, results, strict=True) if r.ok]
+    cache = ChecksumCache(usable_folder(plan.folder), plan.folder)
+    receipt = Receipt("pull", manager.creds.host, plan.bucket, plan.prefix, str(plan.folder))
+    for key in sorted([*done, *plan.unchanged]):
+        local = plan.folder.joinpath(*key[len(plan.prefix) :].split("/"))
+        identity = identity_of(local.lstat())
+        crc = cache.digests(local, identity, [algorithm])[algorithm]
+        assert isinstance(crc, int)
+        # Some servers (s3s-fs) list no ETags: ask the object itself.
+        etag = plan.etags[key] or manager.stat(plan.bucket, key).etag
+        receipt.entries.append(Entry(key, identity[2], algorithm, crc, etag, str(local)))
+    cache.save()
+    return receipt.write(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,13 @@ class ObjectInfo:
     #: ``(algorithm, crc)`` of the whole object where the store keeps one
     #: (natively or as this library's metadata); only from ``stat``.
     checksum: tuple[str, int] | None = None
+    #: "gzip", "br", ... when the stored bytes are compressed; only from ``stat``.
+    content_encoding: str | None = None
+    #: User metadata (``x-amz-meta-NAME``: names in lower case, without the
+    #: prefix); only from ``stat``.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    #: Where the bucket keeps versions; only from ``stat``.
+    version_id: str | None = None
 
     @classmethod
     def from_listing(cls, entry: Mapping[str, Any]) -> ObjectInfo:
@@ -51,6 +58,9 @@ class ObjectInfo:
             content_type=response.get("ContentType"),
             cache_control=response.get("CacheControl"),
             checksum=checksum,
+            content_encoding=response.get("ContentEncoding"),
+            metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
+            version_id=response.get("VersionId"),
         )
 
 

@@ -20,19 +20,22 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 from . import _core
 from .audit import AuditReport, check
 from .config import TransferConfig
 from .credentials import CDNCredentials
+from .deploy.plan import DeployPlan, PlanOptions, plan_deploy
+from .deploy.receipt import Receipt, verify
+from .deploy.run import DeployOptions, DeployReport, run_deploy
 from .download import Download, Writer
 from .errors import CDNError, InvalidRequest, NotFound
 from .escape import shown
 from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .planes.adaptive import PlaneChoice
-from .planes.base import ObjectOptions
+from .planes.base import Condition, ObjectOptions
 from .s3errors import error_code, translate, with_hint
 from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
@@ -91,18 +94,55 @@ class Operations:
         content_type: str | None = None,
         cache_control: str | None = None,
     ) -> None:
-        def run() -> None:
-            options = ObjectOptions(
-                content_type=content_type or mimetypes.guess_type(key)[0],
-                cache_control=cache_control,
-            )
-            opened = source()
-            try:
-                Upload(self.transport, bucket, key, control, opened, options).run()
-            finally:
-                opened.close()
+        options = ObjectOptions(
+            content_type=content_type or mimetypes.guess_type(key)[0],
+            cache_control=cache_control,
+        )
+        self.store(control, bucket, key, source, options)
 
-        self._run("upload", bucket, key, run)
+    def store(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        source: Source | Callable[[], Source],
+        options: ObjectOptions,
+        condition: Condition = Condition(),  # noqa: B008 (frozen)
+    ) -> str:
+        """Stores ``source`` (or what the callable makes, inside the error
+        translation) at ``bucket/key`` with ``options``, conditionally;
+        returns the new ETag. A lost condition raises :class:`Conflict`."""
+
+        def run() -> str:
+            made = source if not callable(source) else source()
+            try:
+                return Upload(self.transport, bucket, key, control, made, options, condition).run()
+            finally:
+                made.close()
+
+        return self._run("upload", bucket, key, run)
+
+    def replace_headers(
+        self, bucket: str, key: str, options: ObjectOptions, if_match: str | None
+    ) -> str:
+        """Replaces the headers and metadata of ``bucket/key`` in place (a
+        server-side copy onto itself, write key), if it still has ETag
+        ``if_match``; returns its ETag."""
+
+        def copy() -> str:
+            params = {
+                **options.boto3_params(),
+                "Bucket": bucket,
+                "Key": key,
+                "CopySource": {"Bucket": bucket, "Key": key},
+                "MetadataDirective": "REPLACE",
+            }
+            if if_match is not None:
+                params["CopySourceIfMatch"] = if_match
+            response = self.transport.upload_client.copy_object(**params)
+            return str(response.get("CopyObjectResult", {}).get("ETag", ""))
+
+        return self._run("copy", bucket, key, copy)
 
     def put_bytes(
         self,
@@ -132,13 +172,25 @@ class Operations:
         source = partial(FileSource, path, self.config.checksum_algorithm, follow=True)
         self._upload(control, bucket, key, source, content_type, cache_control)
 
-    def delete(self, bucket: str, key: str) -> None:
-        self._run(
-            "delete",
-            bucket,
-            key,
-            partial(self.transport.upload_client.delete_object, Bucket=bucket, Key=key),
-        )
+    def delete(self, bucket: str, key: str, if_match: str | None = None) -> None:
+        """Deletes ``bucket/key``; with ``if_match``, only if it still has
+        that ETag where the server supports conditional deletes (a server
+        that refuses the condition itself gets a plain delete, logged)."""
+        client = self.transport.upload_client
+
+        def remove() -> None:
+            if if_match is None:
+                client.delete_object(Bucket=bucket, Key=key)
+                return
+            try:
+                client.delete_object(Bucket=bucket, Key=key, IfMatch=if_match)
+            except Exception as err:
+                if error_code(err) not in ("NotImplemented", "501"):
+                    raise
+                log.info("delete %s: no conditional deletes here; deleting as is", shown(key))
+                client.delete_object(Bucket=bucket, Key=key)
+
+        self._run("delete", bucket, key, remove)
 
     # Downloads (the read key).
 
@@ -300,6 +352,28 @@ class Operations:
 
     def check(self, bucket: str) -> AuditReport:
         return check(self.transport, bucket)
+
+    # Deploys (deploy/): a folder to a prefix, as one safe step.
+
+    def plan_deploy(
+        self,
+        folder: str | os.PathLike[str],
+        bucket: str,
+        prefix: str = "",
+        **options: Unpack[PlanOptions],
+    ) -> DeployPlan:
+        check_bucket(bucket)
+        return plan_deploy(self, folder, bucket, prefix, **options)
+
+    def deploy(
+        self, control: _core.Control, plan: DeployPlan, **options: Unpack[DeployOptions]
+    ) -> DeployReport:
+        return run_deploy(self, control, plan, **options)
+
+    def verify_receipt(
+        self, receipt: str | os.PathLike[str], bucket: bool = True, local: bool = True
+    ) -> builtins.list[str]:
+        return verify(self, Receipt.read(receipt), bucket=bucket, local=local)
 
     # The seed's bool API: False and one log line on any failure, never raises.
 

@@ -75,9 +75,7 @@ def run_parts(
         raise
 
 
-def run_each(
-    jobs: Sequence[Callable[[], TransferResult]], workers: int, control: _core.Control
-) -> list[TransferResult]:
+def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
     """Runs ``jobs``, ``workers`` at a time, on threads of their own; returns
     their results in order.
 
@@ -88,11 +86,12 @@ def run_each(
     lands between a job's success and its result: it cancels ``control``
     (running jobs stop at their next chunk and clean up), hands out no more
     jobs, waits until every running job has ended, then raises
-    :class:`Interrupted` with the jobs that had succeeded. Cancelling
+    :class:`Interrupted` with the jobs that had succeeded (those whose result
+    is a successful :class:`TransferResult`). Cancelling
     ``control`` otherwise (task cancellation, on the async face) stops the
     jobs the same way, and :class:`Cancelled` is raised with them.
     """
-    results: list[TransferResult | None] = [None] * len(jobs)
+    results: list[T | None] = [None] * len(jobs)
     indexes = itertools.count()
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -134,7 +133,7 @@ def run_each(
         raise failures[0]
     if control.cancelled:
         raise Cancelled("the batch was cancelled", completed=_succeeded(results))
-    return cast(list[TransferResult], results)
+    return cast(list[T], results)
 
 
 def _wait_through_interrupts(events: Sequence[threading.Event]) -> None:
@@ -149,17 +148,5 @@ def _wait_through_interrupts(events: Sequence[threading.Event]) -> None:
                 event.wait()
 
 
-def _succeeded(results: Sequence[TransferResult | None]) -> list[TransferResult]:
-    return [r for r in results if r is not None and r.ok]
-
-
-def _join_through_interrupts(threads: Sequence[threading.Thread]) -> None:
-    """Waits for ``threads`` to end, through further interrupts: what they
-    started must finish cleaning up (abort, remove temporary files) before
-    the caller hears that the batch stopped. Cancelled transfers stop at
-    their next chunk; a request already waiting for an answer ends within
-    the configured timeouts."""
-    for thread in threads:
-        while thread.is_alive():
-            with contextlib.suppress(KeyboardInterrupt):
-                thread.join()
+def _succeeded(results: Sequence[object]) -> list[TransferResult]:
+    return [r for r in results if isinstance(r, TransferResult) and r.ok]

@@ -9,7 +9,7 @@ is aborted, so no parts are left behind.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from . import _core
 from .escape import shown
 from .integrity import encode, expectation, upload_metadata
-from .planes.base import DataPlane, ObjectOptions, Put
+from .planes.base import Condition, DataPlane, ObjectOptions, Put
 from .s3errors import ETagMismatch
 from .source import Source
 from .transfer import Transfer, run_parts
@@ -34,6 +34,9 @@ class Upload(Transfer):
 
     source: Source
     options: ObjectOptions
+    #: A conditional write (deploys): on the PUT, or on the completion of a
+    #: multipart upload.
+    condition: Condition = field(default_factory=Condition)
 
     @property
     def plane(self) -> DataPlane:
@@ -43,16 +46,16 @@ class Upload(Transfer):
     def client(self) -> Any:
         return self.transport.upload_client
 
-    def run(self) -> None:
-        """Stores the object; raises botocore's or the data plane's errors."""
+    def run(self) -> str:
+        """Stores the object and returns its ETag; raises botocore's or the
+        data plane's errors."""
         size = self.source.size
         # Checking ETags needs parts: a corrupted part can be sent again, a
         # corrupted single PUT could only be overwritten.
         small = size <= self.config.multipart_threshold and not self.config.verify_etag
         if small or size == 0:
-            self._put()
-        else:
-            self._multipart(self.config.part_size_for(size))
+            return self._put()
+        return self._multipart(self.config.part_size_for(size))
 
     def _options(self, full_crc: int) -> ObjectOptions:
         metadata = {
@@ -61,13 +64,15 @@ class Upload(Transfer):
         }
         return replace(self.options, metadata=metadata)
 
-    def _put(self) -> None:
+    def _put(self) -> str:
         body, crc = self.source.read(0, self.source.size, None)
         options = self._options(crc)
-        request = Put(self.bucket, self.key, body, crc, self.control, options)
-        self.retried(lambda: self.plane.put(request), f"put {self.name}")
+        request = Put(
+            self.bucket, self.key, body, crc, self.control, options, condition=self.condition
+        )
+        return self.retried(lambda: self.plane.put(request), f"put {self.name}")
 
-    def _multipart(self, part_size: int) -> None:
+    def _multipart(self, part_size: int) -> str:
         algorithm = self.config.checksum_algorithm
         crcs = self.source.part_checksums(part_size, self.control)
         lengths = [
@@ -111,41 +116,48 @@ class Upload(Transfer):
             # Every part is stored, but a cancelled upload must not become an
             # object: its batch reports it as not done, and aborts it here.
             self.control.check()
-            self._complete(upload_id, parts, full)
+            return self._complete(upload_id, parts, full)
         except BaseException:
             self._abort(upload_id)
             raise
 
-    def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> None:
+    def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> str:
         algorithm = self.config.checksum_algorithm
         try:
-            self.client.complete_multipart_upload(
+            response = self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
                 ChecksumType="FULL_OBJECT",
                 **{"Checksum" + algorithm.upper(): encode(full)},
+                **self.condition.boto3_params(),
             )
         except ClientError as err:
             # botocore asked again after an attempt whose answer was lost: the
             # upload may be complete already, and the retry refused as unknown.
             if err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) == 0:
                 raise
-            if not self._stored(full):
+            etag = self._stored(full)
+            if etag is None:
                 raise
             log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
+            return etag
+        return str(response.get("ETag", ""))
 
-    def _stored(self, full: int) -> bool:
-        """Whether the object now at the key is this upload's: its size and
-        the full-object CRC it carries as metadata (read with the read key)."""
+    def _stored(self, full: int) -> str | None:
+        """The ETag of the object now at the key if it is this upload's (its
+        size and the full-object CRC it carries as metadata, read with the
+        read key), else None."""
         try:
             head = self.transport.download_client.head_object(Bucket=self.bucket, Key=self.key)
         except ClientError:
-            return False
+            return None
         headers = head["ResponseMetadata"]["HTTPHeaders"]
         stored = expectation(headers)
-        return stored.size == self.source.size and stored.full_crc == full
+        if stored.size == self.source.size and stored.full_crc == full:
+            return stored.etag
+        return None
 
     def _abort(self, upload_id: str) -> None:
         try:

@@ -132,7 +132,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         body: &Bound<'_, PyAny>,
-        checksum: (String, u32),
+        checksum: (String, u64),
         headers: Vec<(String, String)>,
         control: Py<Control>,
         part: Option<(String, u32)>,

@@ -72,7 +72,7 @@ pub fn put(
     bucket: &str,
     key: &str,
     body: &Bound<'_, PyAny>,
-    checksum: (String, u32),
+    checksum: (String, u64),
     mut headers: Vec<(String, String)>,
     control: &Control,
     part: Option<(String, u32)>,

@@ -219,18 +219,17 @@ pub fn sign(
 }
 
 /// The headers that carry a body's CRC, as the AWS SDKs send them: the
-/// value (base64 of its big-endian bytes) and the algorithm's name, which
-/// some servers (moto) need to keep the value.
-pub fn checksum_headers(algorithm: Algorithm, crc: u32) -> [(String, String); 2] {
-    let name = match algorithm {
-        Algorithm::Crc32 => "crc32",
-        Algorithm::Crc32c => "crc32c",
+/// value (base64 of its big-endian bytes: four for a CRC32, eight for a
+/// CRC64) and the algorithm's name, which some servers (moto) need to keep
+/// the value.
+pub fn checksum_headers(algorithm: Algorithm, crc: u64) -> [(String, String); 2] {
+    let (name, value) = match algorithm {
+        Algorithm::Crc32 => ("crc32", BASE64.encode((crc as u32).to_be_bytes())),
+        Algorithm::Crc32c => ("crc32c", BASE64.encode((crc as u32).to_be_bytes())),
+        Algorithm::Crc64Nvme => ("crc64nvme", BASE64.encode(crc.to_be_bytes())),
     };
     [
-        (
-            format!("x-amz-checksum-{name}"),
-            BASE64.encode(crc.to_be_bytes()),
-        ),
+        (format!("x-amz-checksum-{name}"), value),
         (
             "x-amz-sdk-checksum-algorithm".into(),
             name.to_ascii_uppercase(),

@@ -139,7 +139,7 @@ impl PartSink {
 
     /// CRC of the bytes written, if an algorithm was asked for.
     #[getter]
-    fn crc(&self) -> Option<u32> {
+    fn crc(&self) -> Option<u64> {
         self.digests.crc()
     }
 

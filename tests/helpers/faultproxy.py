@@ -74,6 +74,9 @@ class Fault(enum.Enum):
     #: The proxy refuses the request as badly signed (403), as an endpoint
     #: that does not accept some client's requests would.
     REFUSE = "403 SignatureDoesNotMatch"
+    #: The proxy refuses the request as not allowed (403), as a key without
+    #: the permission would be.
+    DENY = "403 AccessDenied"
 
 
 _ANSWERS = {
@@ -85,6 +88,7 @@ _ANSWERS = {
         "SignatureDoesNotMatch",
         "The request signature we calculated does not match the signature you provided.",
     ),
+    Fault.DENY: (403, "Forbidden", "AccessDenied", "Access Denied"),
 }
 
 
@@ -116,6 +120,8 @@ class Rule:
     query: str | None = None
     #: Prefix of the User-Agent header, e.g. "cdn-manager/" or "Boto3/".
     user_agent: str | None = None
+    #: A header the request must carry, e.g. "x-amz-copy-source" (a copy).
+    header: str | None = None
     times: int | None = None
     skip: int = 0
     stall_seconds: float = 30.0
@@ -139,6 +145,7 @@ class Rule:
                 self.user_agent is None
                 or (request.header("user-agent") or "").startswith(self.user_agent)
             )
+            and (self.header is None or request.header(self.header) is not None)
         )
 
 

@@ -1,139 +1,179 @@
-"""``push`` and ``pull``: a folder mirrored to a bucket prefix and back,
-moving only what changed (the library's :mod:`cdn_manager.mirror`)."""
+"""``push``, ``pull`` and ``verify``: a folder deployed to a bucket prefix
+(:mod:`cdn_manager.deploy`), pulled back (:mod:`cdn_manager.mirror`), and a
+receipt of either checked later. The reports are in :mod:`.sync_report`."""
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import mirror
-from ..objects import TransferResult
+from ..deploy import MAX_DELETE
+from ..escape import shown
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App
 from .commands import split_location
-from .output import human_size
+from .sync_report import report_deploy, report_pull
 
 if TYPE_CHECKING:
     from .parser import CommandFactory
 
 
-def report_sync(
-    app: App,
-    direction: str,
-    plan: mirror.SyncPlan,
-    results: list[TransferResult] | None,
-    seconds: float,
-) -> int:
-    """Prints what a push or pull did (or, for a dry run with ``results``
-    None, would do); 1 if anything was refused or failed."""
-    verb = "upload" if direction == "push" else "download"
-    dry_run = results is None
-    done, failed = [], []
-    outcomes: Sequence[TransferResult | None] = results or [None] * len(plan.changes)
-    for change, result in zip(plan.changes, outcomes, strict=True):
-        if result is not None and result.error is not None:
-            failed.append((change, result.error))
-            app.error(f"{verb} {change.key} failed: {result.error}")
-            continue
-        done.append(change)
-        arrow = "<-" if direction == "push" else "->"
-        did = f"would {verb}" if dry_run else f"{verb}ed"
-        app.say(
-            f"{did} {change.key} {arrow} {change.path} ({human_size(change.size)}, {change.why})"
-        )
-    for left in plan.skipped:
-        app.warn(f"skipped {left.name}: {left.why}")
-    for left in plan.refused:
-        app.error(f"refused {left.name}: {left.why}")
-    moved = sum(change.size for change in done)
-    counts = [
-        f"{len(done)} {'to ' + verb if dry_run else verb + 'ed'} ({human_size(moved)})",
-        f"{len(plan.unchanged)} unchanged",
-    ]
-    counts += [
-        f"{len(items)} {name}"
-        for name, items in (
-            ("skipped", plan.skipped),
-            ("refused", plan.refused),
-            ("failed", failed),
-        )
-        if items
-    ]
-    app.say(f"{direction} {plan.bucket}/{plan.prefix}: {', '.join(counts)} in {seconds:.1f} s")
-    ok = not plan.refused and not failed
-    app.emit(
-        {
-            "ok": ok,
-            "command": direction,
-            "dry_run": dry_run,
-            "bucket": plan.bucket,
-            "prefix": plan.prefix,
-            "folder": str(plan.folder),
-            "transferred": [
-                {"key": c.key, "path": str(c.path), "size": c.size, "why": c.why} for c in done
-            ],
-            "unchanged": plan.unchanged,
-            "skipped": [asdict(left) for left in plan.skipped],
-            "refused": [asdict(left) for left in plan.refused],
-            "failed": [
-                {"key": c.key, "reason": err.reason, "message": app.redact(str(err))}
-                for c, err in failed
-            ],
-            "bytes": moved,
-            "seconds": round(seconds, 3),
-        }
+class _Filter(argparse.Action):
+    """``--include``/``--exclude``: kept in one list, in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        filters = [*(getattr(namespace, self.dest, None) or []), (self.const, values)]
+        setattr(namespace, self.dest, filters)
+
+
+def _sync_options(command: argparse.ArgumentParser, side: str) -> None:
+    command.add_argument(
+        "--delete",
+        action="store_true",
+        help=f"also delete {side} that have no counterpart (after every transfer succeeded)",
     )
-    return EXIT_OK if ok else EXIT_FAILURE
+    command.add_argument(
+        "--max-delete",
+        type=int,
+        default=MAX_DELETE,
+        metavar="N",
+        help=f"refuse, changing nothing, to delete more than N (default {MAX_DELETE})",
+    )
+    for action in ("include", "exclude"):
+        command.add_argument(
+            f"--{action}",
+            dest="filters",
+            action=_Filter,
+            const=action,
+            default=[],
+            metavar="GLOB",
+            help=f"{action} paths matching GLOB (repeatable; the last matching filter wins)",
+        )
+    command.add_argument("--receipt", metavar="FILE", help="write a JSON receipt to FILE")
 
 
 def cmd_push(app: App, args: argparse.Namespace) -> int:
     bucket, prefix = split_location(args.destination)
     started = time.monotonic()
-    plan = mirror.plan_push(app.manager, args.folder, bucket, prefix)
-    results = None
-    if not args.dry_run:
-        with app.progress(plan.size, f"push {len(plan.changes)} files") as bar:
-            results = mirror.push(app.manager, plan, cache_control=args.cache_control, progress=bar)
-    return report_sync(app, "push", plan, results, time.monotonic() - started)
+    manager = app.manager
+    plan = manager.plan_deploy(
+        args.folder,
+        bucket,
+        prefix,
+        rules=args.rules,
+        delete=args.delete,
+        max_delete=args.max_delete,
+        filters=args.filters,
+        recheck=args.recheck,
+    )
+    if args.dry_run:
+        return report_deploy(app, plan, None, time.monotonic() - started)
+    with app.progress(plan.size, f"push {len(plan.uploads)} files") as bar:
+        report = manager.deploy(
+            plan,
+            invalidate=args.invalidate,
+            wait=args.wait,
+            receipt=args.receipt,
+            progress=bar,
+        )
+    return report_deploy(app, plan, report, time.monotonic() - started)
 
 
 def cmd_pull(app: App, args: argparse.Namespace) -> int:
     bucket, prefix = split_location(args.source)
     started = time.monotonic()
-    plan = mirror.plan_pull(app.manager, bucket, prefix, args.folder)
-    results = None
-    if not args.dry_run:
-        with app.progress(plan.size, f"pull {len(plan.changes)} files") as bar:
-            results = mirror.pull(app.manager, plan, progress=bar)
-    return report_sync(app, "pull", plan, results, time.monotonic() - started)
+    plan = mirror.plan_pull(
+        app.manager,
+        bucket,
+        prefix,
+        args.folder,
+        filters=args.filters,
+        delete=args.delete,
+        max_delete=args.max_delete,
+    )
+    if plan.listed == 0:
+        app.warn(f"no objects under {shown(bucket)}/{shown(plan.prefix)}")
+    if args.dry_run:
+        return report_pull(app, plan, None, [], time.monotonic() - started)
+    with app.progress(plan.size, f"pull {len(plan.changes)} files") as bar:
+        results = mirror.pull(app.manager, plan, progress=bar)
+    deleted = []
+    if all(result.ok for result in results) and not plan.refused:
+        deleted = mirror.delete_local(plan)
+    if args.receipt:
+        mirror.write_pull_receipt(app.manager, plan, results, args.receipt)
+    return report_pull(app, plan, results, deleted, time.monotonic() - started)
+
+
+def cmd_verify(app: App, args: argparse.Namespace) -> int:
+    bucket, local = not args.local_only, not args.bucket_only
+    differences = app.manager.verify_receipt(args.receipt, bucket=bucket, local=local)
+    for line in differences:
+        app.error(line)
+    sides = " and ".join(s for s, on in (("bucket", bucket), ("local files", local)) if on)
+    if not differences:
+        app.say(f"verify {shown(args.receipt)}: {sides} match the receipt")
+    app.emit({"ok": not differences, "command": "verify", "differences": differences})
+    return EXIT_OK if not differences else EXIT_FAILURE
 
 
 def add_mirror_commands(command: CommandFactory) -> None:
-    """Adds ``push`` and ``pull`` to the command line."""
+    """Adds ``push``, ``pull`` and ``verify`` to the command line."""
     push = command(
         "push",
         cmd_push,
-        "upload the files of FOLDER that are new or differ (size, then checksum)",
-        f"  {PROG} push ./public cdn-demo/site --dry-run   # what would move\n"
-        f"  {PROG} push ./public cdn-demo/site             # FOLDER/a/b -> site/a/b\n"
-        "symbolic links are skipped; nothing is deleted on either side.\n",
+        "deploy FOLDER: upload what is new or differs (by content), then delete with --delete",
+        f"  {PROG} push ./public cdn-demo/site --dry-run   # what would change\n"
+        f"  {PROG} push ./public cdn-demo/site --delete --rules deploy.yaml \\\n"
+        "      --invalidate cloudfront:E2EXAMPLE --receipt deploy.json\n"
+        "assets first, then entry points (*.html), then deletes; every write is\n"
+        "conditional on what the plan saw; symbolic links are skipped.\n",
     )
     push.add_argument("folder", metavar="FOLDER")
     push.add_argument("destination", metavar="BUCKET[/PREFIX]")
-    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
-    push.add_argument("--cache-control", help="Cache-Control of the uploaded objects")
+    push.add_argument("--dry-run", action="store_true", help="show what would change")
+    push.add_argument("--rules", metavar="FILE", help="YAML rules: headers, compression, entry")
+    _sync_options(push, "objects under the prefix")
+    push.add_argument(
+        "--invalidate",
+        metavar="CDN:ID",
+        help="invalidate the overwritten and deleted paths (cloudfront:ID or cloudflare:ZONE)",
+    )
+    push.add_argument("--wait", action="store_true", help="wait for the invalidation")
+    push.add_argument(
+        "--recheck", action="store_true", help="HEAD every object (ignore what was remembered)"
+    )
 
     pull = command(
         "pull",
         cmd_pull,
         "download the objects under PREFIX that are new or differ into FOLDER",
         f"  {PROG} pull cdn-demo/site ./mirror --dry-run   # what would move\n"
-        f"  {PROG} pull cdn-demo/site ./mirror             # site/a/b -> mirror/a/b\n"
+        f"  {PROG} pull cdn-demo/site ./mirror --delete    # site/a/b -> mirror/a/b\n"
         "keys that cannot be stored safely inside FOLDER are refused (exit 1);\n"
         "an object with no stored checksum is always downloaded.\n",
     )
     pull.add_argument("source", metavar="BUCKET[/PREFIX]")
     pull.add_argument("folder", metavar="FOLDER")
-    pull.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+    pull.add_argument("--dry-run", action="store_true", help="list what would change")
+    _sync_options(pull, "local files")
+
+    verify = command(
+        "verify",
+        cmd_verify,
+        "check that the bucket and the local files still match a push/pull receipt",
+        f"  {PROG} verify deploy.json                # both sides\n"
+        f"  {PROG} verify deploy.json --bucket-only  # HEAD each object (read key)\n"
+        "exit 0 only when everything matches; one line per difference.\n",
+    )
+    verify.add_argument("receipt", metavar="RECEIPT")
+    side = verify.add_mutually_exclusive_group()
+    side.add_argument("--bucket-only", action="store_true", help="do not re-read local files")
+    side.add_argument("--local-only", action="store_true", help="do not ask the bucket")

@@ -28,6 +28,8 @@ class ObjectOptions:
     content_type: str | None = None
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: "gzip" or "br" when the bytes stored are compressed.
+    content_encoding: str | None = None
 
     def headers(self) -> list[tuple[str, str]]:
         headers = [("x-amz-meta-" + name.lower(), value) for name, value in self.metadata.items()]
@@ -35,6 +37,8 @@ class ObjectOptions:
             headers.append(("content-type", self.content_type))
         if self.cache_control:
             headers.append(("cache-control", self.cache_control))
+        if self.content_encoding:
+            headers.append(("content-encoding", self.content_encoding))
         return headers
 
     def boto3_params(self) -> dict[str, Any]:
@@ -43,6 +47,36 @@ class ObjectOptions:
             params["ContentType"] = self.content_type
         if self.cache_control:
             params["CacheControl"] = self.cache_control
+        if self.content_encoding:
+            params["ContentEncoding"] = self.content_encoding
+        return params
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A conditional write: the object must still have ETag ``if_match``,
+    or (``if_none_match``) must not exist yet. The server refuses otherwise
+    (412, :class:`~cdn_manager.errors.Conflict`), so two writers never
+    silently replace each other's object."""
+
+    if_match: str | None = None
+    if_none_match: bool = False
+
+    def headers(self) -> list[tuple[str, str]]:
+        headers = []
+        if self.if_match is not None:
+            headers.append(("if-match", self.if_match))
+        if self.if_none_match:
+            headers.append(("if-none-match", "*"))
+        return headers
+
+    def boto3_params(self) -> dict[str, str]:
+        """For PutObject and CompleteMultipartUpload alike."""
+        params = {}
+        if self.if_match is not None:
+            params["IfMatch"] = self.if_match
+        if self.if_none_match:
+            params["IfNoneMatch"] = "*"
         return params
 
 
@@ -64,7 +98,8 @@ class Get:
 class Put:
     """A PUT of ``body`` at ``bucket/key`` with its CRC, which the server
     verifies; as part ``(upload_id, number)`` of a multipart upload when
-    ``part`` is set (``options`` then belong to the upload, not the part)."""
+    ``part`` is set (``options`` and ``condition`` then belong to the upload,
+    not the part)."""
 
     bucket: str
     key: str
@@ -73,6 +108,7 @@ class Put:
     control: _core.Control
     options: ObjectOptions = field(default_factory=ObjectOptions)
     part: tuple[str, int] | None = None
+    condition: Condition = field(default_factory=Condition)
 
     def __str__(self) -> str:
         what = f"{self.bucket}/{self.key}"

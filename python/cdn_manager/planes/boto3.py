@@ -133,6 +133,7 @@ class Boto3Plane:
         if request.part is None:
             method = self._client.put_object
             params.update(request.options.boto3_params())
+            params.update(request.condition.boto3_params())
         else:
             method = self._client.upload_part
             params["UploadId"], params["PartNumber"] = request.part

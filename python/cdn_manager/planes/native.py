@@ -30,7 +30,9 @@ class NativePlane:
 
     def put(self, request: Put) -> str:
         # The Rust core adds the checksum headers itself.
-        headers = request.options.headers() if request.part is None else []
+        headers = []
+        if request.part is None:
+            headers = request.options.headers() + request.condition.headers()
         response = self._engine.put(
             self._keys(),
             request.bucket,

@@ -1,0 +1,288 @@
+"""What a deploy remembers between runs, under the user's cache folder
+(``$XDG_CACHE_HOME/cdn-manager/deploy``, else ``~/.cache/…``), never inside
+the folder being pushed:
+
+- :class:`ChecksumCache`: the checksums of local files, keyed by what
+  identifies a file's content without reading it: device, inode, size,
+  mtime and ctime (nanoseconds). Any write changes mtime and ctime; a rename
+  or ``touch`` changes ctime. An entry whose mtime was within
+  :data:`RACY_NS` of the moment it was hashed is not trusted (a write in the
+  same clock tick would leave mtime unchanged), as git treats "racily clean"
+  files.
+- :class:`ObjectMemory`: per destination (endpoint, bucket, prefix), what
+  each object was proven to hold (its content checksum and headers) and the
+  ETag it had then. A listed object whose ETag is still that one is the
+  same object, so it needs no HEAD; any other is checked for real.
+
+Each is one JSON file written atomically, carrying a SHA-256 of its
+entries: a file that does not parse, has another format or whose digest
+does not match is ignored (and replaced on save), never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import _core
+from ..errors import LocalIOError
+from ..escape import shown
+from .rules import Headers
+
+log = logging.getLogger("cdn_manager")
+
+FORMAT = "cdn-manager deploy cache 1"
+#: A file modified this close to its hashing may change again unseen.
+RACY_NS = 2_000_000_000
+#: ``(device, inode, size, mtime_ns, ctime_ns)``.
+Identity = tuple[int, int, int, int, int]
+#: A checksum value: a CRC, or the hex MD5 (algorithm "md5").
+Value = int | str
+
+
+def cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/cdn-manager/deploy`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cdn-manager" / "deploy"
+
+
+def _name(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{kind}-{digest[:24]}.json"
+
+
+def _digest(entries: Any) -> str:
+    text = json.dumps(entries, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load(path: Path | None) -> dict[str, Any]:
+    """The entries of a cache file; empty if absent, and if unreadable or
+    corrupt (with one log line)."""
+    if path is None:
+        return {}
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        log.warning("ignoring the deploy cache %s: %s", shown(str(path)), type(err).__name__)
+        return {}
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != FORMAT
+        or not isinstance(document.get("entries"), dict)
+        or document.get("digest") != _digest(document["entries"])
+    ):
+        log.warning("ignoring the deploy cache %s: it is corrupt", shown(str(path)))
+        return {}
+    entries: dict[str, Any] = document["entries"]
+    return entries
+
+
+def _save(path: Path | None, entries: Mapping[str, Any]) -> None:
+    """Writes the cache file atomically; a failure is logged, not raised
+    (the cache only saves work)."""
+    if path is None:
+        return
+    document = {"format": FORMAT, "entries": entries, "digest": _digest(entries)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(document, out, sort_keys=True, separators=(",", ":"))
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError as err:
+        log.warning("could not save the deploy cache %s: %s", shown(str(path)), err.strerror)
+
+
+def usable_folder(pushed: Path) -> Path | None:
+    """The cache folder, or None (no cache) if it lies inside ``pushed``."""
+    folder = cache_folder().resolve()
+    root = pushed.resolve()
+    if folder == root or root in folder.parents:
+        log.warning(
+            "not caching checksums: the cache folder %s is inside the pushed folder",
+            shown(str(folder)),
+        )
+        return None
+    return folder
+
+
+class ChecksumCache:
+    """Checksums of local files by identity, with counters a test (or a
+    curious user) can read: ``hits``, ``files_read``, ``bytes_read``."""
+
+    def __init__(self, folder: Path | None, pushed: Path) -> None:
+        self._path = None if folder is None else folder / _name("files", str(pushed.resolve()))
+        self._entries = _load(self._path)
+        self._seen: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.files_read = 0
+        self.bytes_read = 0
+
+    def known(self, identity: Identity, algorithms: Iterable[str]) -> dict[str, Value] | None:
+        """The cached values of every one of ``algorithms``, or None."""
+        key, entry = self._entry(identity)
+        if entry is None:
+            return None
+        values = entry[3]
+        wanted = list(algorithms)
+        if not all(a in values for a in wanted):
+            return None
+        with self._lock:
+            self.hits += 1
+            self._seen[key] = entry
+        return {a: values[a] for a in wanted}
+
+    def _entry(self, identity: Identity) -> tuple[str, Any]:
+        device, inode, size, mtime, ctime = identity
+        key = f"{device}:{inode}"
+        with self._lock:
+            entry = self._seen.get(key) or self._entries.get(key)
+        if (
+            isinstance(entry, list)
+            and len(entry) == 5
+            and entry[:3] == [size, mtime, ctime]
+            and isinstance(entry[3], dict)
+            and isinstance(entry[4], int)
+            and mtime + RACY_NS < entry[4]
+        ):
+            return key, entry
+        return key, None
+
+    def digests(
+        self, path: Path, identity: Identity, algorithms: Iterable[str]
+    ) -> dict[str, Value]:
+        """The file's checksums (``"md5"`` or a CRC name): from the cache,
+        else read once (the Rust core, GIL released) and remembered. Raises
+        :class:`LocalIOError` (reason ``FileChanged`` if the file is no
+        longer the one planned, or changed while it was read)."""
+        wanted = set(algorithms)
+        cached = self.known(identity, wanted)
+        if cached is not None:
+            return cached
+        crcs = sorted(wanted - {"md5"})
+        started = time.time_ns()
+        try:
+            values, md5, before, after = _core.file_digests(path, crcs, "md5" in wanted)
+        except OSError as err:
+            raise LocalIOError(
+                f"checksum {shown(str(path))}: {err.strerror or err}", reason=type(err).__name__
+            ) from None
+        if before != identity or after != identity:
+            raise LocalIOError(
+                f"{shown(str(path))} changed while the deploy was planned", reason="FileChanged"
+            )
+        found: dict[str, Value] = dict(zip(crcs, values, strict=True))
+        if md5 is not None:
+            found["md5"] = md5
+        device, inode, size, mtime, ctime = identity
+        key = f"{device}:{inode}"
+        with self._lock:
+            self.files_read += 1
+            self.bytes_read += size
+            old = self._seen.get(key) or self._entries.get(key)
+            kept = old[3] if isinstance(old, list) and old[:3] == [size, mtime, ctime] else {}
+            merged = {**kept, **found}
+            self._seen[key] = [size, mtime, ctime, merged, started]
+        return found
+
+    def save(self) -> None:
+        """Keeps the entries of the files this run looked at (files gone
+        from the folder drop out)."""
+        with self._lock:
+            entries = dict(self._seen)
+        _save(self._path, entries)
+
+
+@dataclass(frozen=True)
+class Proven:
+    """What an object held when last proven, and the ETag it had then."""
+
+    etag: str
+    #: ``(algorithm, value)`` of the uncompressed content, if known.
+    content: tuple[str, Value] | None
+    headers: Headers
+    #: This library's ``cdn-*`` metadata on the object (re-sent on a copy).
+    stored: tuple[tuple[str, str], ...] = ()
+
+    def as_json(self) -> list[Any]:
+        content = list(self.content) if self.content else None
+        return [self.etag, content, self.headers.as_dict(), dict(self.stored)]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Proven | None:
+        try:
+            etag, content, headers, stored = data
+            parsed = None
+            if content is not None:
+                algorithm, value = content
+                if not isinstance(algorithm, str) or not isinstance(value, int | str):
+                    return None
+                parsed = (algorithm, value)
+            return cls(
+                str(etag),
+                parsed,
+                Headers.from_dict(headers),
+                tuple(sorted((str(k), str(v)) for k, v in dict(stored).items())),
+            )
+        except (TypeError, ValueError, AttributeError):
+            return None
+
+
+class ObjectMemory:
+    """What each object of one destination was proven to hold, by ETag.
+    ``hits`` counts the objects this spared a HEAD."""
+
+    def __init__(self, folder: Path | None, endpoint: str, bucket: str, prefix: str) -> None:
+        self._path = None if folder is None else folder / _name("objects", endpoint, bucket, prefix)
+        self._entries = _load(self._path)
+        self._updates: dict[str, Proven | None] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, key: str, etag: str) -> Proven | None:
+        """What the object ``key`` holds if it still has ETag ``etag``."""
+        proven = Proven.from_json(self._entries.get(key))
+        if proven is None or proven.etag != etag:
+            return None
+        with self._lock:
+            self.hits += 1
+        return proven
+
+    def remember(self, key: str, proven: Proven) -> None:
+        with self._lock:
+            self._updates[key] = proven
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._updates[key] = None
+
+    def save(self, present: Iterable[str]) -> None:
+        """Keeps what is known of the ``present`` keys."""
+        with self._lock:
+            updates = dict(self._updates)
+        entries = {}
+        for key in present:
+            if key in updates:
+                proven = updates[key]
+                if proven is not None:
+                    entries[key] = proven.as_json()
+            elif key in self._entries:
+                entries[key] = self._entries[key]
+        _save(self._path, entries)
