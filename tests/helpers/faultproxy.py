@@ -31,27 +31,23 @@ each half would be unreadable without the other.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import re
 import select
 import socket
 import ssl
-import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from urllib.parse import urlsplit
+
+from helpers.loopback import LoopbackServer
 
 CHUNK = 256 * 1024
 #: Bytes sent between two pauses when a rate is set.
 PACE_CHUNK = 16 * 1024
 #: Longest request or status line plus headers we accept.
 MAX_HEAD = 64 * 1024
-#: Safety net: no socket operation waits longer than this.
-SOCKET_TIMEOUT = 120.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/")
 
 
@@ -356,7 +352,7 @@ def _offset(rule: Rule, request: Request, response: Head | None) -> tuple[bool, 
     return at is not None and 0 <= at < length, at
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """A proxy on 127.0.0.1 (a free port) in front of ``upstream``
     (``http://host:port``). ``rate`` caps the body bytes per second through
     it (all connections, both directions); ``tls`` makes it serve HTTPS with
@@ -365,27 +361,19 @@ class FaultProxy:
     def __init__(
         self, upstream: str, rate: int | None = None, tls: ssl.SSLContext | None = None
     ) -> None:
+        super().__init__("faultproxy")
         parts = urlsplit(upstream)
         assert parts.hostname and parts.port, upstream
         self.upstream = (parts.hostname, parts.port)
         self.rules: list[Rule] = []
         self.exchanges: list[Exchange] = []
-        #: Unexpected exceptions inside the proxy (a test should see none).
-        self.errors: list[str] = []
         self.active_connections = self.peak_connections = self.total_connections = 0
         self.active_requests = self.peak_requests = self.total_requests = 0
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
         self._rate = rate
         self._next_send = time.monotonic()
         self._tls = tls
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        scheme = "https" if tls else "http"
-        self.endpoint = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._spawn(self._accept_loop)
+        self.endpoint = f"{'https' if tls else 'http'}://{self.address}"
+        self._start()
 
     def add(self, rule: Rule) -> Rule:
         with self._lock:
@@ -400,56 +388,7 @@ class FaultProxy:
     def faulted(self) -> list[Exchange]:
         return [e for e in self.exchanges if e.fault is not None]
 
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stops accepting, drops every connection and waits for the threads."""
-        self._closing.set()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread in list(self._threads):
-            thread.join(10)
-            if thread.is_alive():
-                self.errors.append(f"{thread.name} still running after close")
-        self._listener.close()
-
     # Plumbing.
-
-    def _spawn(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True, name="faultproxy")
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-        thread.start()
-
-    def _track(self, sock: socket.socket) -> socket.socket:
-        sock.settimeout(SOCKET_TIMEOUT)
-        with self._lock:
-            self._sockets.add(sock)
-        if self._closing.is_set():  # close() may have missed it
-            sock.shutdown(socket.SHUT_RDWR)
-        return sock
-
-    def _drop(self, sock: socket.socket | None, reset: bool = False) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self._sockets.discard(sock)
-        try:
-            if reset:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
-        except OSError:
-            pass
 
     def _paced(self, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
         """``send``, slowed so that all paced sends together keep to ``rate``."""
@@ -476,16 +415,6 @@ class FaultProxy:
                 setattr(self, f"total_{what}", getattr(self, f"total_{what}") + delta)
             if active > getattr(self, f"peak_{what}"):
                 setattr(self, f"peak_{what}", active)
-
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._spawn(self._serve, self._track(client))
 
     def _take(
         self, request: Request, response: Head | None = None

@@ -23,16 +23,11 @@ parsing it reuses); every socket has a timeout and ``close()`` shuts them.
 from __future__ import annotations
 
 import base64
-import contextlib
 import select
 import socket
-import threading
-from collections.abc import Callable
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from helpers.faultproxy import (
-    SOCKET_TIMEOUT,
     Head,
     Request,
     _Closed,
@@ -42,91 +37,26 @@ from helpers.faultproxy import (
     _Stream,
     _Tap,
 )
+from helpers.loopback import LoopbackServer
 
 #: Hop-by-hop headers a proxy does not pass on (and ``expect``, answered here).
 _HOP_BY_HOP = ("proxy-authorization", "proxy-connection", "connection", "keep-alive", "expect")
 
 
-class HttpProxy:
+class HttpProxy(LoopbackServer):
     """A proxy on a free loopback port; ``url`` is what clients configure
     (with the user and password in it when ``credentials`` are required)."""
 
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        super().__init__("httpproxy")
         self.tunnels: list[str] = []
         self.forwarded: list[str] = []
         #: Requests answered 407 (missing or wrong credentials).
         self.refused = 0
-        #: Unexpected exceptions inside the proxy (a test should see none).
-        self.errors: list[str] = []
         self._credentials = credentials
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        port = self._listener.getsockname()[1]
-        self.address = f"127.0.0.1:{port}"
         userinfo = f"{credentials[0]}:{credentials[1]}@" if credentials else ""
         self.url = f"http://{userinfo}{self.address}"
-        self._spawn(self._accept_loop)
-
-    def __enter__(self) -> HttpProxy:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stops accepting, drops every connection and waits for the threads."""
-        self._closing.set()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for thread in list(self._threads):
-            thread.join(10)
-            if thread.is_alive():
-                self.errors.append(f"{thread.name} still running after close")
-        self._listener.close()
-
-    # Plumbing.
-
-    def _spawn(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True, name="httpproxy")
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-        thread.start()
-
-    def _track(self, sock: socket.socket) -> socket.socket:
-        sock.settimeout(SOCKET_TIMEOUT)
-        with self._lock:
-            self._sockets.add(sock)
-        if self._closing.is_set():
-            sock.shutdown(socket.SHUT_RDWR)
-        return sock
-
-    def _drop(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self._sockets.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.close()
-
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._spawn(self._serve, self._track(client))
+        self._start()
 
     def _authorized(self, request: Head) -> bool:
         if self._credentials is None:

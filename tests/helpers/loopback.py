@@ -1,0 +1,102 @@
+"""What every loopback test server here shares: a listener on a free
+127.0.0.1 port, a thread per connection, and a ``close()`` that shuts every
+socket and waits for every thread, so a client that goes away never leaves a
+thread behind and a test can check that nothing inside broke (``errors``)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+#: Safety net: no socket operation waits longer than this.
+SOCKET_TIMEOUT = 120.0
+
+
+class LoopbackServer:
+    """Accepts connections and hands each to :meth:`_serve` on a thread of
+    its own; subclasses implement :meth:`_serve`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: Unexpected exceptions inside the server (a test should see none).
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        #: ``127.0.0.1:port``.
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _start(self) -> None:
+        """Starts accepting (once the subclass is fully set up)."""
+        self._spawn(self._accept_loop)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops accepting, drops every connection and waits for the threads."""
+        self._closing.set()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in list(self._threads):
+            thread.join(10)
+            if thread.is_alive():
+                self.errors.append(f"{thread.name} still running after close")
+        self._listener.close()
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name=self.name)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def _track(self, sock: socket.socket) -> socket.socket:
+        sock.settimeout(SOCKET_TIMEOUT)
+        with self._lock:
+            self._sockets.add(sock)
+        if self._closing.is_set():  # close() may have missed it
+            sock.shutdown(socket.SHUT_RDWR)
+        return sock
+
+    def _drop(self, sock: socket.socket | None, reset: bool = False) -> None:
+        """Closes ``sock``; ``reset`` sends a TCP RST instead of a FIN."""
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.discard(sock)
+        try:
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        except OSError:
+            pass
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._spawn(self._serve, self._track(client))
