@@ -62,6 +62,9 @@ SMALL_PARTS = TransferConfig(
     multipart_threshold=6 * MiB, download_threshold=6 * MiB, part_size=5 * MiB
 )
 BUCKET = "cdn-test"
+#: Bytes per second through the throttled proxy (``slow_moto``): a 12 MiB
+#: transfer takes 1.5 s, long enough to be watched or interrupted.
+SLOW_RATE = 8 * MiB
 
 
 def admin_client(
@@ -475,3 +478,11 @@ WRITERS: dict[str, Writer] = {
     "boto3": write_with_boto3,
     "boto3-md5-only": write_with_boto3_md5_only,
 }
+
+
+@pytest.fixture
+def slow_moto(moto_server: Server) -> Iterator[Server]:
+    """moto behind a proxy that passes ``SLOW_RATE`` bytes per second."""
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        fields = {**moto_server.credentials.__dict__, "host": proxy.endpoint}
+        yield Server(proxy.endpoint, CDNCredentials(**fields), moto_server.admin, "slow-moto")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import random
 import signal
 import socket
@@ -13,145 +12,25 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from cdn_manager import CDNCredentials
-
 from conftest import MiB, Server, files_under
-from helpers.faultproxy import FaultProxy
-
-CLI = Path(sys.executable).with_name("cdn-manager")
-#: Bytes per second through the throttled proxy: a 12 MiB transfer takes 1.5 s.
-SLOW_RATE = 8 * MiB
-#: What the log says when a manager moves to the boto3 plane.
-FALLBACK_NOTICE = "now go through boto3"
-#: Variables the command would read configuration from; tests set them explicitly.
-CONFIG_VARS = (
-    "CDN_MANAGER_CONFIG",
-    "CDN_HOST",
-    "CDN_DOWNLOADER_ACCESS_KEY",
-    "CDN_DOWNLOADER_ACCESS_SECRET",
-    "CDN_UPLOADER_ACCESS_KEY",
-    "CDN_UPLOADER_ACCESS_SECRET",
+from helpers.cli import (
+    bucket_keys,
+    cdn,
+    clean_env,
+    config_for,
+    make_tree,
+    one_error_line,
+    read_tree,
+    run_in_terminal,
+    start,
+    wait_until,
 )
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: bytes
-    stderr: str
-
-    @property
-    def out(self) -> str:
-        return self.stdout.decode()
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
-    return {**env, **extra}
-
-
-def cdn(
-    *args: str | Path,
-    config: Path | None = None,
-    cwd: Path | None = None,
-    stdin: bytes = b"",
-    env: dict[str, str] | None = None,
-) -> Run:
-    """Runs the console script to completion."""
-    command = [str(CLI), *(["--config", str(config)] if config else []), *map(str, args)]
-    done = subprocess.run(
-        command,
-        input=stdin,
-        capture_output=True,
-        cwd=cwd,
-        env=clean_env() if env is None else env,
-        timeout=120,
-    )
-    run = Run(done.returncode, done.stdout, done.stderr.decode())
-    # The command line's face of the suite-wide no-fallback guard.
-    assert FALLBACK_NOTICE not in run.stderr, run.stderr
-    return run
-
-
-def start(
-    *args: str | Path, config: Path | None = None, cwd: Path | None = None
-) -> subprocess.Popen[bytes]:
-    """Starts the console script in the background."""
-    command = [str(CLI), *(["--config", str(config)] if config else []), *map(str, args)]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        env=clean_env(),
-    )
-
-
-def write_config(folder: Path, credentials: CDNCredentials, name: str = "cdn.yaml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(credentials.to_yaml())
-    path.chmod(0o600)  # it holds secrets: anything wider is warned about
-    return path
-
-
-def config_for(server: Server, folder: Path, **fields: str) -> Path:
-    """A cdn.yaml for ``server``; ``fields`` override credential fields."""
-    return write_config(folder, CDNCredentials(**{**server.credentials.__dict__, **fields}))
-
-
-def one_error_line(run: Run) -> str:
-    """The command's stderr, which must be exactly one error line."""
-    lines = run.stderr.splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("cdn-manager: error: ")
-    return lines[0]
-
-
-def make_tree(root: Path, files: dict[str, bytes]) -> dict[str, bytes]:
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    return files
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {name: (root / name).read_bytes() for name in files_under(root)}
-
-
-def bucket_keys(server: Server, bucket: str) -> list[str]:
-    pages = server.admin.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def slow_moto(moto_server: Server) -> Iterator[Server]:
-    """moto behind a proxy that passes ``SLOW_RATE`` bytes per second."""
-    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
-        fields = {**moto_server.credentials.__dict__, "host": proxy.endpoint}
-        yield Server(proxy.endpoint, CDNCredentials(**fields), moto_server.admin, "slow-moto")
-
 
 # Usage, help and configuration.
 
@@ -449,32 +328,6 @@ def test_failures_are_one_readable_line_without_the_secret(
     missing = cdn("download", "cdn-test", "no/such.bin", config=config_for(iam_server, tmp_path))
     assert missing.code == 1 and "NoSuchKey" in one_error_line(missing)
     assert files_under(tmp_path) == {"cdn.yaml"}
-
-
-def run_in_terminal(args: Sequence[str | Path], timeout: float = 60) -> tuple[int, str]:
-    """Runs the command with stdout and stderr on a new pseudo-terminal;
-    returns its exit status and everything it drew."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [str(CLI), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        stdout=terminal,
-        stderr=terminal,
-        env=clean_env(),
-    )
-    os.close(terminal)
-    drawn = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the terminal's other side is closed
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(controller)
-    return process.wait(10), drawn.decode(errors="replace")
 
 
 def test_progress_bar_on_a_terminal_and_none_when_piped(

@@ -8,8 +8,10 @@ import os
 import signal
 from pathlib import Path
 
-import test_cli
-from test_cli import (
+from test_deploy import cloudfront, create_distribution
+
+from conftest import MiB, Server
+from helpers.cli import (
     bucket_keys,
     cdn,
     clean_env,
@@ -19,13 +21,9 @@ from test_cli import (
     start,
     wait_until,
 )
-from test_deploy import cloudfront, create_distribution
-
-from conftest import MiB, Server
 from helpers.site import RULES
 
 #: moto behind a throttling proxy, as test_cli's interrupt tests use it.
-slow_moto = test_cli.slow_moto
 
 
 def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli import cdn, clean_env, config_for, one_error_line, write_config
 
 from cdn_manager import AccessDenied, CDNCredentials, NotFound, TransferError
 
 from conftest import BUCKET, Server
+from helpers.cli import cdn, clean_env, config_for, one_error_line, write_config
 
 
 @pytest.mark.usefixtures("face")

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import SLOW_RATE, bucket_keys, clean_env, config_for, start, wait_until
 
 from cdn_manager import AsyncCDNManager, CDNCredentials
 
-from conftest import MiB, Server
+from conftest import SLOW_RATE, MiB, Server
+from helpers.cli import bucket_keys, clean_env, config_for, start, wait_until
 from helpers.faultproxy import FaultProxy
 
 BATCH = Path(__file__).with_name("helpers") / "batch.py"

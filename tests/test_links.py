@@ -14,11 +14,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_cli import bucket_keys
 
 from cdn_manager import LocalIOError, PlannedFile, TransferConfig, UnsafePath
 
 from conftest import SMALL_PARTS, MiB, Server, files_under
+from helpers.cli import bucket_keys
 
 SECRET = b"the content of a file outside the folder\n"
 

@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_cli import cdn, start
 
 from cdn_manager import AccessDenied
 
 from conftest import BUCKET, MiB, Server
+from helpers.cli import cdn, start
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
-from test_cli import cdn, config_for, run_in_terminal, write_config
 
 from cdn_manager import UnsafePath
 from cdn_manager.escape import is_control, shown
 
 from conftest import Server, files_under
+from helpers.cli import cdn, config_for, run_in_terminal, write_config
 
 #: One hostile character per class (the issue's list), as part of a key.
 CLASSES = {

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_cli import CLI, clean_env
+
+from helpers.cli import CLI, clean_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = README.parent / "examples"
