@@ -42,7 +42,7 @@ mod _core {
     #[pymodule_export]
     use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]
-    use crate::paths::prepare_destination;
+    use crate::paths::Destination;
     #[pymodule_export]
     use crate::reader::{file_part_checksums, FileReader};
     #[pymodule_export]

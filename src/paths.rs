@@ -194,18 +194,53 @@ pub fn open_parent(folder: &Path, key: &str) -> CoreResult<Parent> {
 
 /// Checks `key`, creates the folders it needs below `folder`; returns
 /// `folder/key`. See [`open_parent`].
-pub fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
+#[cfg(test)]
+fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
     open_parent(folder, key).map(|parent| parent.path)
 }
 
-/// Checks an object key and creates the folders it needs below `folder`;
-/// returns the local file path `folder/key`.
+/// Where a download will land: the object key checked, the folders it
+/// implies created below `folder`, and the file's folder held open, so the
+/// temporary file, the rename and the sync that follow (`FileWriter`) happen
+/// in that very folder, whatever is swapped on the way meanwhile.
 ///
 /// Raises `UnsafePath` for a key that cannot be a file strictly inside
 /// `folder`, and `OSError` for file-system failures.
-#[pyfunction]
-pub fn prepare_destination(py: Python<'_>, folder: PathBuf, key: String) -> PyResult<PathBuf> {
-    Ok(py.detach(|| prepare(&folder, &key))?)
+#[pyclass(frozen)]
+pub struct Destination {
+    parent: Parent,
+}
+
+impl Destination {
+    /// The open folder (a new descriptor of it), the file's name and path:
+    /// one writer's own, as a download may open a writer per attempt.
+    pub fn parent(&self) -> CoreResult<Parent> {
+        let dir = self
+            .parent
+            .dir
+            .try_clone()
+            .map_err(|e| CoreError::io("reopen folder of", &self.parent.path, e))?;
+        Ok(Parent {
+            dir,
+            name: self.parent.name.clone(),
+            path: self.parent.path.clone(),
+        })
+    }
+}
+
+#[pymethods]
+impl Destination {
+    #[new]
+    fn new(py: Python<'_>, folder: PathBuf, key: String) -> PyResult<Self> {
+        let parent = py.detach(|| open_parent(&folder, &key))?;
+        Ok(Destination { parent })
+    }
+
+    /// `folder/key`.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.parent.path.clone()
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ from typing_extensions import Buffer
 
 __all__ = [
     "Control",
+    "Destination",
     "Engine",
     "FileReader",
     "FileWriter",
@@ -22,7 +23,6 @@ __all__ = [
     "file_part_checksums",
     "md5_hex",
     "part_checksums",
-    "prepare_destination",
     "sign_request",
 ]
 
@@ -76,9 +76,16 @@ def compress_file(
     """The file compressed (``encoding`` "gzip" or "br"), the CRC of its
     uncompressed bytes, and its identity before and after the read."""
 
-def prepare_destination(folder: str | os.PathLike[str], key: str) -> Path:
-    """Checks ``key``, creates the folders it needs below ``folder``, returns
-    ``folder/key``. Raises ``UnsafePath`` or ``OSError``."""
+@final
+class Destination:
+    """Where a download lands: ``key`` checked, the folders it needs created
+    below ``folder``, the file's folder held open (never through a link
+    below ``folder``). Raises ``UnsafePath`` or ``OSError``."""
+
+    def __new__(cls, folder: str | os.PathLike[str], key: str) -> Destination: ...
+    @property
+    def path(self) -> Path:
+        """``folder/key``."""
 
 @final
 class FileReader:
@@ -188,10 +195,9 @@ class Response:
 class FileWriter:
     """A download in progress: a temporary file committed atomically."""
 
-    def __new__(cls, folder: str | os.PathLike[str], key: str, size: int) -> FileWriter:
-        """Checks ``key`` (as ``prepare_destination``) and creates the
-        temporary file for ``folder/key``, never through a link below
-        ``folder``."""
+    def __new__(cls, destination: Destination, size: int) -> FileWriter:
+        """Creates the temporary file (``size`` bytes) in the folder
+        ``destination`` holds open."""
     def part(
         self,
         offset: int,

@@ -175,10 +175,10 @@ class _KeyJudge:
         """``folder/relative``; raises :class:`UnsafePath` or ``OSError``."""
         path = self._folder.joinpath(*relative.split("/"))
         if path.parent.is_dir():
-            return _core.prepare_destination(self._folder, relative)
+            return _core.Destination(self._folder, relative).path
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="cdn-manager-keys-")
-        _core.prepare_destination(self._scratch.name, relative)
+        _core.Destination(self._scratch.name, relative)
         return path
 
 

@@ -226,11 +226,9 @@ class Operations:
         relative = key if name is None else name
 
         def run() -> Path:
-            destination = _core.prepare_destination(folder, relative)
-            self._download(
-                control, bucket, key, lambda size: _core.FileWriter(folder, relative, size)
-            )
-            return destination
+            destination = _core.Destination(folder, relative)
+            self._download(control, bucket, key, partial(_core.FileWriter, destination))
+            return destination.path
 
         return self._run("download", bucket, key, run)
 

@@ -68,6 +68,8 @@ class RetryQuota:
             return True
 
     def release(self, amount: int) -> None:
+        if self._tokens >= self.capacity:
+            return  # the usual case (nothing spent): no lock on every success
         with self._lock:
             self._tokens = min(self.capacity, self._tokens + amount)
 

@@ -18,7 +18,9 @@ use rustix::fs::{fsync, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
 use super::{Gate, PartSink, Target, CLOSED};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
-use crate::paths::{open_parent, Parent};
+#[cfg(test)]
+use crate::paths::open_parent;
+use crate::paths::{Destination, Parent};
 use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -121,12 +123,12 @@ impl FileWriter {
 
 #[pymethods]
 impl FileWriter {
-    /// Checks `key` and creates the folders it needs below `folder` (as
-    /// `prepare_destination`), then the temporary file (sized `size`) beside
-    /// `folder/key`, all without following a link below `folder`.
+    /// Creates the temporary file (sized `size`) in the folder `destination`
+    /// holds open, beside the file it names.
     #[new]
-    fn new(py: Python<'_>, folder: PathBuf, key: String, size: u64) -> PyResult<Self> {
-        let temp = py.detach(|| create_temp(open_parent(&folder, &key)?, size))?;
+    fn new(py: Python<'_>, destination: PyRef<'_, Destination>, size: u64) -> PyResult<Self> {
+        let parent = destination.parent()?;
+        let temp = py.detach(|| create_temp(parent, size))?;
         Ok(FileWriter {
             destination: temp.path.with_file_name(&temp.name),
             size,
