@@ -24,10 +24,7 @@ the face under test) rather than building a ``CDNManager`` themselves.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import inspect
-import io
 import json
 import logging
 import os
@@ -37,7 +34,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,14 +42,14 @@ from typing import Any, Literal
 import boto3
 import pytest
 import urllib3
-from boto3.s3.transfer import TransferConfig as S3TransferConfig
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from cdn_manager import AsyncCDNManager, CDNCredentials, CDNError, CDNManager, TransferConfig
+from cdn_manager import CDNCredentials, CDNError, CDNManager, TransferConfig
 from cdn_manager.local_server import free_port
 from cdn_manager.planes.adaptive import FALLBACK_MARK
 
+from helpers.faces import BlockingFace
 from helpers.faultproxy import FaultProxy
 from helpers.leaks import leaked, new_secret, remember
 
@@ -405,32 +402,6 @@ def files_under(root: Path) -> set[str]:
 ManagerFactory = Callable[..., CDNManager]
 
 
-class BlockingFace:
-    """An :class:`AsyncCDNManager` behind ``CDNManager``'s sync names: each
-    call runs its coroutine to completion on a fresh event loop, and ``list``
-    returns an iterator over what the async iteration yielded."""
-
-    def __init__(self, manager: CDNManager) -> None:
-        self.aio = AsyncCDNManager(manager)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only the async face's own names: a name it lacks is an AttributeError,
-        # never a silent fall-back to the sync manager.
-        attr = getattr(self.aio, name)
-        if name == "list":
-            return lambda *args, **kwargs: iter(asyncio.run(_collect(attr(*args, **kwargs))))
-        if inspect.iscoroutinefunction(attr):
-            return lambda *args, **kwargs: asyncio.run(attr(*args, **kwargs))
-        return attr
-
-    def close(self) -> None:
-        asyncio.run(self.aio.aclose())
-
-
-async def _collect(items: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in items]
-
-
 @pytest.fixture(params=["sync", "async"])
 def face(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Runs the test with ``CDNManager`` ("sync"), then with ``AsyncCDNManager``
@@ -448,36 +419,6 @@ def face(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield request.param
     for blocking in faces:
         blocking.close()
-
-
-# The ways an object gets into a bucket, for tests of what a download proves.
-
-
-def write_with_cdn_manager(server: Server, bucket: str, key: str, data: bytes) -> None:
-    server.manager().put_bytes(bucket, key, data)
-
-
-def write_with_boto3(server: Server, bucket: str, key: str, data: bytes) -> None:
-    """boto3's own upload: one PUT with a CRC32 up to 5 MiB, else multipart
-    with 5 MiB parts, each with a CRC32 (a composite CRC where kept)."""
-    parts = 5 * MiB
-    config = S3TransferConfig(multipart_threshold=parts, multipart_chunksize=parts)
-    server.admin.upload_fileobj(io.BytesIO(data), bucket, key, Config=config)
-
-
-def write_with_boto3_md5_only(server: Server, bucket: str, key: str, data: bytes) -> None:
-    """One PUT with no checksum at all: only the ETag (an MD5) describes it."""
-    key_id, secret = server.admin_key
-    client = admin_client(server.endpoint, key_id, secret, checksums="when_required")
-    client.put_object(Bucket=bucket, Key=key, Body=data)
-
-
-Writer = Callable[[Server, str, str, bytes], None]
-WRITERS: dict[str, Writer] = {
-    "cdn-manager": write_with_cdn_manager,
-    "boto3": write_with_boto3,
-    "boto3-md5-only": write_with_boto3_md5_only,
-}
 
 
 @pytest.fixture

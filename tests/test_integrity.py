@@ -38,18 +38,9 @@ from typing import Any
 
 import pytest
 
-from conftest import (
-    SMALL_PARTS,
-    WRITERS,
-    MiB,
-    Server,
-    StartProxy,
-    error_lines,
-    files_under,
-    write_with_boto3,
-    write_with_cdn_manager,
-)
+from conftest import SMALL_PARTS, MiB, Server, StartProxy, error_lines, files_under
 from helpers.faultproxy import Fault, Rule
+from helpers.writers import WRITERS, write_with_boto3, write_with_cdn_manager
 
 #: Every test here runs against the sync and the async face.
 pytestmark = pytest.mark.usefixtures("face")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MiB, Server, write_with_cdn_manager
+from conftest import MiB, Server
+from helpers.writers import write_with_cdn_manager
 
 #: Below and above SMALL_PARTS' thresholds: one PUT, and four parts.
 SIZES = {"small.bin": 100_000, "multipart.bin": 16 * MiB + 1234}

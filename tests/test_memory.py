@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MiB, Server, write_with_cdn_manager
+from conftest import MiB, Server
+from helpers.writers import write_with_cdn_manager
 
 GiB = 1024 * MiB
 LIMIT = 256 * MiB
