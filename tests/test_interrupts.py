@@ -15,12 +15,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from cdn_manager import AsyncCDNManager, CDNCredentials
+from cdn_manager import AsyncCDNManager, CDNCredentials, CDNManager, TransferConfig
 
 from conftest import SLOW_RATE, MiB, Server
 from helpers.cli import bucket_keys, clean_env, config_for, start, wait_until
@@ -233,3 +234,36 @@ def test_cancelling_while_a_large_file_is_checksummed_stops_at_once(
     assert took < REACTION_BOUND
     # Cancelled before its checksums were done: no upload was even begun.
     assert s3s_server.unfinished_uploads(bucket) == [] and bucket_keys(s3s_server, bucket) == []
+
+
+def test_every_thread_a_transfer_runs_on_leaves_ctrl_c_to_the_main_thread(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    """The kernel hands SIGINT to any thread not blocking it; one that a busy
+    worker took left the main thread asleep until a running upload ended
+    (seen: an interrupted push finishing its 40 MiB file first)."""
+    bucket = moto_server.new_bucket()
+    masks: dict[str, set[int]] = {}
+
+    def progress(_: int) -> None:
+        thread = threading.current_thread()
+        if thread is not threading.main_thread():
+            masks[thread.name] = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    config = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB, concurrency=2)
+    items = [(f"f{i}", os.urandom(12 * MiB)) for i in range(3)]
+    with CDNManager(moto_server.credentials, config) as manager:
+        results = manager.upload_many(bucket, items, progress=progress)
+        assert all(r.ok for r in results)
+        results = manager.download_many(bucket, [k for k, _ in items], tmp_path, progress=progress)
+        assert all(r.ok for r in results)
+
+    async def main() -> None:
+        async with AsyncCDNManager(moto_server.credentials, config) as manager:
+            await manager.put_bytes(bucket, "async", b"x" * 1024, progress=progress)
+
+    asyncio.run(main())
+    names = {name.rsplit("_", 1)[0] for name in masks}
+    assert {"cdn-manager-batch", "cdn-manager", "cdn-manager-async"} <= names, names
+    for name, mask in masks.items():
+        assert {signal.SIGINT, signal.SIGTERM} <= mask, name

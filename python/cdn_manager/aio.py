@@ -22,13 +22,12 @@ import builtins
 import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from . import _core
+from . import _core, workers
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -83,9 +82,7 @@ class AsyncCDNManager:
             self._owns_sync = True
         # The operations layer both faces share (same package, same code path).
         self._ops = self.sync._ops
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.sync.config.max_in_flight, thread_name_prefix="cdn-manager-async"
-        )
+        self._executor = workers.executor(self.sync.config.max_in_flight, "cdn-manager-async")
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"

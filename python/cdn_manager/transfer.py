@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar, cast
 
 from . import _core
@@ -17,6 +18,7 @@ from .errors import Cancelled, Interrupted
 from .objects import TransferResult
 from .retry import with_retries
 from .transport import Transport
+from .workers import thread as worker_thread
 
 T = TypeVar("T")
 
@@ -114,10 +116,7 @@ def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Contr
     running: list[tuple[threading.Thread, threading.Event]] = []
     for _ in range(min(workers, len(jobs))):
         finished = threading.Event()
-        thread = threading.Thread(
-            target=worker, args=(finished,), name="cdn-manager-batch", daemon=True
-        )
-        running.append((thread, finished))
+        running.append((worker_thread(partial(worker, finished), "cdn-manager-batch"), finished))
     try:
         for thread, _ in running:
             thread.start()

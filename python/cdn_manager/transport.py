@@ -4,10 +4,11 @@ quota, all shared by every transfer of that manager."""
 
 from __future__ import annotations
 
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from . import workers
 from .clients import make_client, make_session
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -57,8 +58,6 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
         download_client=download_client,
         upload_client=upload_client,
         planes=build_planes(host, config, reader, writer),
-        executor=ThreadPoolExecutor(
-            max_workers=config.concurrency, thread_name_prefix="cdn-manager"
-        ),
+        executor=workers.executor(config.concurrency, "cdn-manager"),
         retries=RetryQuota(config.retry_quota),
     )

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import CDNError, ConfigError
+from ..workers import threads_leave_signals
 from .app import DEFAULT_CONFIG, EXIT_OK, PROG, App, config_target
 
 
@@ -66,7 +67,9 @@ def cmd_local_server(app: App, args: argparse.Namespace) -> int:
     try:
         from ..local_server import start_local_server
 
-        server = start_local_server(bucket=args.bucket, port=args.port)
+        # Its threads leave Ctrl-C to this one, which waits in signal.pause().
+        with threads_leave_signals():
+            server = start_local_server(bucket=args.bucket, port=args.port)
     except ModuleNotFoundError as err:
         raise CDNError(
             f"local-server needs {err.name}: pip install 'cdn-manager[server]'",
