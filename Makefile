@@ -17,7 +17,8 @@ $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest pytest-xdist ruff mypy \
-		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli
+		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli \
+		"dask[distributed]"
 	touch $@
 
 $(S3S_FS):

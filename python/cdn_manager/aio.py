@@ -67,6 +67,10 @@ class AsyncCDNManager:
     from worker threads, as in the sync API; use
     ``loop.call_soon_threadsafe`` to reach the loop. The manager is bound to
     no event loop: any loop (or several, in turn) may use it.
+
+    It pickles as :class:`CDNManager` does (credentials, both secrets
+    included, and config; the unpickled one builds and owns its own
+    :class:`CDNManager`).
     """
 
     def __init__(
@@ -86,6 +90,11 @@ class AsyncCDNManager:
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[AsyncCDNManager], tuple[CDNCredentials, TransferConfig]]:
+        return (type(self), (self.creds, self.config))
 
     @property
     def creds(self) -> CDNCredentials:

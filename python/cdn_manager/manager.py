@@ -58,6 +58,14 @@ class CDNManager:
     ``download_client`` signs with the read-only key pair and is the only
     client that reads; ``upload_client`` signs with the write pair and is the
     only one that writes.
+
+    A manager pickles (to send it to other processes or machines: Dask,
+    Ray, multiprocessing) as its credentials and :class:`TransferConfig`;
+    unpickling builds new clients, planes and workers, and the data plane
+    is chosen afresh (a fallback to boto3 learnt here is not carried: the
+    other side may reach the endpoint another way). **The pickled bytes
+    hold both secret keys**, as obstore's pickled stores do: treat them as
+    you treat ``cdn.yaml``. A ``ca_bundle`` file is named, not carried.
     """
 
     def __init__(self, credentials: CDNCredentials, config: TransferConfig | None = None) -> None:
@@ -75,6 +83,10 @@ class CDNManager:
             f"downloader_access_key={self.creds.downloader_access_key!r}, "
             f"uploader_access_key={self.creds.uploader_access_key!r})"
         )
+
+    def __reduce__(self) -> tuple[type[CDNManager], tuple[CDNCredentials, TransferConfig]]:
+        # Clients, pools and threads cannot cross a process: rebuild them.
+        return (type(self), (self.creds, self.config))
 
     @property
     def data_plane(self) -> PlaneChoice:

@@ -39,6 +39,7 @@ from .errors import LocalIOError, UnsafePath
 from .escape import shown
 from .manager import CDNManager, Progress
 from .objects import TransferResult
+from .shard import Shard, in_shard
 from .transfer import run_each
 
 T = TypeVar("T")
@@ -95,6 +96,8 @@ class SyncPlan:
     etags: dict[str, str] = field(default_factory=dict)
     #: Whether the prefix held any object at all.
     listed: int = 0
+    #: The shard this plan covers (None: the whole prefix).
+    shard: Shard | None = None
 
     @property
     def size(self) -> int:
@@ -193,16 +196,20 @@ def plan_pull(
     exclude: Iterable[str] = (),
     delete: bool = False,
     max_delete: int = MAX_DELETE,
+    shard: Shard | tuple[int, int] | None = None,
 ) -> SyncPlan:
     """What :func:`pull` would download: every selected object below
     ``prefix`` whose file ``folder/relative/path`` is missing or differs
     (and, with ``delete``, which local files it would delete). Keys that
     cannot be stored strictly inside ``folder`` are refused; zero-byte
-    folder markers (keys ending in ``/``) are skipped."""
+    folder markers (keys ending in ``/``) are skipped. ``shard=(K, N)``
+    (1 ≤ K ≤ N) keeps only that shard's objects and local files
+    (:mod:`cdn_manager.shard`): a delete never touches another shard's file."""
     root = Path(folder)
     _check_folder_path(root)
     selected = Filters.of(filters, include, exclude)
-    plan = SyncPlan(bucket, folder_prefix(prefix), root, max_delete=max_delete)
+    owned = Shard.of(shard)
+    plan = SyncPlan(bucket, folder_prefix(prefix), root, max_delete=max_delete, shard=owned)
     candidates = []
     wanted: set[str] = set()
     with _KeyJudge(root) as judge:
@@ -212,7 +219,7 @@ def plan_pull(
             if info.key.endswith("/") and info.size == 0:
                 plan.skipped.append(Left(info.key, "folder marker"))
                 continue
-            if not selected.included(relative):
+            if not selected.included(relative) or not in_shard(owned, relative):
                 continue
             wanted.add(relative)
             try:
@@ -229,8 +236,9 @@ def plan_pull(
     plan.changes.sort(key=lambda change: change.key)
     if delete and root.is_dir():
         for file in walk(root, [], []):
-            if file.relative not in wanted and selected.included(file.relative):
-                plan.deletes.append(file.relative)
+            relative = file.relative
+            if relative not in wanted and selected.included(relative) and in_shard(owned, relative):
+                plan.deletes.append(relative)
     return plan
 
 
@@ -325,7 +333,7 @@ def write_pull_receipt(
     checksum of its file (read again, or from the checksum cache)."""
     algorithm = manager.config.checksum_algorithm
     done = [c.key for c, r in zip(plan.changes, results, strict=True) if r.ok]
-    cache = ChecksumCache(usable_folder(plan.folder), plan.folder)
+    cache = ChecksumCache(usable_folder(plan.folder), plan.folder, plan.shard)
     receipt = Receipt("pull", manager.creds.host, plan.bucket, plan.prefix, str(plan.folder))
     for key in sorted([*done, *plan.unchanged]):
         local = plan.folder.joinpath(*key[len(plan.prefix) :].split("/"))

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import mirror
 from ..deploy import MAX_DELETE
+from ..errors import InvalidRequest
 from ..escape import shown
+from ..shard import Shard
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App
 from .commands import split_location
 from .sync_report import report_deploy, report_pull
@@ -31,6 +33,13 @@ class _Filter(argparse.Action):
     ) -> None:
         filters = [*(getattr(namespace, self.dest, None) or []), (self.const, values)]
         setattr(namespace, self.dest, filters)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except InvalidRequest as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _sync_options(command: argparse.ArgumentParser, side: str) -> None:
@@ -57,6 +66,13 @@ def _sync_options(command: argparse.ArgumentParser, side: str) -> None:
             help=f"{action} paths matching GLOB (repeatable; the last matching filter wins)",
         )
     command.add_argument("--receipt", metavar="FILE", help="write a JSON receipt to FILE")
+    command.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="only shard K of N (1 <= K <= N), deletes included: N machines, each with "
+        "its own K, split the tree with no coordination",
+    )
 
 
 def cmd_push(app: App, args: argparse.Namespace) -> int:
@@ -72,6 +88,7 @@ def cmd_push(app: App, args: argparse.Namespace) -> int:
         max_delete=args.max_delete,
         filters=args.filters,
         recheck=args.recheck,
+        shard=args.shard,
     )
     if args.dry_run:
         return report_deploy(app, plan, None, time.monotonic() - started)
@@ -97,6 +114,7 @@ def cmd_pull(app: App, args: argparse.Namespace) -> int:
         filters=args.filters,
         delete=args.delete,
         max_delete=args.max_delete,
+        shard=args.shard,
     )
     if plan.listed == 0:
         app.warn(f"no objects under {shown(bucket)}/{shown(plan.prefix)}")
@@ -133,6 +151,7 @@ def add_mirror_commands(command: CommandFactory) -> None:
         f"  {PROG} push ./public cdn-demo/site --dry-run   # what would change\n"
         f"  {PROG} push ./public cdn-demo/site --delete --rules deploy.yaml \\\n"
         "      --invalidate cloudfront:E2EXAMPLE --receipt deploy.json\n"
+        f"  {PROG} push ./public cdn-demo/site --shard 2/4   # machine 2 of 4\n"
         "assets first, then entry points (*.html), then deletes; every write is\n"
         "conditional on what the plan saw; symbolic links are skipped.\n",
     )

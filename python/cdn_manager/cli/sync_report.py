@@ -48,6 +48,8 @@ def _summary(
     listed = {"skipped": plan.skipped, "refused": plan.refused, **problems}
     counts = counts + [f"{len(items)} {name}" for name, items in listed.items() if items]
     where = f"{shown(plan.bucket)}/{shown(plan.prefix)}"
+    if plan.shard is not None:
+        where += f" (shard {plan.shard})"
     app.say(f"{command} {where}: {', '.join(counts)} in {seconds:.1f} s")
 
 
@@ -109,6 +111,7 @@ def report_deploy(app: App, plan: DeployPlan, report: DeployReport | None, secon
             "bucket": plan.bucket,
             "prefix": plan.prefix,
             "folder": str(plan.folder),
+            "shard": None if plan.shard is None else str(plan.shard),
             "transferred": [
                 {"key": u.key, "path": str(u.file.path), "size": u.size, "why": u.why}
                 for u in uploads
@@ -184,6 +187,7 @@ def report_pull(
             "bucket": plan.bucket,
             "prefix": plan.prefix,
             "folder": str(plan.folder),
+            "shard": None if plan.shard is None else str(plan.shard),
             "transferred": [
                 {"key": c.key, "path": str(c.path), "size": c.size, "why": c.why} for c in done
             ],

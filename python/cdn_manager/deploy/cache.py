@@ -36,6 +36,7 @@ from typing import Any
 from .. import _core
 from ..errors import LocalIOError
 from ..escape import shown
+from ..shard import Shard
 from .rules import Headers
 
 log = logging.getLogger("cdn_manager")
@@ -55,7 +56,10 @@ def cache_folder() -> Path:
     return Path(base) / "cdn-manager" / "deploy"
 
 
-def _name(kind: str, *parts: str) -> str:
+def _name(kind: str, shard: Shard | None, *parts: str) -> str:
+    # One file per shard: shards of one tree on one machine never drop
+    # each other's entries (a save keeps only what its own run saw).
+    parts = (*parts, str(shard)) if shard is not None else parts
     digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
     return f"{kind}-{digest[:24]}.json"
 
@@ -126,8 +130,10 @@ class ChecksumCache:
     """Checksums of local files by identity, with counters a test (or a
     curious user) can read: ``hits``, ``files_read``, ``bytes_read``."""
 
-    def __init__(self, folder: Path | None, pushed: Path) -> None:
-        self._path = None if folder is None else folder / _name("files", str(pushed.resolve()))
+    def __init__(self, folder: Path | None, pushed: Path, shard: Shard | None = None) -> None:
+        self._path = (
+            None if folder is None else folder / _name("files", shard, str(pushed.resolve()))
+        )
         self._entries = _load(self._path)
         self._seen: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -249,8 +255,16 @@ class ObjectMemory:
     """What each object of one destination was proven to hold, by ETag.
     ``hits`` counts the objects this spared a HEAD."""
 
-    def __init__(self, folder: Path | None, endpoint: str, bucket: str, prefix: str) -> None:
-        self._path = None if folder is None else folder / _name("objects", endpoint, bucket, prefix)
+    def __init__(
+        self,
+        folder: Path | None,
+        endpoint: str,
+        bucket: str,
+        prefix: str,
+        shard: Shard | None = None,
+    ) -> None:
+        name = _name("objects", shard, endpoint, bucket, prefix)
+        self._path = None if folder is None else folder / name
         self._entries = _load(self._path)
         self._updates: dict[str, Proven | None] = {}
         self._lock = threading.Lock()

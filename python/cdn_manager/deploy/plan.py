@@ -24,6 +24,7 @@ from ..errors import CDNError, InvalidRequest, LocalIOError
 from ..escape import shown
 from ..names import check_key
 from ..objects import ObjectInfo
+from ..shard import Shard, in_shard
 from ..transfer import run_each
 from .cache import ChecksumCache, ObjectMemory, Proven, Value, usable_folder
 from .filters import Filters
@@ -120,6 +121,8 @@ class PlanStats:
 
     files: int = 0
     filtered_out: int = 0
+    #: Files left to the other shards (``shard=``).
+    other_shards: int = 0
     cache_hits: int = 0
     files_read: int = 0
     bytes_read: int = 0
@@ -152,6 +155,8 @@ class DeployPlan:
     memory: ObjectMemory | None = field(default=None, repr=False)
     #: Every key listed under the prefix at planning.
     listed: list[str] = field(default_factory=list, repr=False)
+    #: The shard this plan covers (None: the whole tree).
+    shard: Shard | None = None
 
     @property
     def size(self) -> int:
@@ -181,8 +186,9 @@ class DeployPlan:
         return lines
 
     def __str__(self) -> str:
+        part = f" (shard {self.shard})" if self.shard else ""
         head = (
-            f"deploy {self.folder} -> {self.bucket}/{self.prefix}: {len(self.uploads)} to "
+            f"deploy {self.folder} -> {self.bucket}/{self.prefix}{part}: {len(self.uploads)} to "
             f"upload, {len(self.updates)} header updates, {len(self.deletes)} to delete, "
             f"{len(self.unchanged)} unchanged"
         )
@@ -216,6 +222,9 @@ class PlanOptions(TypedDict, total=False):
     exclude: Iterable[str]
     #: HEAD every object whose size matches, ignoring what was remembered.
     recheck: bool
+    #: Only this shard's files and objects, ``(K, N)`` with 1 ≤ K ≤ N
+    #: (:mod:`cdn_manager.shard`); deletes too are confined to it.
+    shard: Shard | tuple[int, int] | None
 
 
 def plan_deploy(
@@ -230,6 +239,7 @@ def plan_deploy(
     delete = options.get("delete", False)
     max_delete = options.get("max_delete", MAX_DELETE)
     recheck = options.get("recheck", False)
+    shard = Shard.of(options.get("shard"))
     root = Path(folder)
     if not root.is_dir():
         raise LocalIOError(f"{shown(str(root))}: not a folder", reason="NotAFolder")
@@ -241,11 +251,18 @@ def plan_deploy(
     )
     key_prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
     plan = DeployPlan(
-        bucket, key_prefix, root, chosen, ops.config.checksum_algorithm, delete, max_delete
+        bucket,
+        key_prefix,
+        root,
+        chosen,
+        ops.config.checksum_algorithm,
+        delete,
+        max_delete,
+        shard=shard,
     )
     cache_folder = usable_folder(root)
-    plan.cache = cache = ChecksumCache(cache_folder, root)
-    plan.memory = memory = ObjectMemory(cache_folder, ops.creds.host, bucket, key_prefix)
+    plan.cache = cache = ChecksumCache(cache_folder, root, shard)
+    plan.memory = memory = ObjectMemory(cache_folder, ops.creds.host, bucket, key_prefix, shard)
 
     files = walk(root, plan.skipped, plan.refused)
     listing = {info.key: info for info in ops.list(bucket, key_prefix)}
@@ -254,6 +271,9 @@ def plan_deploy(
     for file in files:
         if not selected.included(file.relative):
             plan.stats.filtered_out += 1
+            continue
+        if not in_shard(shard, file.relative):
+            plan.stats.other_shards += 1
             continue
         key = key_prefix + file.relative
         try:
@@ -283,7 +303,7 @@ def plan_deploy(
             relative = key[len(key_prefix) :]
             if key in wanted or not relative or (key.endswith("/") and info.size == 0):
                 continue
-            if selected.included(relative):
+            if selected.included(relative) and in_shard(shard, relative):
                 plan.deletes.append(Delete(key, info.etag, info.size))
     plan.stats.cache_hits, plan.stats.files_read = cache.hits, cache.files_read
     plan.stats.bytes_read, plan.stats.remembered = cache.bytes_read, memory.hits
