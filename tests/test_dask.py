@@ -18,6 +18,9 @@ OBJECTS = 5000
 SHARDS = 4
 
 
+# About 40 s on 2 busy cores (4 worker processes start, 10,000 transfers):
+# make test and .ci/run run it, make test-fast does not.
+@pytest.mark.slow
 def test_5000_objects_pushed_and_pulled_back_as_4_shards_on_dask(
     s3s_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
