@@ -271,7 +271,9 @@ class CDNManager:
         file: headers, compression, entry points), ``delete`` (also delete
         objects that have no file), ``max_delete`` (default 1000),
         ``filters`` / ``include`` / ``exclude`` (globs; last match wins),
-        ``recheck`` (HEAD every object, trusting nothing remembered).
+        ``recheck`` (HEAD every object, trusting nothing remembered),
+        ``shard`` (``(K, N)``, 1 ≤ K ≤ N: only that shard's files and
+        objects, deletes included; see :mod:`cdn_manager.shard`).
         Raises :class:`LocalIOError` or :class:`ConfigError` (rules file).
         """
         return self._ops.plan_deploy(folder, bucket, prefix, **options)
