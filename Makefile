@@ -78,13 +78,15 @@ bench-tools:
 	@command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq rclone; } \
 		|| echo "note: rclone could not be installed; the bench skips rclone-sync"
 
-# The full run (30 min on the 2-core machine: 10 clients x 5 workloads,
-# 1 GiB objects, warm-up + 5 rounds) writes benchmarks/results/latest.*; pass
+# The full run (30 min on the 2-core machine for 10 clients x 5 workloads,
+# 1 GiB objects, warm-up + 5 rounds, before the tree workloads W5-W8 were
+# added) writes benchmarks/results/latest.*; pass
 # options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
 bench: bench-build bench-tools $(S3S_FS)
 	$(BENCH_PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# About a minute (55 s here); writes benchmarks/results/quick.*, never latest.*.
+# A few minutes (210 s at load average 15-18, W5-W8 about half of it);
+# writes benchmarks/results/quick.*, never latest.*.
 bench-quick: bench-build bench-tools $(S3S_FS)
 	$(BENCH_PY) benchmarks/bench.py --quick $(BENCH_ARGS)
 

@@ -4,13 +4,15 @@
 Starts s3s-fs on 127.0.0.1 with its data on tmpfs, stores the objects, then
 runs every (workload, client) pair in its own process, interleaved: round 1
 runs each workload for each client once, round 2 again, and so on, after a
-warm-up round that is not counted. Writes ``results/latest.json`` (or
+warm-up round that is not counted. The tree workloads (W5-W8) follow in
+each round, one client's four in a row, through a byte-counting relay, each
+result compared file by file. Writes ``results/latest.json`` (or
 ``results/quick.json`` with ``--quick``), a bar chart beside it and a
 Markdown table, which it also prints.
 
-A little over 400 lines: the server's set-up, the interleaved rounds and the
-machine description stay together so that one file says how every figure in
-``results/`` was made.
+Close to 600 lines: the server's set-up, the interleaved rounds, the tree
+rounds and the machine description stay together so that one file says how
+every figure in ``results/`` was made.
 """
 
 from __future__ import annotations
@@ -354,7 +356,7 @@ def run_trees(
         )
         for workload in TREE_WORKLOADS:
             if workload == "W7":
-                ci_rebuild(local, shape)
+                edited = ci_rebuild(local, shape)
             os.sync()
             relay.take()
             server_cpu = server.cpu_seconds()
@@ -362,6 +364,9 @@ def run_trees(
             result = run_child(spec, work / "scratch")
             result["server_cpu_s"] = server.cpu_seconds() - server_cpu
             result["bytes_up"], result["bytes_down"] = relay.take()
+            if workload == "W7":
+                # What a push must send at least, to compare bytes_up with.
+                result["changed_files"], result["changed_bytes"] = edited
             if "seconds" in result and "error" not in result:
                 stored = stored_tree(admin, server, job.bucket, prefix)
                 if workload == "W8":
@@ -513,6 +518,12 @@ def main() -> None:
                     runs[(workload, name)].append(result)
 
         results = aggregate(runs, sizes, args.workloads, GET_PROBES, tree_bytes)
+        edits = [r for r in runs.get(("W7", trees[0]), []) if "changed_bytes" in r] if trees else []
+        if edits:
+            results["workloads"]["W7"]["description"] += (
+                f" ({edits[0]['changed_files']} files changed, "
+                f"{edits[0]['changed_bytes'] / MiB:,.2f} MiB of new content)"
+            )
         results.update(
             {
                 "machine": machine(),
