@@ -97,7 +97,8 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="64 MiB, 200 objects and a tree of 300 files, one round, no warm-up",
     )
-    parser.add_argument("--clients", help=f"comma-separated subset of {','.join(CLIENTS)}")
+    known_clients = tuple(dict.fromkeys([*CLIENTS, *TREE_CLIENTS]))
+    parser.add_argument("--clients", help=f"comma-separated subset of {','.join(known_clients)}")
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--rounds", type=int, help="counted rounds (default 5, quick 1)")
     parser.add_argument("--warmup", type=int, help="uncounted rounds first (default 1, quick 0)")
@@ -123,7 +124,7 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
         return [v for v in known if v in chosen]
 
-    args.clients = subset(args.clients, tuple(dict.fromkeys([*CLIENTS, *TREE_CLIENTS])), "clients")
+    args.clients = subset(args.clients, known_clients, "clients")
     args.workloads = subset(args.workloads, WORKLOADS, "workloads")
     return args
 
