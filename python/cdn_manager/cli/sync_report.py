@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import mirror
-from ..deploy import DeployPlan, DeployReport
+from ..deploy import Delete, DeployPlan, DeployReport, HeaderUpdate, Upload
 from ..errors import CDNError, LocalIOError
 from ..escape import shown
 from ..objects import TransferResult
 from .app import EXIT_FAILURE, EXIT_OK, App
 from .output import human_size
+
+C = TypeVar("C", Upload, HeaderUpdate, Delete)
 
 
 def _left(app: App, plan: DeployPlan | mirror.SyncPlan) -> dict[str, Any]:
@@ -53,13 +55,30 @@ def _summary(
     app.say(f"{command} {where}: {', '.join(counts)} in {seconds:.1f} s")
 
 
+def _in_order(plan: DeployPlan, changes: Sequence[C]) -> list[C]:
+    """``changes`` in the order a deploy applies them (assets, then entry
+    points, then deletes, each in plan order), not in the order they
+    finished, which varies from run to run."""
+    planned: list[Upload | HeaderUpdate | Delete] = [*plan.uploads, *plan.updates, *plan.deletes]
+    index = {c.key: i for i, c in enumerate(planned)}
+    return sorted(changes, key=lambda c: (not isinstance(c, Delete) and c.entry, index[c.key]))
+
+
 def report_deploy(app: App, plan: DeployPlan, report: DeployReport | None, seconds: float) -> int:
     """Prints what a push did (or, for a dry run with ``report`` None, would
     do); 1 if anything was refused, failed or held back."""
     dry = report is None
-    uploads = plan.uploads if report is None else report.uploaded
-    updates = plan.updates if report is None else [*report.updated, *report.reuploaded]
-    deletes = (plan.deletes if plan.delete else []) if report is None else report.deleted
+    if report is None:
+        uploads, updates = plan.uploads, plan.updates
+        deletes = plan.deletes if plan.delete else []
+    else:
+        uploads, updates = report.uploaded, [*report.updated, *report.reuploaded]
+        deletes = report.deleted
+    uploads, updates, deletes = (
+        _in_order(plan, uploads),
+        _in_order(plan, updates),
+        _in_order(plan, deletes),
+    )
     reuploaded = set() if report is None else {u.key for u in report.reuploaded}
     for upload in uploads:
         did = "would upload" if dry else "uploaded"
