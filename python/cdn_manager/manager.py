@@ -2,10 +2,10 @@
 
 A thin face over :class:`~cdn_manager.operations.Operations`, where every
 operation lives: each method here documents the call and hands it on with a
-fresh ``_core.Control`` for its progress (sharing the manager's
-bandwidth limit). The seed's ``upload`` and
-``download`` return False and log one line on failure; every other method
-raises a :class:`CDNError` subclass.
+fresh ``_core.Control`` for its progress (and its share of the manager's
+bandwidth limit). The seed's ``upload`` and ``download`` return False and
+log one line on failure; every other method raises a :class:`CDNError`
+subclass.
 """
 
 from __future__ import annotations
