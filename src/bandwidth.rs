@@ -91,3 +91,28 @@ impl Bandwidth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bucket_lets_an_eighth_of_a_second_through_then_charges_the_rate() {
+        let bandwidth = Bandwidth::new(NonZeroU64::new(8_000).unwrap());
+        let start = Instant::now();
+        assert!(bandwidth.reserve(1_000) <= Instant::now());
+        let ready = bandwidth.reserve(4_000);
+        let owed = ready.duration_since(start).as_secs_f64();
+        assert!((0.49..0.6).contains(&owed), "{owed}");
+    }
+
+    #[test]
+    fn takers_queue_behind_one_another_debt() {
+        let bandwidth = Bandwidth::new(NonZeroU64::new(1_000).unwrap());
+        let start = Instant::now();
+        let first = bandwidth.reserve(1_125);
+        let second = bandwidth.reserve(1_000);
+        assert!(first.duration_since(start).as_secs_f64() > 0.9);
+        assert!(second.duration_since(start).as_secs_f64() > 1.9);
+    }
+}
