@@ -1,7 +1,8 @@
 //! Progress and cancellation of one transfer, shared by all of its parts.
 //!
 //! Both data planes report through the same object: the Rust writer and the
-//! native HTTP client from worker threads, the boto3 path from Python.
+//! native HTTP client from worker threads, the boto3 path from Python. So
+//! the manager's bandwidth limit is applied here too, once for both.
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -9,15 +10,18 @@ use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 
+use crate::bandwidth::Bandwidth;
 use crate::error::CoreError;
 
 /// Counts the bytes a transfer has moved, calls the caller's progress
-/// callback with each increment, and carries a cancellation flag.
+/// callback with each increment, carries a cancellation flag, and holds the
+/// transfer to its manager's bandwidth limit.
 #[pyclass(frozen)]
 pub struct Control {
     cancelled: AtomicBool,
     transferred: AtomicI64,
     progress: Option<Py<PyAny>>,
+    bandwidth: Option<Py<Bandwidth>>,
 }
 
 /// Python's identity of its main thread, the one it runs signal handlers on.
@@ -81,19 +85,31 @@ impl Control {
             None => Ok(()),
         }
     }
+
+    /// Records `n` bytes that crossed the wire, then waits until the
+    /// bandwidth limit allows them (call it without the GIL).
+    pub fn record_moved(&self, n: usize) -> PyResult<()> {
+        self.record(n as i64)?;
+        match &self.bandwidth {
+            Some(bandwidth) => bandwidth.get().spend(n as u64, self),
+            None => Ok(()),
+        }
+    }
 }
 
 #[pymethods]
 impl Control {
     /// `progress(n)` is called with the bytes moved since the last call,
-    /// from whichever thread moved them.
+    /// from whichever thread moved them; `bandwidth` is the manager's limit,
+    /// if it has one.
     #[new]
-    #[pyo3(signature = (progress = None))]
-    fn new(progress: Option<Py<PyAny>>) -> Self {
+    #[pyo3(signature = (progress = None, bandwidth = None))]
+    fn new(progress: Option<Py<PyAny>>, bandwidth: Option<Py<Bandwidth>>) -> Self {
         Control {
             cancelled: AtomicBool::new(false),
             transferred: AtomicI64::new(0),
             progress,
+            bandwidth,
         }
     }
 
@@ -112,9 +128,16 @@ impl Control {
         self.ensure_running()
     }
 
-    /// Records `n` bytes moved (negative to roll back a failed attempt).
+    /// Records `n` bytes of progress (negative to roll back a failed
+    /// attempt) without spending bandwidth.
     fn advance(&self, n: i64) -> PyResult<()> {
         self.record(n)
+    }
+
+    /// Records `n` bytes that crossed the wire and waits, without the GIL,
+    /// until the bandwidth limit allows them.
+    fn moved(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        py.detach(|| self.record_moved(n))
     }
 
     /// Net bytes moved so far.

@@ -10,11 +10,13 @@
 //! - `buffer.rs`: a caller's bytes read soundly without the GIL
 //! - `checksum.rs`: CRC32/CRC32C/MD5
 //! - `control.rs`: progress and cancellation of a transfer
+//! - `bandwidth.rs`: a manager's bandwidth limit (one token bucket)
 //! - `http/`: the native data plane (endpoint, signing, GET, PUT)
 //! - `platform.rs`: everything that differs by operating system
 //! - `error.rs`: core errors -> Python exceptions
 #![deny(unsafe_code)]
 
+mod bandwidth;
 mod buffer;
 mod checksum;
 mod compress;
@@ -31,6 +33,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 mod _core {
+    #[pymodule_export]
+    use crate::bandwidth::Bandwidth;
     #[pymodule_export]
     use crate::checksum::{checksum, combine_checksums, md5_hex, part_checksums};
     #[pymodule_export]

@@ -8,6 +8,7 @@ from typing import final
 from typing_extensions import Buffer
 
 __all__ = [
+    "Bandwidth",
     "Control",
     "Destination",
     "Engine",
@@ -117,17 +118,34 @@ class FileReader:
     def path(self) -> Path: ...
 
 @final
-class Control:
-    """Progress and cancellation of one transfer."""
+class Bandwidth:
+    """A manager's bandwidth limit: one token bucket for all its transfers."""
 
-    def __new__(cls, progress: Callable[[int], object] | None = None) -> Control: ...
+    def __new__(cls, bytes_per_second: int) -> Bandwidth:
+        """At most ``bytes_per_second`` (>= 1; else ``ValueError`` or
+        ``OverflowError``) through every ``Control`` given it."""
+
+@final
+class Control:
+    """Progress, cancellation and bandwidth limit of one transfer."""
+
+    def __new__(
+        cls,
+        progress: Callable[[int], object] | None = None,
+        bandwidth: Bandwidth | None = None,
+    ) -> Control: ...
     def cancel(self) -> None: ...
     @property
     def cancelled(self) -> bool: ...
     def check(self) -> None:
         """Raises ``Cancelled`` once ``cancel()`` was called."""
     def advance(self, n: int) -> None:
-        """Records ``n`` bytes moved (negative to take back a failed attempt)."""
+        """Records ``n`` bytes of progress (negative to take back a failed
+        attempt) without spending bandwidth."""
+    def moved(self, n: int) -> None:
+        """Records ``n`` bytes that crossed the wire and waits, without the
+        GIL, until the bandwidth limit allows them; raises ``Cancelled`` if
+        the transfer is cancelled meanwhile."""
     @property
     def transferred(self) -> int: ...
 

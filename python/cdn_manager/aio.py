@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from . import _core, workers
+from . import workers
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -148,7 +148,7 @@ class AsyncCDNManager:
         awaiting task is cancelled: cancels ``control`` (the transfer stops
         at its next chunk and cleans up), waits for the worker to finish,
         re-raises."""
-        control = _core.Control(progress)
+        control = self._ops.transport.control(progress)
         work = self._executor.submit(operation, control, *args, **kwargs)
         done = asyncio.wrap_future(work)
         try:

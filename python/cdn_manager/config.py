@@ -91,6 +91,10 @@ class TransferConfig:
     socket_tuning: bool = field(
         default_factory=lambda: os.environ.get(SOCKET_TUNING_ENV, "").lower() != "off"
     )
+    #: At most this many bytes per second through all of the manager's
+    #: transfers together, uploads and downloads alike (one budget, shared by
+    #: every part); None: no limit.
+    max_bandwidth: int | None = None
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -110,6 +114,12 @@ class TransferConfig:
             raise ConfigError("checksum_algorithm must be 'crc32' or 'crc32c'")
         if self.data_plane not in _DATA_PLANES:
             raise ConfigError(f"data_plane must be one of {', '.join(_DATA_PLANES)}")
+        limit = self.max_bandwidth
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ConfigError(
+                "max_bandwidth must be a whole number of bytes per second, at least 1 "
+                "(None: no limit)"
+            )
 
     @property
     def pool_size(self) -> int:

@@ -2,9 +2,10 @@
 
 A thin face over :class:`~cdn_manager.operations.Operations`, where every
 operation lives: each method here documents the call and hands it on with a
-fresh ``_core.Control`` for its progress. The seed's ``upload`` and
-``download`` return False and log one line on failure; every other method
-raises a :class:`CDNError` subclass.
+fresh ``_core.Control`` for its progress (and its share of the manager's
+bandwidth limit). The seed's ``upload`` and ``download`` return False and
+log one line on failure; every other method raises a :class:`CDNError`
+subclass.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
-from . import _core
 from .audit import AuditReport
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -105,11 +105,14 @@ class CDNManager:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @staticmethod
     def _transfer(
-        operation: Callable[..., T], *args: Any, progress: Progress | None = None, **kwargs: Any
+        self,
+        operation: Callable[..., T],
+        *args: Any,
+        progress: Progress | None = None,
+        **kwargs: Any,
     ) -> T:
-        return operation(_core.Control(progress), *args, **kwargs)
+        return operation(self._ops.transport.control(progress), *args, **kwargs)
 
     # The seed's bool API.
 

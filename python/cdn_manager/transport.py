@@ -1,14 +1,16 @@
 """What a manager moves objects with, built in one place: the two boto3
-clients (one per key pair), the data planes, the part workers and the retry
-quota, all shared by every transfer of that manager."""
+clients (one per key pair), the data planes, the part workers, the retry
+quota and the bandwidth limit, all shared by every transfer of that
+manager."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from . import workers
+from . import _core, workers
 from .clients import make_client, make_session
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -32,6 +34,9 @@ class Transport:
     #: callers cannot multiply the connections in flight.
     executor: Executor
     retries: RetryQuota
+    #: ``config.max_bandwidth`` as the one token bucket every transfer's
+    #: ``Control`` spends from; None without a limit.
+    bandwidth: _core.Bandwidth | None
 
     @property
     def download_plane(self) -> DataPlane:
@@ -40,6 +45,11 @@ class Transport:
     @property
     def upload_plane(self) -> DataPlane:
         return self.planes.upload
+
+    def control(self, progress: Callable[[int], object] | None = None) -> _core.Control:
+        """A new transfer's progress, cancellation and share of the
+        bandwidth limit."""
+        return _core.Control(progress, self.bandwidth)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -60,4 +70,5 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
         planes=build_planes(host, config, reader, writer),
         executor=workers.executor(config.concurrency, "cdn-manager"),
         retries=RetryQuota(config.retry_quota),
+        bandwidth=None if config.max_bandwidth is None else _core.Bandwidth(config.max_bandwidth),
     )

@@ -19,7 +19,7 @@ use crate::control::Control;
 const SEND_CHUNK: usize = 256 << 10;
 
 /// The request body: bytes fed to the socket in chunks so progress is
-/// reported and cancellation noticed as it goes.
+/// reported, cancellation noticed and the bandwidth limit kept as it goes.
 pub struct BodySource<'a> {
     data: &'a [u8],
     sent: usize,
@@ -38,7 +38,7 @@ impl BodySource<'_> {
             .min(self.data.len() - self.sent);
         buffer[..n].copy_from_slice(&self.data[self.sent..self.sent + n]);
         self.sent += n;
-        self.control.record(n as i64)?;
+        self.control.record_moved(n)?;
         Ok(n)
     }
 

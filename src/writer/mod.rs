@@ -97,8 +97,8 @@ impl PartSink {
         })
     }
 
-    /// Appends `data` (GIL not needed): checks for cancellation, writes,
-    /// digests, reports progress.
+    /// Appends `data` (without the GIL): checks for cancellation, writes,
+    /// digests, reports progress and waits for the bandwidth limit.
     pub fn append(&mut self, data: &[u8]) -> PyResult<()> {
         if let Some(control) = &self.control {
             control.get().ensure_running()?;
@@ -106,10 +106,10 @@ impl PartSink {
         let offset = self.start + self.digests.length();
         self.target.write_at(data, offset)?;
         self.digests.update(data);
-        if let Some(control) = &self.control {
-            control.get().record(data.len() as i64)?;
+        match &self.control {
+            Some(control) => control.get().record_moved(data.len()),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -15,9 +15,11 @@ a test can fault the first K matching requests and let retries cure them.
 It also counts connections and requests in flight (``peak_connections``,
 ``peak_requests``), for tests of bounded concurrency, and all it has seen
 (``total_connections``, ``total_requests``); records who signed each
-request (``exchanges``); can cap the bytes per second through it (``rate``),
-so a transfer lasts long enough to be watched or interrupted; and can serve
-TLS (``tls``) in front of a plain-HTTP server.
+request (``exchanges``); meters the request bodies it relays
+(``request_bodies``: the rate a client really sends at); can cap the bytes
+per second through it (``rate``), so a transfer lasts long enough to be
+watched or interrupted; and can serve TLS (``tls``) in front of a
+plain-HTTP server.
 
 Threads and plain sockets. It parses only what it must to find body offsets:
 the request or status line, headers, and Content-Length, chunked or
@@ -203,6 +205,20 @@ class Exchange:
     status: int | None = None
 
 
+@dataclass
+class Flow:
+    """Body bytes relayed, and when the first and the last passed."""
+
+    bytes: int = 0
+    first: float = 0.0
+    last: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second between the first body byte and the last."""
+        return self.bytes / (self.last - self.first)
+
+
 class _Closed(Exception):
     """The peer closed the connection mid-message."""
 
@@ -369,6 +385,10 @@ class FaultProxy(LoopbackServer):
         self.exchanges: list[Exchange] = []
         self.active_connections = self.peak_connections = self.total_connections = 0
         self.active_requests = self.peak_requests = self.total_requests = 0
+        #: The request bodies (uploads) relayed. (Response bodies cannot be
+        #: metered so: what the proxy sends may wait in socket buffers, and a
+        #: response the client closes early was never read.)
+        self.request_bodies = Flow()
         self._rate = rate
         self._next_send = time.monotonic()
         self._tls = tls
@@ -406,6 +426,19 @@ class FaultProxy(LoopbackServer):
                 send(piece)
 
         return paced
+
+    def _metered(self, flow: Flow, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """``send``, adding what it sends to ``flow``."""
+
+        def metered(data: bytes) -> None:
+            send(data)
+            with self._lock:
+                flow.last = time.monotonic()
+                if flow.bytes == 0:
+                    flow.first = flow.last
+                flow.bytes += len(data)
+
+        return metered
 
     def _count(self, what: str, delta: int) -> None:
         with self._lock:
@@ -552,7 +585,8 @@ class _Session:
         if rule is not None and rule.in_request:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         try:
-            _relay(self.from_client, proxy._paced(upstream.sendall), request_length, tap)
+            send = proxy._metered(proxy.request_bodies, upstream.sendall)
+            _relay(self.from_client, proxy._paced(send), request_length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
+from fractions import Fraction
 from importlib import metadata
 
 from ..credentials import ENV_VARS
@@ -88,6 +90,39 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
     return int(text)
+
+
+#: What ``--bwlimit``'s suffixes multiply by: powers of 1024, as rclone,
+#: curl and rsync read them.
+RATE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+#: The commands that move object bytes, which all take ``--bwlimit``.
+MOVING_COMMANDS = ("upload", "download", "push", "pull")
+
+
+def parse_rate(text: str) -> int:
+    """``--bwlimit``'s RATE in bytes per second: ``250000``, ``500K``,
+    ``10M``, ``1.5G`` (K, M, G: powers of 1024; any case)."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)", text.strip(), re.IGNORECASE)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"not a rate: {text!r} (bytes per second, e.g. 250000, 500K, 10M)"
+        )
+    rate = int(Fraction(found[1]) * RATE_UNITS[found[2].upper()])
+    if rate < 1:
+        raise argparse.ArgumentTypeError(
+            "must be at least 1 byte per second (leave --bwlimit out for no limit)"
+        )
+    return rate
+
+
+def _bandwidth_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--bwlimit",
+        type=parse_rate,
+        metavar="RATE",
+        help="at most RATE bytes per second, uploads and downloads together; "
+        "K, M, G are powers of 1024 (10M = 10 MiB/s = 10,485,760 bytes/s)",
+    )
 
 
 #: Adds a command: ``command(name, run, summary, examples)`` -> its parser.
@@ -215,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--bucket", default="cdn-demo", help="default: cdn-demo")
     server.add_argument("--port", type=_port, help="default: a free port")
     server.add_argument("--force", action="store_true", help="replace an existing config file")
+
+    for name in MOVING_COMMANDS:
+        _bandwidth_option(commands.choices[name])
     return parser
 
 

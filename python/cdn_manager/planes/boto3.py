@@ -21,15 +21,26 @@ from .base import CHUNK, Get, Put
 
 
 class ProgressReader(io.RawIOBase):
-    """Reads a memoryview for botocore, reporting progress and honouring
-    cancellation; ``read`` copies only the chunk asked for, and a rewind (a
-    botocore retry) takes back the progress already reported."""
+    """Reads a memoryview for botocore, reporting progress, honouring
+    cancellation and keeping to the bandwidth limit; ``read`` copies only the
+    chunk asked for, and a rewind (a botocore retry) takes back the progress
+    already reported."""
 
     def __init__(self, view: memoryview, control: _core.Control) -> None:
         super().__init__()
         self._view = view
         self._pos = 0
         self._control = control
+        #: False while botocore reads the body to sign it (always, over plain
+        #: HTTP) and rewinds it: only the bytes sent count, for progress and
+        #: for the bandwidth limit (which counted every body twice).
+        self._sending = True
+
+    def signal_not_transferring(self) -> None:
+        self._sending = False
+
+    def signal_transferring(self) -> None:
+        self._sending = True
 
     def __len__(self) -> int:
         return len(self._view)
@@ -47,18 +58,30 @@ class ProgressReader(io.RawIOBase):
             return 0
         buffer[:n] = self._view[self._pos : self._pos + n]
         self._pos += n
-        self._control.advance(n)
+        if self._sending:
+            self._control.moved(n)
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
         position = min(max(0, base + offset), len(self._view))
-        self._control.advance(position - self._pos)
+        if self._sending:
+            self._control.advance(position - self._pos)
         self._pos = position
         return self._pos
 
     def tell(self) -> int:
         return self._pos
+
+
+def _signing(request: Any, **kwargs: Any) -> None:
+    if isinstance(request.body, ProgressReader):
+        request.body.signal_not_transferring()
+
+
+def _signed(request: Any, **kwargs: Any) -> None:
+    if isinstance(request.body, ProgressReader):
+        request.body.signal_transferring()
 
 
 @contextmanager
@@ -104,7 +127,13 @@ class Boto3Plane:
     @cached_property
     def _client(self) -> Any:
         # Made on first use: an adaptive manager may never need it.
-        return self._make_client()
+        client = self._make_client()
+        # Around the handlers of "request-created", the signer among them, as
+        # s3transfer does it: what signing reads is not sent.
+        events = client.meta.events
+        events.register_first("request-created.s3", _signing, unique_id="cdn-manager-signing")
+        events.register_last("request-created.s3", _signed, unique_id="cdn-manager-signed")
+        return client
 
     def _checksum(self, crc: int) -> dict[str, str]:
         name = self._algorithm.upper()

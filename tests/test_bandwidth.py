@@ -1,0 +1,237 @@
+"""The bandwidth limit: ``TransferConfig(max_bandwidth=...)`` and
+``--bwlimit RATE``. One budget per manager, spent by every part of every
+transfer in both directions, on either data plane (the suite runs on both);
+a transfer waiting for its share still stops at once when cancelled.
+
+This is the one module where a rate is a pass/fail bound, because the issue
+asks for one: within 15 % of the limit. Rates are bytes over the time
+between the first and the last of them moving: an upload's as a loopback
+proxy relays them, a download's as the client reports them (a proxy cannot
+tell: what it sends waits in socket buffers) or, for the command, as its
+temporary file fills. The figures themselves are in the README's
+"Bandwidth" section."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cdn_manager import AsyncCDNManager, ConfigError, TransferConfig
+from cdn_manager.cli.parser import MOVING_COMMANDS, build_parser
+
+from conftest import SMALL_PARTS, MiB, Server
+from helpers.cli import cdn, config_for, start, wait_until
+from helpers.faultproxy import FaultProxy, Flow
+
+#: How far a measured rate may be from the limit, as the issue states it.
+MARGIN = 0.15
+#: Generous: a cancelled transfer must stop, where its limit would keep it
+#: waiting for its first chunk's bandwidth for 17 minutes or more.
+CANCEL_TIMEOUT = 120
+
+
+def assert_near(flow: Flow, limit: int) -> None:
+    rate = flow.rate
+    print(f"{flow.bytes / MiB:.0f} MiB at {rate / MiB:.2f} MiB/s (limit {limit / MiB:.2f})")
+    assert (1 - MARGIN) * limit <= rate <= (1 + MARGIN) * limit
+
+
+def progress_flow(flow: Flow) -> Callable[[int], None]:
+    """A progress callback adding what a transfer moves to ``flow``."""
+    lock = threading.Lock()
+
+    def progress(n: int) -> None:
+        with lock:
+            flow.last = time.monotonic()
+            if flow.bytes == 0:
+                flow.first = flow.last
+            flow.bytes += n
+
+    return progress
+
+
+def watch_download(folder: Path, process: subprocess.Popen[bytes]) -> Flow:
+    """The bytes written into the temporary file of the command's download
+    in ``folder`` (blocks allocated: parts are written at their offsets),
+    sampled every 20 ms until the command exits."""
+    flow = Flow()
+    while process.poll() is None:
+        for temporary in folder.glob(".cdnpart-*"):
+            with contextlib.suppress(FileNotFoundError):  # committed meanwhile
+                written = temporary.stat().st_blocks * 512
+                if written > flow.bytes:
+                    flow.last = time.monotonic()
+                    flow.first = flow.first or flow.last
+                    flow.bytes = written
+        time.sleep(0.02)
+    return flow
+
+
+@pytest.mark.slow  # 400 MiB at 20 MiB/s: about 25 s
+def test_bwlimit_20m_holds_a_200_mib_upload_and_download_to_20_mib_per_second(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    size, limit = 200 * MiB, 20 * MiB
+    original = tmp_path / "big.bin"
+    original.write_bytes(os.urandom(size))
+    bucket = s3s_server.new_bucket()
+    with FaultProxy(s3s_server.endpoint) as proxy:
+        config = config_for(s3s_server, tmp_path, host=proxy.endpoint)
+        up = cdn("upload", bucket, "big.bin", original, "--bwlimit", "20M", config=config)
+        assert up.code == 0, up.stderr
+        uploaded = proxy.request_bodies
+    assert uploaded.bytes >= size
+    assert_near(uploaded, limit)
+
+    target = tmp_path / "target"
+    target.mkdir()
+    config = config_for(s3s_server, tmp_path)
+    process = start("download", bucket, "big.bin", target, "--bwlimit", "20M", config=config)
+    downloaded = watch_download(target, process)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert (target / "big.bin").read_bytes() == original.read_bytes()
+    assert downloaded.bytes > size * 0.9  # the first sample sees a few chunks already
+    assert_near(downloaded, limit)
+
+
+def test_one_limit_is_shared_by_concurrent_transfers_both_ways_and_both_faces(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    """An upload on the sync face and a download on an async face wrapping
+    the same manager, at once: together at the limit, not twice it."""
+    size, limit = 24 * MiB, 8 * MiB
+    data = os.urandom(size)
+    bucket = s3s_server.new_bucket()
+    s3s_server.admin.put_object(Bucket=bucket, Key="down.bin", Body=data)
+    both = Flow()
+    progress = progress_flow(both)
+    with s3s_server.manager(replace(SMALL_PARTS, max_bandwidth=limit)) as manager:
+        upload = threading.Thread(
+            target=manager.put_bytes, args=(bucket, "up.bin", data), kwargs={"progress": progress}
+        )
+
+        async def download() -> Path:
+            async with AsyncCDNManager(manager) as faced:
+                return await faced.get_file(bucket, "down.bin", tmp_path, progress=progress)
+
+        upload.start()
+        fetched = asyncio.run(download())
+        upload.join()
+    assert fetched.read_bytes() == data
+    assert s3s_server.admin.get_object(Bucket=bucket, Key="up.bin")["Body"].read() == data
+    assert both.bytes == 2 * size
+    assert_near(both, limit)
+
+
+@pytest.mark.parametrize("direction", ["download", "upload"])
+def test_cancelling_a_transfer_that_waits_for_bandwidth_stops_it(
+    s3s_server: Server, direction: str
+) -> None:
+    """At 1 byte/s the first chunk leaves the transfer owing hours; a
+    cancelled task returns without waiting them out, and stores nothing."""
+    bucket = s3s_server.new_bucket()
+    data = os.urandom(MiB)
+    if direction == "download":
+        s3s_server.admin.put_object(Bucket=bucket, Key="obj.bin", Body=data)
+    moved = threading.Event()
+
+    def progress(n: int) -> None:
+        moved.set()
+
+    async def cancelled_in_time() -> bool:
+        manager = AsyncCDNManager(s3s_server.credentials, TransferConfig(max_bandwidth=1))
+        call = (
+            manager.download_bytes(bucket, "obj.bin", progress=progress)
+            if direction == "download"
+            else manager.put_bytes(bucket, "obj.bin", data, progress=progress)
+        )
+        task = asyncio.create_task(call)
+        assert await asyncio.to_thread(moved.wait, 60), "no byte moved"
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_TIMEOUT)
+        if not task.done():
+            return False  # its worker would keep the manager from closing for hours
+        await manager.aclose()
+        return task.cancelled()
+
+    assert asyncio.run(cancelled_in_time()), "the cancelled transfer kept waiting for bandwidth"
+    assert s3s_server.unfinished_uploads(bucket) == []
+    if direction == "upload":
+        assert "Contents" not in s3s_server.admin.list_objects_v2(Bucket=bucket)
+
+
+def test_ctrl_c_stops_a_command_waiting_for_bandwidth(s3s_server: Server, tmp_path: Path) -> None:
+    bucket = s3s_server.new_bucket()
+    s3s_server.admin.put_object(Bucket=bucket, Key="obj.bin", Body=os.urandom(2 * MiB))
+    target = tmp_path / "target"
+    target.mkdir()
+    config = config_for(s3s_server, tmp_path)
+    process = start("download", bucket, "obj.bin", target, "--bwlimit", "1K", config=config)
+    wait_until(
+        lambda: any(p.stat().st_size for p in target.glob(".cdnpart-*")), 60, "the first chunk"
+    )
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=CANCEL_TIMEOUT)
+    assert process.returncode == 130, err
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [None, 1, 20 * MiB])
+def test_max_bandwidth_takes_none_or_a_positive_whole_rate(value: int | None) -> None:
+    assert TransferConfig(max_bandwidth=value).max_bandwidth == value
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10M", True])
+def test_max_bandwidth_refuses_what_is_not_a_rate(value: object) -> None:
+    with pytest.raises(ConfigError, match="max_bandwidth"):
+        TransferConfig(max_bandwidth=value)  # type: ignore[arg-type]
+
+
+def _parsed(command: str, rate: str) -> argparse.Namespace:
+    operands = {
+        "upload": ["b", "k", "file"],
+        "download": ["b", "k"],
+        "push": ["folder", "b/prefix"],
+        "pull": ["b/prefix", "folder"],
+    }[command]
+    return build_parser().parse_args([command, *operands, "--bwlimit", rate])
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("250000", 250_000),
+        ("500K", 500 * 1024),
+        ("500k", 500 * 1024),
+        ("10M", 10 * MiB),
+        ("1.5M", 3 * MiB // 2),
+        ("2G", 2 * 1024 * MiB),
+    ],
+)
+def test_bwlimit_reads_bytes_per_second_with_binary_suffixes(text: str, rate: int) -> None:
+    assert _parsed("download", text).bwlimit == rate
+
+
+@pytest.mark.parametrize("command", MOVING_COMMANDS)
+def test_every_command_that_moves_bytes_takes_bwlimit(command: str) -> None:
+    assert _parsed(command, "10M").bwlimit == 10 * MiB
+    assert "powers of 1024" in cdn(command, "--help").out
+
+
+@pytest.mark.parametrize("text", ["0", "-5M", "10X", "10MB", "fast", ""])
+def test_bwlimit_refuses_what_is_not_a_rate(text: str) -> None:
+    run = cdn("download", "b", "k", "--bwlimit", text)
+    assert run.code == 2
+    assert "--bwlimit" in run.stderr
