@@ -369,6 +369,9 @@ class FaultProxy(LoopbackServer):
         self.exchanges: list[Exchange] = []
         self.active_connections = self.peak_connections = self.total_connections = 0
         self.active_requests = self.peak_requests = self.total_requests = 0
+        #: Body bytes relayed to the client (responses) and to the server
+        #: (requests), counted as they go out.
+        self.bytes_down = self.bytes_up = 0
         self._rate = rate
         self._next_send = time.monotonic()
         self._tls = tls
@@ -406,6 +409,16 @@ class FaultProxy(LoopbackServer):
                 send(piece)
 
         return paced
+
+    def _counted(self, direction: str, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """``send``, adding what it sends to ``bytes_<direction>``."""
+
+        def counted(data: bytes) -> None:
+            send(data)
+            with self._lock:
+                setattr(self, f"bytes_{direction}", getattr(self, f"bytes_{direction}") + len(data))
+
+        return counted
 
     def _count(self, what: str, delta: int) -> None:
         with self._lock:
@@ -552,7 +565,8 @@ class _Session:
         if rule is not None and rule.in_request:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         try:
-            _relay(self.from_client, proxy._paced(upstream.sendall), request_length, tap)
+            send_up = proxy._counted("up", proxy._paced(upstream.sendall))
+            _relay(self.from_client, send_up, request_length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)
@@ -575,7 +589,8 @@ class _Session:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         length = response.framing() if _has_body(request, status) else 0
         try:
-            _relay(from_upstream, proxy._paced(self.client.sendall), length, tap)
+            send_down = proxy._counted("down", proxy._paced(self.client.sendall))
+            _relay(from_upstream, send_down, length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)
