@@ -27,7 +27,7 @@ from cdn_manager import (
 )
 
 from conftest import SLOW_RATE, MiB, Server
-from helpers.cli import clean_env, config_for, wait_until
+from helpers.cli import cdn, clean_env, config_for, wait_until
 from helpers.faultproxy import Fault, FaultProxy, Rule
 from helpers.resumable import CONFIG
 
@@ -70,10 +70,12 @@ def via(server: Server, proxy: FaultProxy) -> CDNCredentials:
     return CDNCredentials(**{**server.credentials.__dict__, "host": proxy.endpoint})
 
 
-def start_child(server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, target: Path):  # type: ignore[no-untyped-def]
+def start_child(  # type: ignore[no-untyped-def]
+    server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, target: Path, *extra: str
+):
     config = config_for(server, tmp_path, host=proxy.endpoint)
     process = subprocess.Popen(
-        [sys.executable, str(RESUMABLE), "download", str(config), bucket, KEY, str(target)],
+        [sys.executable, str(RESUMABLE), "download", str(config), bucket, KEY, str(target), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -85,16 +87,22 @@ def start_child(server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, 
 
 
 def kill_midway(
-    server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, target: Path
+    server: Server,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    bucket: str,
+    target: Path,
+    *extra: str,
+    size: int = SIZE,
 ) -> int:
     """Starts the download in a child, SIGKILLs it once two ranges are
     journaled; returns the bytes the journal then records."""
-    process = start_child(server, proxy, tmp_path, bucket, target)
+    process = start_child(server, proxy, tmp_path, bucket, target, *extra)
     wait_until(lambda: len(journaled(target)) >= 2, 120, "two journaled ranges")
     process.kill()
     process.communicate(timeout=60)
     assert not target.exists()  # the destination is never partly written
-    assert partial_of(target).stat().st_size == SIZE
+    assert partial_of(target).stat().st_size == size
     return sum(end - start for start, end in journaled(target))
 
 
@@ -173,9 +181,7 @@ def test_kept_bytes_damaged_between_the_runs_are_fetched_again(
     assert only_the_file(target) == [KEY]
 
 
-def test_two_processes_resuming_one_download_one_wins(
-    s3s_server: Server, tmp_path: Path
-) -> None:
+def test_two_processes_resuming_one_download_one_wins(s3s_server: Server, tmp_path: Path) -> None:
     bucket = s3s_server.new_bucket()
     data = os.urandom(SIZE)
     store(s3s_server, bucket, data)
@@ -209,9 +215,8 @@ def test_a_download_cut_past_its_retries_keeps_its_ranges_only_if_resumable(
     with FaultProxy(moto_server.endpoint) as proxy:
         # The last range fails; the first (read on the calling thread) completes.
         proxy.add(Rule(Fault.RESET, object_offset=SIZE - 1))
-        with CDNManager(via(moto_server, proxy), config) as manager:
-            with pytest.raises(TransferError):
-                manager.download_file(bucket, KEY, target)
+        with CDNManager(via(moto_server, proxy), config) as manager, pytest.raises(TransferError):
+            manager.download_file(bucket, KEY, target)
     assert not target.exists()
     if resume:
         assert only_the_file(target) == sorted([partial_of(target).name, journal_of(target).name])
@@ -231,8 +236,23 @@ def test_a_download_busy_elsewhere_is_refused(moto_server: Server, tmp_path: Pat
     target = tmp_path / KEY
     destination = _core.Destination(tmp_path, KEY)
     holder = _core.FileWriter(destination, SIZE, "header", "crc32c")
-    with CDNManager(moto_server.credentials, CONFIG) as manager:
-        with pytest.raises(DownloadBusy):
-            manager.download_file(bucket, KEY, target)
+    with CDNManager(moto_server.credentials, CONFIG) as manager, pytest.raises(DownloadBusy):
+        manager.download_file(bucket, KEY, target)
     holder.abort()
     assert only_the_file(target) == []
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-resume"]])
+def test_the_cli_says_what_it_resumed_unless_told_not_to(
+    s3s_server: Server, tmp_path: Path, flags: list[str]
+) -> None:
+    bucket = s3s_server.new_bucket()
+    data = os.urandom(5 * TransferConfig().part_size)  # ranged with the default parts
+    store(s3s_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(s3s_server, proxy, tmp_path, bucket, target, "cli", size=len(data))
+    run = cdn("download", bucket, KEY, target, *flags, config=config_for(s3s_server, tmp_path))
+    assert run.code == 0, run.stderr
+    assert ("resumed: " in run.out) is not bool(flags), run.out
+    assert target.read_bytes() == data

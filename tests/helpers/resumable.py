@@ -1,11 +1,11 @@
 """One transfer in small parts, run as a program of its own so that a test
 can SIGKILL it midway and run the same call again:
 
-    python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH
+    python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH [cli]
 
 Parts are 5 MiB (S3's minimum) and one at a time besides the first, so
-that they complete one after another and a kill leaves some done. Prints
-``started`` once the manager is up, then ``done`` when the transfer ends.
+that they complete one after another and a kill leaves some done. With ``cli``, parts are the command line's (the default config's) size.
+Prints ``started`` once the manager is up, then ``done`` when the transfer ends.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ CONFIG = TransferConfig(
 
 
 def main(argv: list[str]) -> int:
-    command, config, bucket, key, path = argv
-    with CDNManager(CDNCredentials.from_yaml(config), CONFIG) as manager:
+    command, config, bucket, key, path, *cli = argv
+    chosen = TransferConfig(concurrency=1) if cli else CONFIG
+    with CDNManager(CDNCredentials.from_yaml(config), chosen) as manager:
         print("started", flush=True)
         if command == "download":
             manager.download_file(bucket, key, path)

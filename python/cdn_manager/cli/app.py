@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..config import TransferConfig
 from ..credentials import ENV_VARS, CDNCredentials
 from ..errors import CDNError, ConfigError
 from ..escape import printable, shown
@@ -96,6 +97,7 @@ class App:
         self.debug: bool = args.debug
         #: The ``--config`` option, if given.
         self.config: str | None = args.config
+        self.resume: bool = not args.no_resume
         self._manager: CDNManager | None = None
         self._secrets: tuple[str, ...] = ()
 
@@ -104,7 +106,7 @@ class App:
         if self._manager is None:
             credentials = load_credentials(self.config)
             self._secrets = credentials.secrets()
-            self._manager = CDNManager(credentials)
+            self._manager = CDNManager(credentials, TransferConfig(resume=self.resume))
         return self._manager
 
     def close(self) -> None:

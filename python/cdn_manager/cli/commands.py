@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import AccessDenied, CDNError, NotFound
 from ..escape import shown
 from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
-from .output import human_size
+from .output import human_size, resumed_note
 
 
 def split_location(location: str) -> tuple[str, str]:
@@ -98,12 +98,28 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
         return EXIT_OK
     target = download_target(args.key, args.dest)
     with app.progress(total, args.key) as bar:
-        path = manager.download_file(args.bucket, args.key, target, progress=bar)
+        (result,) = manager.download_many(
+            args.bucket, [(args.key, target.name)], target.parent, progress=bar
+        )
+    if result.error is not None:
+        raise result.error
+    path = result.path or target
     size = path.stat().st_size
+    if result.resumed_bytes:
+        app.say(resumed_note(result.resumed_bytes, size))
     app.say(
         f"downloaded {args.bucket}/{shown(args.key)} -> {shown(str(path))} ({human_size(size)})"
     )
-    app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "path": str(path), "size": size})
+    app.emit(
+        {
+            "ok": True,
+            "bucket": args.bucket,
+            "key": args.key,
+            "path": str(path),
+            "size": size,
+            "resumed_bytes": result.resumed_bytes,
+        }
+    )
     return EXIT_OK
 
 

@@ -60,6 +60,12 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help="print one JSON document on stdout",
     )
     group.add_argument(
+        "--no-resume",
+        action="store_true",
+        default=default(False),
+        help="an interrupted download keeps nothing, and none is resumed",
+    )
+    group.add_argument(
         "-q",
         "--quiet",
         action="store_true",
