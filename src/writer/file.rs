@@ -160,7 +160,10 @@ fn open_resumable(
     }
     let _ = unlinkat(&parent.dir, temp_name.as_str(), AtFlags::empty());
     journal.restart(header)?;
-    Ok((create_named(parent, temp_name, size, Some(journal))?, Vec::new()))
+    Ok((
+        create_named(parent, temp_name, size, Some(journal))?,
+        Vec::new(),
+    ))
 }
 
 /// A download in progress to `destination`.

@@ -80,7 +80,11 @@ impl Journal {
             }
             // The holder we waited for may have finished and removed it:
             // a journal no longer linked is nobody's; open the name again.
-            if fstat(&fd).map_err(|e| errno_io("inspect", &path, e))?.st_nlink > 0 {
+            if fstat(&fd)
+                .map_err(|e| errno_io("inspect", &path, e))?
+                .st_nlink
+                > 0
+            {
                 return Ok(Journal {
                     file: Mutex::new((File::from(fd), 0, 0)),
                     name: name.to_owned(),

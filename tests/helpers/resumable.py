@@ -4,8 +4,9 @@ can SIGKILL it midway and run the same call again:
     python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH [cli]
 
 Parts are 5 MiB (S3's minimum) and one at a time besides the first, so
-that they complete one after another and a kill leaves some done. With ``cli``, parts are the command line's (the default config's) size.
-Prints ``started`` once the manager is up, then ``done`` when the transfer ends.
+that they complete one after another and a kill leaves some done. With
+``cli``, parts are the command line's (the default config's) size. Prints
+``started`` once the manager is up, then ``done`` when the transfer ends.
 """
 
 from __future__ import annotations
