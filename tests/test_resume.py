@@ -9,6 +9,7 @@ produce a mixed file."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -227,19 +228,27 @@ def test_a_download_cut_past_its_retries_keeps_its_ranges_only_if_resumable(
     assert only_the_file(target) == ([KEY] if resume else [])
 
 
-def test_a_download_busy_elsewhere_is_refused(moto_server: Server, tmp_path: Path) -> None:
-    """Two writers of one resumable download in one process conflict too:
-    the journal's lock belongs to the open file, not the process."""
+def test_a_download_busy_elsewhere_is_refused_until_it_ends(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    """Two writers of one resumable download in one process conflict too
+    (the journal's lock belongs to the open file, not the process), and an
+    ended writer lets go at once, even while its sinks are still referred to
+    (as a caught exception's frames may)."""
     bucket = moto_server.new_bucket()
     data = os.urandom(SIZE)
     store(moto_server, bucket, data)
     target = tmp_path / KEY
-    destination = _core.Destination(tmp_path, KEY)
-    holder = _core.FileWriter(destination, SIZE, "header", "crc32c")
-    with CDNManager(moto_server.credentials, CONFIG) as manager, pytest.raises(DownloadBusy):
+    holder = _core.FileWriter(_core.Destination(tmp_path, KEY), SIZE, "header", "crc32c")
+    sink = holder.part(0, "crc32c")
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        with pytest.raises(DownloadBusy):
+            manager.download_file(bucket, KEY, target)
+        holder.abort(keep=True)  # nothing journaled: nothing kept
+        assert only_the_file(target) == []
         manager.download_file(bucket, KEY, target)
-    holder.abort()
-    assert only_the_file(target) == []
+    assert sink.length == 0 and target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
 
 
 @pytest.mark.parametrize("flags", [[], ["--no-resume"]])
@@ -256,3 +265,31 @@ def test_the_cli_says_what_it_resumed_unless_told_not_to(
     assert run.code == 0, run.stderr
     assert ("resumed: " in run.out) is not bool(flags), run.out
     assert target.read_bytes() == data
+
+
+def test_clean_lists_then_removes_what_interrupted_downloads_left(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    bucket = s3s_server.new_bucket()
+    store(s3s_server, bucket, os.urandom(SIZE))
+    target = tmp_path / "target" / KEY
+    with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(s3s_server, proxy, tmp_path, bucket, target)
+    dead = target.with_name(".cdnpart-999999999-0")  # of a process long gone
+    dead.write_bytes(b"x")
+    busy = _core.FileWriter(_core.Destination(target.parent, "busy.bin"), 10, "h", "crc32c")
+    kept = sorted(str(p) for p in (partial_of(target), journal_of(target), dead))
+
+    listed = cdn("clean", target.parent, "--json")
+    assert listed.code == 0, listed.stderr
+    assert sorted(json.loads(listed.out)["leftovers"]) == kept  # not the busy download's
+    assert len(list(target.parent.iterdir())) == 5
+
+    removed = cdn("clean", target.parent, "--yes")
+    assert removed.code == 0 and "removed 3 files" in removed.out
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        ".busy.bin.cdn-journal",
+        ".busy.bin.cdn-partial",
+    ]
+    busy.abort()
+    assert list(target.parent.iterdir()) == []

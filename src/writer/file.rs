@@ -59,6 +59,9 @@ impl TempFile {
         if !(keep && self.journal.as_ref().is_some_and(Journal::has_ranges)) {
             self.remove();
         }
+        if let Some(journal) = &self.journal {
+            journal.release();
+        }
     }
 }
 
@@ -200,6 +203,7 @@ impl FileWriter {
             .map_err(|e| CoreError::io("rename into", &self.destination, e.into()))?;
         if let Some(journal) = &file.journal {
             journal.remove(dir);
+            journal.release();
         }
         fsync(dir).map_err(|e| CoreError::io("sync folder of", &self.destination, e.into()))
     }

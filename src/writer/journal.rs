@@ -18,7 +18,8 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use md5::{Digest, Md5};
 use rustix::fs::{flock, fstat, openat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
@@ -53,10 +54,15 @@ pub struct Range {
     pub crc: u64,
 }
 
-/// An open, locked journal.
+/// What a writer closed before.
+const RELEASED: &str = "the download's journal was already released";
+
+/// An open, locked journal (until `release`).
 pub struct Journal {
-    /// The journal file, where the next line goes, and how many ranges it holds.
-    file: Mutex<(File, u64, usize)>,
+    /// The journal file and where the next line goes; None once released.
+    file: Mutex<Option<(File, u64)>>,
+    /// Ranges the journal holds.
+    count: AtomicUsize,
     pub name: String,
     pub path: PathBuf,
 }
@@ -86,7 +92,8 @@ impl Journal {
                 > 0
             {
                 return Ok(Journal {
-                    file: Mutex::new((File::from(fd), 0, 0)),
+                    file: Mutex::new(Some((File::from(fd), 0))),
+                    count: AtomicUsize::new(0),
                     name: name.to_owned(),
                     path,
                 });
@@ -98,8 +105,10 @@ impl Journal {
     /// something else or damaged.
     pub fn ranges(&self, header: &str, size: u64) -> CoreResult<Option<Vec<Range>>> {
         let mut text = String::new();
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, _, _) = &mut *guard;
+        let mut guard = self.open();
+        let Some((file, end)) = guard.as_mut() else {
+            return Err(CoreError::State(RELEASED));
+        };
         if (&*file).read_to_string(&mut text).is_err() {
             return Ok(None); // not UTF-8: damaged
         }
@@ -119,34 +128,39 @@ impl Journal {
                 _ => return Ok(None),
             }
         }
-        guard.1 = text.len() as u64;
-        guard.2 = ranges.len();
+        *end = text.len() as u64;
+        self.count.store(ranges.len(), Ordering::Relaxed);
         Ok(Some(ranges))
     }
 
     /// Empties the journal and writes `header` as its first line.
     pub fn restart(&self, header: &str) -> CoreResult<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, end, count) = &mut *guard;
+        let mut guard = self.open();
+        let Some((file, end)) = guard.as_mut() else {
+            return Err(CoreError::State(RELEASED));
+        };
         let line = format!("{header}\n");
         let io = |action, e| CoreError::io(action, &self.path, e);
         file.set_len(0).map_err(|e| io("truncate", e))?;
         platform::write_all_at(file, line.as_bytes(), 0).map_err(|e| io("write", e))?;
         file.sync_data().map_err(|e| io("sync", e))?;
-        (*end, *count) = (line.len() as u64, 0);
+        *end = line.len() as u64;
+        self.count.store(0, Ordering::Relaxed);
         Ok(())
     }
 
     /// Records `range` as complete (its bytes must already be synced).
     pub fn append(&self, range: Range) -> CoreResult<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, end, count) = &mut *guard;
+        let mut guard = self.open();
+        let Some((file, end)) = guard.as_mut() else {
+            return Err(CoreError::State(RELEASED));
+        };
         let line = format!("[{},{},{}]\n", range.start, range.end, range.crc);
         let io = |action, e| CoreError::io(action, &self.path, e);
         platform::write_all_at(file, line.as_bytes(), *end).map_err(|e| io("write", e))?;
         file.sync_data().map_err(|e| io("sync", e))?;
         *end += line.len() as u64;
-        *count += 1;
+        self.count.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -157,7 +171,17 @@ impl Journal {
 
     /// Whether any range is recorded (so the temporary file is worth keeping).
     pub fn has_ranges(&self) -> bool {
-        self.file.lock().unwrap_or_else(|e| e.into_inner()).2 > 0
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Closes the journal, which releases its lock: a writer that ended
+    /// lets the next run in at once, whatever still refers to it.
+    pub fn release(&self) {
+        self.open().take();
+    }
+
+    fn open(&self) -> MutexGuard<'_, Option<(File, u64)>> {
+        self.file.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import leftovers
 from ..errors import AccessDenied, CDNError, NotFound
 from ..escape import shown
 from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
@@ -203,3 +204,26 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
         }
     )
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def cmd_clean(app: App, args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    found = leftovers.find(folder)
+    for path in found:
+        app.show(shown(str(path)))
+    if not found:
+        app.say(f"nothing left over in {shown(str(folder))}")
+    elif args.yes:
+        leftovers.remove(found)
+        app.say(f"removed {len(found)} files")
+    else:
+        app.say(f"{len(found)} files left over; run again with --yes to remove them")
+    app.emit(
+        {
+            "ok": True,
+            "folder": str(folder),
+            "leftovers": [str(p) for p in found],
+            "removed": bool(found) and args.yes,
+        }
+    )
+    return EXIT_OK
