@@ -36,7 +36,7 @@ def _in_use(path: Path) -> bool:
         except PermissionError:
             return True
         return True
-    journal = path.with_name(path.name.removesuffix(PARTIAL) + JOURNAL)
+    journal = path.with_name(path.name.removesuffix(PARTIAL).removesuffix(JOURNAL) + JOURNAL)
     try:
         fd = os.open(journal, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
