@@ -77,6 +77,7 @@ impl Algorithm {
 }
 
 /// The running digests of one contiguous byte range.
+#[derive(Clone)]
 pub struct Digests {
     algorithm: Option<Algorithm>,
     crc: u64,

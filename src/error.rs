@@ -13,6 +13,7 @@ use crate::paths::shown;
 
 pyo3::import_exception!(cdn_manager.errors, UnsafePath);
 pyo3::import_exception!(cdn_manager.errors, Cancelled);
+pyo3::import_exception!(cdn_manager.errors, DownloadBusy);
 
 /// Everything the core can fail with.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub enum CoreError {
     State(&'static str),
     /// The transfer's `Control` was cancelled.
     Cancelled,
+    /// Another process holds the journal of this resumable download.
+    Busy(PathBuf),
 }
 
 impl CoreError {
@@ -65,6 +68,11 @@ impl std::fmt::Display for CoreError {
             ),
             CoreError::State(msg) => f.write_str(msg),
             CoreError::Cancelled => f.write_str("the transfer was cancelled"),
+            CoreError::Busy(path) => write!(
+                f,
+                "another process is downloading to the same place (it holds {})",
+                shown(&path.to_string_lossy())
+            ),
         }
     }
 }
@@ -86,6 +94,7 @@ impl From<CoreError> for PyErr {
             },
             CoreError::State(_) => PyValueError::new_err(message),
             CoreError::Cancelled => Cancelled::new_err(message),
+            CoreError::Busy(_) => DownloadBusy::new_err(message),
         }
     }
 }

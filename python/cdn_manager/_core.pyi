@@ -213,9 +213,22 @@ class Response:
 class FileWriter:
     """A download in progress: a temporary file committed atomically."""
 
-    def __new__(cls, destination: Destination, size: int) -> FileWriter:
+    def __new__(
+        cls,
+        destination: Destination,
+        size: int,
+        journal: str | None = None,
+        algorithm: str | None = None,
+    ) -> FileWriter:
         """Creates the temporary file (``size`` bytes) in the folder
-        ``destination`` holds open."""
+        ``destination`` holds open; with ``journal`` (a header line) and
+        ``algorithm``, a resumable download that reopens what an earlier
+        run kept (raises ``DownloadBusy`` if another process holds it)."""
+    @property
+    def kept(self) -> list[PartSink]:
+        """Sinks of the ranges an earlier run completed, read back intact."""
+    def finished(self, sink: PartSink) -> None:
+        """Sync the file, then journal ``sink``'s range (resumable only)."""
     def part(
         self,
         offset: int,
@@ -226,8 +239,9 @@ class FileWriter:
         """A sink writing consecutive bytes from ``offset``, digesting them."""
     def commit(self) -> None:
         """fsync, rename over the destination, fsync the folder."""
-    def abort(self) -> None:
-        """Remove the temporary file; idempotent."""
+    def abort(self, keep: bool = False) -> None:
+        """Remove the temporary file (``keep``: a resumable download that
+        completed a range keeps it and its journal); idempotent."""
     @property
     def temp_path(self) -> Path | None: ...
     @property
@@ -246,7 +260,10 @@ class MemoryWriter:
         control: Control | None = None,
     ) -> PartSink: ...
     def commit(self) -> bytes: ...
-    def abort(self) -> None: ...
+    def abort(self, keep: bool = False) -> None: ...
+    @property
+    def kept(self) -> list[PartSink]: ...
+    def finished(self, sink: PartSink) -> None: ...
 
 @final
 class PartSink:
@@ -255,6 +272,8 @@ class PartSink:
     def write(self, data: Buffer) -> None: ...
     def discard(self) -> None:
         """Takes back this sink's progress before the part is fetched again."""
+    @property
+    def start(self) -> int: ...
     @property
     def length(self) -> int: ...
     @property

@@ -72,6 +72,11 @@ class TransferConfig:
     #: S3-compatible stores); uploads then always go as multipart, and MD5
     #: costs about 2 s of CPU per GiB. AWS, MinIO and R2 check the CRC.
     verify_etag: bool = False
+    #: Keep what an interrupted ranged download into a file wrote (a hidden
+    #: temporary file and journal beside the destination) and fetch only
+    #: the rest on the next run; False: an interrupted download leaves
+    #: nothing and the next starts from byte 0.
+    resume: bool = True
     #: How object bytes travel: "native" (the Rust HTTP client), "boto3"
     #: (botocore's), or "auto": native unless the endpoint turns native
     #: requests away that boto3 gets through (then boto3, with a WARNING, as

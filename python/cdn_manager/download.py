@@ -3,14 +3,18 @@ at their offsets, verified end to end, then committed.
 
 The bytes go to a Rust writer (a temporary file beside the destination, or a
 new ``bytes`` object); only a fully received and verified object is committed,
-so a failure leaves nothing behind and a file already at the destination as it
-was.
+so a failure leaves a file already at the destination as it was. A ranged
+download into a file is resumable (``TransferConfig.resume``): the writer
+journals each completed range, an interrupted download keeps its temporary
+file and journal, and the next run for the same object and place fetches
+only the ranges missing (see ``src/writer/journal.rs``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Generic, Protocol, TypeVar
@@ -30,6 +34,9 @@ R_co = TypeVar("R_co", covariant=True)
 #: Whole-object attempts before a verification failure is reported: a
 #: second failure is the stored bytes', not the wire's.
 INTEGRITY_ATTEMPTS = 2
+#: The CRC a resumable download journals its ranges with when the object
+#: brings no checksum of its own (hardware-accelerated almost everywhere).
+JOURNAL_ALGORITHM = "crc32c"
 
 
 class Writer(Protocol[R_co]):
@@ -42,8 +49,16 @@ class Writer(Protocol[R_co]):
         md5: bool = False,
         control: _core.Control | None = None,
     ) -> _core.PartSink: ...
+    @property
+    def kept(self) -> list[_core.PartSink]: ...
+    def finished(self, sink: _core.PartSink) -> None: ...
     def commit(self) -> R_co: ...
-    def abort(self) -> None: ...
+    def abort(self, keep: bool = False) -> None: ...
+
+
+#: Makes the writer for an object of the given size; with a journal header
+#: and a CRC algorithm, a resumable one.
+OpenWriter = Callable[[int, str | None, str | None], Writer[R_co]]
 
 
 class _ObjectChanged(Exception):
@@ -53,9 +68,14 @@ class _ObjectChanged(Exception):
 @dataclass
 class Download(Transfer, Generic[R_co]):
     """One object to fetch, and what to write it into: ``open_writer``
-    makes the writer once the size is known."""
+    makes the writer once the size is known; ``resumable`` says whether it
+    can keep a journal (a file, with ``TransferConfig.resume`` on)."""
 
-    open_writer: Callable[[int], Writer[R_co]]
+    open_writer: OpenWriter[R_co]
+    resumable: bool = False
+    #: Bytes of the last run's object that an earlier run had already
+    #: written (0 unless a download was resumed).
+    resumed_bytes: int = 0
 
     @property
     def plane(self) -> DataPlane:
@@ -93,16 +113,31 @@ class Download(Transfer, Generic[R_co]):
         first = self.retried(lambda: self.plane.get(Get(self.bucket, self.key)), f"get {self.name}")
         try:
             exp, ranges = self._plan(expectation(first.headers))
-            writer = self.open_writer(exp.size)
+            journaled = self.resumable and len(ranges) > 1
+            algorithm = exp.algorithm or (JOURNAL_ALGORITHM if journaled else None)
+            header = _journal_header(first.headers, exp, ranges, algorithm) if journaled else None
+            writer = self.open_writer(exp.size, header, algorithm if journaled else None)
         except BaseException:
             first.close()
             raise
         try:
-            sinks = self._fetch(exp, ranges, first, writer)
+            kept = {s.start: s for s in writer.kept}
+            self.resumed_bytes = sum(s.length for s in kept.values())
+            if kept:
+                log.info(
+                    "download %s: resumed, %d of %d bytes already here",
+                    shown(self.name),
+                    self.resumed_bytes,
+                    exp.size,
+                )
+            sinks = self._fetch(exp, algorithm, ranges, kept, first, writer)
             verify(exp, sinks)
             return writer.commit()
+        except (IntegrityError, _ObjectChanged):
+            writer.abort()  # what was kept is of no use: start over
+            raise
         except BaseException:
-            writer.abort()
+            writer.abort(keep=True)
             raise
         finally:
             first.close()
@@ -138,16 +173,24 @@ class Download(Transfer, Generic[R_co]):
     def _fetch(
         self,
         exp: Expectation,
+        algorithm: str | None,
         ranges: list[tuple[int, int]],
+        kept: dict[int, _core.PartSink],
         first: Response,
         writer: Writer[R_co],
     ) -> list[_core.PartSink]:
-        """Writes every range; the first comes from the already open response."""
+        """Writes every range not ``kept`` from an earlier run (digesting
+        with ``algorithm``) and returns the sinks of all; the first range
+        comes from the already open response."""
 
         def new_sink(start: int) -> _core.PartSink:
             return writer.part(
-                start, algorithm=exp.algorithm, md5=exp.md5 is not None, control=self.control
+                start, algorithm=algorithm, md5=exp.md5 is not None, control=self.control
             )
+
+        def have(start: int, end: int) -> _core.PartSink | None:
+            sink = kept.get(start)
+            return sink if sink is not None and sink.length == end - start else None
 
         def ranged(start: int, end: int) -> _core.PartSink:
             def attempt() -> _core.PartSink:
@@ -167,15 +210,20 @@ class Download(Transfer, Generic[R_co]):
                     raise
                 finally:
                     response.close()
+                writer.finished(sink)
                 return sink
 
-            return self.retried(attempt, f"range {start}-{end} of {self.name}")
+            return have(start, end) or self.retried(attempt, f"range {start}-{end} of {self.name}")
 
         def first_range() -> _core.PartSink:
             start, end = ranges[0]
+            done = have(start, end)
+            if done is not None:
+                return done
             sink = new_sink(start)
             try:
                 first.read_into(sink, end - start)
+                writer.finished(sink)
                 return sink
             except Exception as err:
                 sink.discard()
@@ -190,6 +238,28 @@ class Download(Transfer, Generic[R_co]):
 
         rest = [partial(ranged, s, e) for s, e in ranges[1:]]
         return run_parts(self.transport.executor, first_range, rest, self.control)
+
+
+def _journal_header(
+    headers: Mapping[str, str],
+    exp: Expectation,
+    ranges: list[tuple[int, int]],
+    algorithm: str | None,
+) -> str:
+    """The first line of a resumable download's journal: what the kept
+    bytes are of. Any difference on the next run means starting over."""
+    return json.dumps(
+        {
+            "journal": 1,
+            "etag": exp.etag,
+            "version_id": headers.get("x-amz-version-id"),
+            "size": exp.size,
+            "part_size": ranges[0][1],
+            "parts": len(ranges),
+            "algorithm": algorithm,
+        },
+        sort_keys=True,
+    )
 
 
 def _split(size: int, part_size: int) -> list[tuple[int, int]]:

@@ -88,6 +88,13 @@ class Conflict(CDNError):
     reason = "Conflict"
 
 
+class DownloadBusy(Conflict):
+    """Another process is downloading the same object to the same place
+    (it holds the resumable download's journal): run again once it ended."""
+
+    reason = "DownloadBusy"
+
+
 class Cancelled(CDNError):
     """The transfer was cancelled (task cancellation, Ctrl-C); nothing it
     started is left behind. For a cancelled batch, ``completed`` holds the

@@ -73,6 +73,9 @@ class TransferResult:
     error: CDNError | None = None
     #: Where a download landed.
     path: Path | None = None
+    #: Bytes of a resumed download that an interrupted earlier run had
+    #: already written (0: nothing was resumed).
+    resumed_bytes: int = 0
 
     @property
     def ok(self) -> bool:

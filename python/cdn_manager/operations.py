@@ -29,7 +29,7 @@ from .credentials import CDNCredentials
 from .deploy.plan import DeployPlan, PlanOptions, plan_deploy
 from .deploy.receipt import Receipt, verify
 from .deploy.run import DeployOptions, DeployReport, run_deploy
-from .download import Download, Writer
+from .download import Download, OpenWriter
 from .errors import CDNError, InvalidRequest, NotFound
 from .escape import shown
 from .names import check_bucket, check_key
@@ -195,7 +195,7 @@ class Operations:
     # Downloads (the read key).
 
     def _download(
-        self, control: _core.Control, bucket: str, key: str, open_writer: Callable[[int], Writer[T]]
+        self, control: _core.Control, bucket: str, key: str, open_writer: OpenWriter[T]
     ) -> T:
         return Download(self.transport, bucket, key, control, open_writer).run()
 
@@ -209,35 +209,48 @@ class Operations:
     ) -> Path:
         """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults
         to the key, ``folder`` to the bucket name)."""
-        return self._to_file(control, bucket, key, Path(bucket if folder is None else folder), name)
+        folder = Path(bucket if folder is None else folder)
+        return self.fetch_file(control, bucket, key, folder, name).path or folder
 
     def download_file(
         self, control: _core.Control, bucket: str, key: str, path: str | os.PathLike[str]
     ) -> Path:
         destination = Path(path)
-        return self._to_file(control, bucket, key, destination.parent, destination.name)
+        return self.fetch_file(control, bucket, key, destination.parent, destination.name).path or (
+            destination
+        )
 
-    def _to_file(
+    def fetch_file(
         self, control: _core.Control, bucket: str, key: str, folder: Path, name: str | None
-    ) -> Path:
+    ) -> TransferResult:
         """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults to
-        the key). The name is checked before any request; the file is then
-        created from the folder's descriptor, never through a link below it."""
+        the key); the result says where, and how much an earlier run had
+        already written. The name is checked before any request; the file
+        is then created from the folder's descriptor, never through a link
+        below it."""
         relative = key if name is None else name
 
-        def run() -> Path:
+        def run() -> TransferResult:
             destination = _core.Destination(folder, relative)
-            self._download(control, bucket, key, partial(_core.FileWriter, destination))
-            return destination.path
+            download = Download(
+                self.transport,
+                bucket,
+                key,
+                control,
+                partial(_core.FileWriter, destination),
+                resumable=self.config.resume,
+            )
+            download.run()
+            return TransferResult(key, path=destination.path, resumed_bytes=download.resumed_bytes)
 
         return self._run("download", bucket, key, run)
 
     def download_bytes(self, control: _core.Control, bucket: str, key: str) -> bytes:
+        def memory(size: int, journal: str | None, algorithm: str | None) -> _core.MemoryWriter:
+            return _core.MemoryWriter(size)  # memory is never resumable: no journal
+
         return self._run(
-            "download",
-            bucket,
-            key,
-            partial(self._download, control, bucket, key, _core.MemoryWriter),
+            "download", bucket, key, partial(self._download, control, bucket, key, memory)
         )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
@@ -330,7 +343,9 @@ class Operations:
         folder: str | os.PathLike[str] | None = None,
     ) -> builtins.list[TransferResult]:
         def one(key: str, name: str) -> TransferResult:
-            return TransferResult(key, path=self.get_file(control, bucket, key, folder, name))
+            return self.fetch_file(
+                control, bucket, key, Path(bucket if folder is None else folder), name
+            )
 
         pairs = [(item, item) if isinstance(item, str) else item for item in keys]
         return self._batch(control, [(key, partial(one, key, name)) for key, name in pairs])

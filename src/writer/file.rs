@@ -1,5 +1,6 @@
 //! `FileWriter`: a download into a temporary file beside the destination,
-//! committed by fsync and rename, removed on abort.
+//! committed by fsync and rename, removed on abort, or kept with its
+//! journal for a resumable download (`journal.rs`).
 //!
 //! Everything after the destination's folder is opened (create, rename,
 //! remove, sync) is done relative to its descriptor, so a folder on the way
@@ -13,9 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use rustix::fs::{fsync, openat, renameat, unlinkat, AtFlags, Mode, OFlags};
+use rustix::fs::{fstat, fsync, openat, renameat, unlinkat, AtFlags, FileType, Mode, OFlags};
 
+use super::journal::{self, intact, Journal, Range};
 use super::{Gate, PartSink, Target, CLOSED};
+use crate::checksum::{Algorithm, Digests};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 #[cfg(test)]
@@ -36,12 +39,29 @@ struct TempFile {
     /// `folder/.cdnpart-…`, for messages.
     path: PathBuf,
     gate: Gate,
+    /// The journal of a resumable download, locked while this is open.
+    journal: Option<Journal>,
 }
 
 impl TempFile {
-    /// Removes the temporary file (best effort: it is ours, in our folder).
+    /// Removes the temporary file and its journal (best effort: they are
+    /// ours, in our folder).
     fn remove(&self) {
         let _ = unlinkat(&self.dir, self.temp_name.as_str(), AtFlags::empty());
+        if let Some(journal) = &self.journal {
+            journal.remove(&self.dir);
+        }
+    }
+
+    /// Leaves an unfinished download: with `keep`, a resumable one that
+    /// completed some range stays for the next run; anything else goes.
+    fn leave(&self, keep: bool) {
+        if !(keep && self.journal.as_ref().is_some_and(Journal::has_ranges)) {
+            self.remove();
+        }
+        if let Some(journal) = &self.journal {
+            journal.release();
+        }
     }
 }
 
@@ -65,8 +85,17 @@ fn temp_name() -> String {
 /// `O_EXCL | O_NOFOLLOW`, so nothing already there, link or file, is opened.
 fn create_temp(parent: Parent, size: u64) -> CoreResult<TempFile> {
     let temp_name = temp_name();
+    create_named(parent, temp_name, size, None)
+}
+
+fn create_named(
+    parent: Parent,
+    temp_name: String,
+    size: u64,
+    journal: Option<Journal>,
+) -> CoreResult<TempFile> {
     let path = parent.path.with_file_name(&temp_name);
-    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = openat(
         &parent.dir,
         temp_name.as_str(),
@@ -81,6 +110,7 @@ fn create_temp(parent: Parent, size: u64) -> CoreResult<TempFile> {
         name: parent.name,
         path,
         gate: Gate::default(),
+        journal,
     };
     if let Err(e) = temp.file.set_len(size) {
         temp.remove();
@@ -89,15 +119,69 @@ fn create_temp(parent: Parent, size: u64) -> CoreResult<TempFile> {
     Ok(temp)
 }
 
+/// The kept temporary file `temp_name` if it is a regular file of `size`
+/// bytes.
+fn open_kept(parent: &Parent, temp_name: &str, size: u64) -> Option<File> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = openat(&parent.dir, temp_name, flags, Mode::empty()).ok()?;
+    let stat = fstat(&fd).ok()?;
+    let regular = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile;
+    (regular && stat.st_size as u64 == size).then(|| File::from(fd))
+}
+
+/// Opens the resumable download of `size` bytes described by `header`:
+/// the kept temporary file and the ranges of it whose bytes still match
+/// their journaled CRCs, or a new empty one if anything does not match.
+fn open_resumable(
+    parent: Parent,
+    size: u64,
+    header: &str,
+    algorithm: Algorithm,
+) -> CoreResult<(TempFile, Vec<(u64, Digests)>)> {
+    let (temp_name, journal_name) = journal::names(&parent.name);
+    let journal_path = parent.path.with_file_name(&journal_name);
+    let journal = Journal::lock(&parent.dir, &journal_name, journal_path)?;
+    let kept = open_kept(&parent, &temp_name, size).and_then(|file| {
+        let ranges = journal.ranges(header, size).ok()??;
+        let digests = ranges
+            .iter()
+            .map(|&r| intact(&file, r, algorithm).map(|d| (r.start, d)))
+            .collect::<Option<Vec<_>>>()?;
+        Some((file, digests))
+    });
+    if let Some((file, digests)) = kept {
+        let temp = TempFile {
+            file,
+            dir: parent.dir,
+            path: parent.path.with_file_name(&temp_name),
+            temp_name,
+            name: parent.name,
+            gate: Gate::default(),
+            journal: Some(journal),
+        };
+        return Ok((temp, digests));
+    }
+    let _ = unlinkat(&parent.dir, temp_name.as_str(), AtFlags::empty());
+    journal.restart(header)?;
+    Ok((
+        create_named(parent, temp_name, size, Some(journal))?,
+        Vec::new(),
+    ))
+}
+
 /// A download in progress to `destination`.
 ///
 /// Write through `part(offset)` sinks, then `commit()`; `abort()` (or garbage
-/// collection of an uncommitted writer) removes the temporary file.
+/// collection of an uncommitted writer) removes the temporary file. A
+/// resumable writer (given a journal header) journals each range passed to
+/// `finished()` and keeps its files on `abort(keep=True)` and collection.
 #[pyclass(frozen)]
 pub struct FileWriter {
     destination: PathBuf,
     size: u64,
     temp: Arc<TempFile>,
+    /// Start and digests of the ranges a resumed download already has.
+    kept: Vec<(u64, Digests)>,
 }
 
 impl FileWriter {
@@ -117,6 +201,10 @@ impl FileWriter {
         let (dir, temp, name) = (&file.dir, file.temp_name.as_str(), file.name.as_str());
         renameat(dir, temp, dir, name)
             .map_err(|e| CoreError::io("rename into", &self.destination, e.into()))?;
+        if let Some(journal) = &file.journal {
+            journal.remove(dir);
+            journal.release();
+        }
         fsync(dir).map_err(|e| CoreError::io("sync folder of", &self.destination, e.into()))
     }
 }
@@ -124,16 +212,71 @@ impl FileWriter {
 #[pymethods]
 impl FileWriter {
     /// Creates the temporary file (sized `size`) in the folder `destination`
-    /// holds open, beside the file it names.
+    /// holds open, beside the file it names. With `journal` (the header
+    /// line: what the object is) the download is resumable: a temporary
+    /// file kept for the same header is reopened, and its journaled ranges
+    /// read back and checked with `algorithm` (see `kept`). Raises
+    /// `DownloadBusy` if another process is resuming it.
     #[new]
-    fn new(py: Python<'_>, destination: PyRef<'_, Destination>, size: u64) -> PyResult<Self> {
+    #[pyo3(signature = (destination, size, journal = None, algorithm = None))]
+    fn new(
+        py: Python<'_>,
+        destination: PyRef<'_, Destination>,
+        size: u64,
+        journal: Option<String>,
+        algorithm: Option<&str>,
+    ) -> PyResult<Self> {
         let parent = destination.parent()?;
-        let temp = py.detach(|| create_temp(parent, size))?;
+        let (temp, kept) = match (journal, algorithm) {
+            (Some(header), Some(name)) => {
+                let algorithm = Algorithm::parse(name)?;
+                py.detach(|| open_resumable(parent, size, &header, algorithm))?
+            }
+            (None, None) => (py.detach(|| create_temp(parent, size))?, Vec::new()),
+            _ => return Err(CoreError::State("a journal needs an algorithm").into()),
+        };
         Ok(FileWriter {
             destination: temp.path.with_file_name(&temp.name),
             size,
             temp: Arc::new(temp),
+            kept,
         })
+    }
+
+    /// Sinks of the ranges a resumed download already has, read back from
+    /// the kept temporary file and found intact (empty otherwise).
+    #[getter]
+    fn kept(&self) -> Vec<PartSink> {
+        self.kept
+            .iter()
+            .map(|(start, digests)| PartSink {
+                target: self.temp.clone(),
+                start: *start,
+                digests: digests.clone(),
+                control: None,
+            })
+            .collect()
+    }
+
+    /// Records the range `sink` wrote as complete: syncs the temporary
+    /// file, then journals the range (a no-op unless resumable).
+    fn finished(&self, py: Python<'_>, sink: PyRef<'_, PartSink>) -> PyResult<()> {
+        let Some(journal) = &self.temp.journal else {
+            return Ok(());
+        };
+        let range = Range {
+            start: sink.start,
+            end: sink.start + sink.digests.length(),
+            crc: sink.digests.crc().unwrap_or(0),
+        };
+        py.detach(|| {
+            self.temp
+                .file
+                .sync_data()
+                .map_err(|e| CoreError::io("sync", &self.temp.path, e))?;
+            journal.append(range)
+        })?;
+        Ok(())
     }
 
     /// A sink that writes consecutive bytes from `offset` and digests them.
@@ -165,12 +308,14 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Removes the temporary file; the destination is left as it was.
-    /// Safe to call more than once.
-    fn abort(&self, py: Python<'_>) {
+    /// Removes the temporary file (with `keep`, a resumable download that
+    /// completed some range keeps it and its journal for the next run); the
+    /// destination is left as it was. Safe to call more than once.
+    #[pyo3(signature = (keep = false))]
+    fn abort(&self, py: Python<'_>, keep: bool) {
         py.detach(|| {
             if self.temp.gate.close() {
-                self.temp.remove();
+                self.temp.leave(keep);
             }
         });
     }
@@ -194,7 +339,7 @@ impl FileWriter {
 impl Drop for FileWriter {
     fn drop(&mut self) {
         if self.temp.gate.close() {
-            self.temp.remove();
+            self.temp.leave(true);
         }
     }
 }
@@ -236,6 +381,7 @@ mod tests {
             destination: folder.join("sub/x"),
             size: 3,
             temp: Arc::new(temp),
+            kept: Vec::new(),
         };
         writer.commit_file().unwrap();
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);

@@ -102,9 +102,23 @@ impl MemoryWriter {
     }
 
     /// Refuses further writes, once those in flight are done; the memory
-    /// goes when the last sink does. Safe to call more than once.
-    fn abort(&self, py: Python<'_>) {
+    /// goes when the last sink does (`keep` is for files: memory cannot be
+    /// resumed). Safe to call more than once.
+    #[pyo3(signature = (keep = false))]
+    fn abort(&self, py: Python<'_>, keep: bool) {
+        let _ = keep;
         py.detach(|| self.memory.gate.close());
+    }
+
+    /// A download into memory has nothing from an earlier run.
+    #[getter]
+    fn kept(&self) -> Vec<PartSink> {
+        Vec::new()
+    }
+
+    /// A download into memory journals nothing.
+    fn finished(&self, sink: PyRef<'_, PartSink>) {
+        let _ = sink;
     }
 }
 

@@ -7,9 +7,11 @@
 //! abandoned download leaves a pre-existing file exactly as it was.
 //!
 //! - `file.rs`: `FileWriter`, the temporary file
+//! - `journal.rs`: the journal that makes a file download resumable
 //! - `memory.rs`: `MemoryWriter`, the new `bytes` object
 
 mod file;
+mod journal;
 mod memory;
 
 use std::sync::{Arc, RwLock};
@@ -129,6 +131,12 @@ impl PartSink {
         }
         self.digests = Digests::new(self.digests.algorithm(), self.digests.has_md5());
         Ok(())
+    }
+
+    /// Offset of the first byte this sink writes.
+    #[getter]
+    fn start(&self) -> u64 {
+        self.start
     }
 
     /// Bytes written through this sink.

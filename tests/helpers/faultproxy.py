@@ -385,10 +385,12 @@ class FaultProxy(LoopbackServer):
         self.exchanges: list[Exchange] = []
         self.active_connections = self.peak_connections = self.total_connections = 0
         self.active_requests = self.peak_requests = self.total_requests = 0
-        #: The request bodies (uploads) relayed. (Response bodies cannot be
-        #: metered so: what the proxy sends may wait in socket buffers, and a
-        #: response the client closes early was never read.)
+        #: Body bytes relayed: request bodies (uploads), and response bodies
+        #: (downloads) as they go out to the client. A response's rate is not
+        #: what the client reads: bytes may wait in socket buffers, and a
+        #: response the client closes early was never read.
         self.request_bodies = Flow()
+        self.response_bodies = Flow()
         self._rate = rate
         self._next_send = time.monotonic()
         self._tls = tls
@@ -609,7 +611,8 @@ class _Session:
             tap = _Tap(rule.fault, at, proxy._applied(rule))
         length = response.framing() if _has_body(request, status) else 0
         try:
-            _relay(from_upstream, proxy._paced(self.client.sendall), length, tap)
+            send = proxy._metered(proxy.response_bodies, self.client.sendall)
+            _relay(from_upstream, proxy._paced(send), length, tap)
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)

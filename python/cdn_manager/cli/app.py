@@ -99,6 +99,7 @@ class App:
         self.config: str | None = args.config
         #: The ``--bwlimit`` option (bytes per second) of commands that move bytes.
         self.bwlimit: int | None = getattr(args, "bwlimit", None)
+        self.resume: bool = not args.no_resume
         self._manager: CDNManager | None = None
         self._secrets: tuple[str, ...] = ()
 
@@ -107,7 +108,8 @@ class App:
         if self._manager is None:
             credentials = load_credentials(self.config)
             self._secrets = credentials.secrets()
-            self._manager = CDNManager(credentials, TransferConfig(max_bandwidth=self.bwlimit))
+            config = TransferConfig(max_bandwidth=self.bwlimit, resume=self.resume)
+            self._manager = CDNManager(credentials, config)
         return self._manager
 
     def close(self) -> None:

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import leftovers
 from ..errors import AccessDenied, CDNError, NotFound
 from ..escape import shown
 from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
-from .output import human_size
+from .output import human_size, resumed_note
 
 
 def split_location(location: str) -> tuple[str, str]:
@@ -98,12 +99,28 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
         return EXIT_OK
     target = download_target(args.key, args.dest)
     with app.progress(total, args.key) as bar:
-        path = manager.download_file(args.bucket, args.key, target, progress=bar)
+        (result,) = manager.download_many(
+            args.bucket, [(args.key, target.name)], target.parent, progress=bar
+        )
+    if result.error is not None:
+        raise result.error
+    path = result.path or target
     size = path.stat().st_size
+    if result.resumed_bytes:
+        app.say(resumed_note(result.resumed_bytes, size))
     app.say(
         f"downloaded {args.bucket}/{shown(args.key)} -> {shown(str(path))} ({human_size(size)})"
     )
-    app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "path": str(path), "size": size})
+    app.emit(
+        {
+            "ok": True,
+            "bucket": args.bucket,
+            "key": args.key,
+            "path": str(path),
+            "size": size,
+            "resumed_bytes": result.resumed_bytes,
+        }
+    )
     return EXIT_OK
 
 
@@ -187,3 +204,26 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
         }
     )
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def cmd_clean(app: App, args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    found = leftovers.find(folder)
+    for path in found:
+        app.show(shown(str(path)))
+    if not found:
+        app.say(f"nothing left over in {shown(str(folder))}")
+    elif args.yes:
+        leftovers.remove(found)
+        app.say(f"removed {len(found)} files")
+    else:
+        app.say(f"{len(found)} files left over; run again with --yes to remove them")
+    app.emit(
+        {
+            "ok": True,
+            "folder": str(folder),
+            "leftovers": [str(p) for p in found],
+            "removed": bool(found) and args.yes,
+        }
+    )
+    return EXIT_OK

@@ -92,3 +92,8 @@ class ProgressBar:
         bar = "█" * filled + "░" * (room - filled)
         self._stream.write(f"\r{head}|{bar}|{numbers}"[: width + 1])
         self._stream.flush()
+
+
+def resumed_note(resumed: int, size: int) -> str:
+    """What a resumed download says: ``resumed: 14.2 of 20 GiB already here``."""
+    return f"resumed: {human_size(resumed)} of {human_size(size)} already here"

@@ -11,7 +11,15 @@ from importlib import metadata
 from ..credentials import ENV_VARS
 from ..operations import MAX_PRESIGN_SECONDS
 from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
-from .commands import cmd_doctor, cmd_download, cmd_ls, cmd_presign, cmd_rm, cmd_upload
+from .commands import (
+    cmd_clean,
+    cmd_doctor,
+    cmd_download,
+    cmd_ls,
+    cmd_presign,
+    cmd_rm,
+    cmd_upload,
+)
 from .mirror import add_mirror_commands
 from .server import cmd_local_server
 
@@ -60,6 +68,12 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         action="store_true",
         default=default(False),
         help="print one JSON document on stdout",
+    )
+    group.add_argument(
+        "--no-resume",
+        action="store_true",
+        default=default(False),
+        help="an interrupted download keeps nothing, and none is resumed",
     )
     group.add_argument(
         "-q",
@@ -238,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
         f"  {PROG} doctor cdn-demo\n",
     )
     doctor.add_argument("bucket", metavar="BUCKET")
+
+    clean = command(
+        "clean",
+        cmd_clean,
+        "list what interrupted downloads left below FOLDER (kept for resuming, or of a "
+        "killed process); with --yes, remove it",
+        f"  {PROG} clean downloads/\n  {PROG} clean downloads/ --yes\n"
+        "a download running meanwhile keeps its files.\n",
+    )
+    clean.add_argument("folder", metavar="FOLDER", nargs="?", default=".", help="default: .")
+    clean.add_argument("--yes", action="store_true", help="remove what is listed")
 
     server = command(
         "local-server",

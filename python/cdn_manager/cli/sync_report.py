@@ -14,7 +14,7 @@ from ..errors import CDNError, LocalIOError
 from ..escape import shown
 from ..objects import TransferResult
 from .app import EXIT_FAILURE, EXIT_OK, App
-from .output import human_size
+from .output import human_size, resumed_note
 
 C = TypeVar("C", Upload, HeaderUpdate, Delete)
 
@@ -170,6 +170,8 @@ def report_pull(
             failures.append((change.key, result.error))
             continue
         done.append(change)
+        if result is not None and result.resumed_bytes:
+            app.say(f"{shown(change.key)}: {resumed_note(result.resumed_bytes, change.size)}")
         did = "would download" if dry else "downloaded"
         app.say(
             f"{did} {shown(change.key)} -> {shown(str(change.path))} "

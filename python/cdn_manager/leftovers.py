@@ -1,0 +1,73 @@
+"""What interrupted downloads leave in a folder, found and removed.
+
+A resumable download keeps ``.NAME.cdn-partial`` and ``.NAME.cdn-journal``
+beside its destination for the next run (``src/writer/journal.rs``); a
+process killed during a download that is not resumable leaves its
+``.cdnpart-PID-N`` temporary file. Neither is ever the destination itself.
+State still in use is left alone: a journal another process holds locked
+(its download is running), with its temporary file, and the temporary file
+of a process still alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from pathlib import Path
+
+from .errors import LocalIOError
+from .escape import shown
+
+PARTIAL, JOURNAL = ".cdn-partial", ".cdn-journal"
+_TEMP = re.compile(r"^\.cdnpart-(\d+)-\d+$")
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a running download holds this journal (or, for a partial
+    file, its journal), or the process that made this temporary file lives."""
+    temp = _TEMP.match(path.name)
+    if temp is not None:
+        try:
+            os.kill(int(temp.group(1)), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    journal = path.with_name(path.name.removesuffix(PARTIAL).removesuffix(JOURNAL) + JOURNAL)
+    try:
+        fd = os.open(journal, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we took
+    return False
+
+
+def find(folder: Path) -> list[Path]:
+    """The leftovers below ``folder`` not in use, in path order (links are
+    not followed)."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            ours = name.startswith(".") and (name.endswith((PARTIAL, JOURNAL)) or _TEMP.match(name))
+            path = Path(root) / name
+            if ours and not _in_use(path):
+                found.append(path)
+    return sorted(found)
+
+
+def remove(paths: list[Path]) -> None:
+    """Removes ``paths`` (one already gone is fine)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            try:
+                path.unlink()
+            except OSError as err:
+                raise LocalIOError(f"cannot remove {shown(str(path))}: {err.strerror}") from None

@@ -1,0 +1,39 @@
+"""One transfer in small parts, run as a program of its own so that a test
+can SIGKILL it midway and run the same call again:
+
+    python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH [cli]
+
+Parts are 5 MiB (S3's minimum) and one at a time besides the first, so
+that they complete one after another and a kill leaves some done. With
+``cli``, parts are the command line's (the default config's) size. Prints
+``started`` once the manager is up, then ``done`` when the transfer ends.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cdn_manager import CDNCredentials, CDNManager, TransferConfig
+
+MiB = 1024 * 1024
+#: What the tests' own second runs use too.
+CONFIG = TransferConfig(
+    part_size=5 * MiB, multipart_threshold=5 * MiB, download_threshold=5 * MiB, concurrency=1
+)
+
+
+def main(argv: list[str]) -> int:
+    command, config, bucket, key, path, *cli = argv
+    chosen = TransferConfig(concurrency=1) if cli else CONFIG
+    with CDNManager(CDNCredentials.from_yaml(config), chosen) as manager:
+        print("started", flush=True)
+        if command == "download":
+            manager.download_file(bucket, key, path)
+        else:
+            raise SystemExit(f"unknown command {command}")
+    print("done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

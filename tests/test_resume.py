@@ -1,0 +1,295 @@
+"""An interrupted download of a file resumes where it stopped (issue 13).
+
+A child process (``helpers/resumable.py``) is killed with SIGKILL midway
+through a download of an object of five parts; the same call run again
+fetches only what is missing (body bytes counted at the loopback proxy),
+and leaves the exact object and nothing else. A replaced object, kept bytes
+damaged meanwhile, or a second process resuming at the same time never
+produce a mixed file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cdn_manager import (
+    CDNCredentials,
+    CDNManager,
+    DownloadBusy,
+    TransferConfig,
+    TransferError,
+    _core,
+)
+
+from conftest import SLOW_RATE, MiB, Server
+from helpers.cli import cdn, clean_env, config_for, wait_until
+from helpers.faultproxy import Fault, FaultProxy, Flow, Rule
+from helpers.resumable import CONFIG
+
+RESUMABLE = Path(__file__).with_name("helpers") / "resumable.py"
+PART = CONFIG.part_size
+SIZE = 4 * PART + 3 * MiB  # five ranges, the last one short
+KEY = "big.bin"
+
+
+@pytest.fixture(params=["moto", "s3s"])
+def server(request: pytest.FixtureRequest) -> Server:
+    found: Server = request.getfixturevalue(f"{request.param}_server")
+    return found
+
+
+def journal_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}.cdn-journal")
+
+
+def partial_of(path: Path) -> Path:
+    return path.with_name(f".{path.name}.cdn-partial")
+
+
+def journaled(path: Path) -> list[tuple[int, int]]:
+    """The ranges the journal of the download to ``path`` records."""
+    try:
+        lines = journal_of(path).read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return []
+    return [(int(a), int(b)) for a, b, _ in (line.strip("[]").split(",") for line in lines)]
+
+
+def store(server: Server, bucket: str, data: bytes) -> None:
+    """Stores ``data`` as this library does (so it carries a CRC)."""
+    with CDNManager(server.credentials, CONFIG) as manager:
+        manager.put_bytes(bucket, KEY, data)
+
+
+def via(server: Server, proxy: FaultProxy) -> CDNCredentials:
+    return CDNCredentials(**{**server.credentials.__dict__, "host": proxy.endpoint})
+
+
+def start_child(  # type: ignore[no-untyped-def]
+    server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, target: Path, *extra: str
+):
+    config = config_for(server, tmp_path, host=proxy.endpoint)
+    process = subprocess.Popen(
+        [sys.executable, str(RESUMABLE), "download", str(config), bucket, KEY, str(target), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "started\n"
+    return process
+
+
+def kill_midway(
+    server: Server,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    bucket: str,
+    target: Path,
+    *extra: str,
+    size: int = SIZE,
+) -> int:
+    """Starts the download in a child, SIGKILLs it once two ranges are
+    journaled; returns the bytes the journal then records."""
+    process = start_child(server, proxy, tmp_path, bucket, target, *extra)
+    wait_until(lambda: len(journaled(target)) >= 2, 120, "two journaled ranges")
+    process.kill()
+    process.communicate(timeout=60)
+    assert not target.exists()  # the destination is never partly written
+    assert partial_of(target).stat().st_size == size
+    return sum(end - start for start, end in journaled(target))
+
+
+def resume(server: Server, proxy: FaultProxy, bucket: str, target: Path) -> int:
+    """Runs the same download again in this process; returns the bytes it
+    reports resumed, checking what the proxy counted."""
+    proxy.response_bodies = Flow()
+    with CDNManager(via(server, proxy), CONFIG) as manager:
+        (result,) = manager.download_many(bucket, [(KEY, target.name)], target.parent)
+    assert result.ok, result.error
+    return result.resumed_bytes
+
+
+def only_the_file(target: Path) -> list[str]:
+    return sorted(p.name for p in target.parent.iterdir())
+
+
+@pytest.fixture
+def slow(server: Server) -> Iterator[FaultProxy]:
+    with FaultProxy(server.endpoint, rate=SLOW_RATE) as proxy:
+        yield proxy
+
+
+def test_a_killed_download_resumes_with_only_the_missing_bytes(
+    server: Server, slow: FaultProxy, tmp_path: Path
+) -> None:
+    bucket = server.new_bucket()
+    data = os.urandom(SIZE)
+    store(server, bucket, data)
+    target = tmp_path / "target" / KEY
+    kept = kill_midway(server, slow, tmp_path, bucket, target)
+    assert kept >= 2 * PART
+
+    resumed = resume(server, slow, bucket, target)
+    print(f"kept {kept} of {SIZE}; second run received {slow.response_bodies.bytes} body bytes")
+    assert resumed == kept
+    assert slow.response_bodies.bytes <= SIZE - kept + PART
+    assert target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
+
+
+def test_an_object_replaced_between_the_runs_is_downloaded_anew(
+    server: Server, slow: FaultProxy, tmp_path: Path
+) -> None:
+    bucket = server.new_bucket()
+    store(server, bucket, os.urandom(SIZE))
+    target = tmp_path / "target" / KEY
+    kill_midway(server, slow, tmp_path, bucket, target)
+    new = os.urandom(SIZE)
+    store(server, bucket, new)
+
+    assert resume(server, slow, bucket, target) == 0
+    assert slow.response_bodies.bytes >= SIZE
+    assert target.read_bytes() == new
+    assert only_the_file(target) == [KEY]
+
+
+def test_kept_bytes_damaged_between_the_runs_are_fetched_again(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    bucket = moto_server.new_bucket()
+    data = os.urandom(SIZE)
+    store(moto_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, target)
+        start, _ = journaled(target)[0]
+        with open(partial_of(target), "r+b") as temp:
+            temp.seek(start + 1000)
+            byte = temp.read(1)
+            temp.seek(start + 1000)
+            temp.write(bytes([byte[0] ^ 0xFF]))
+
+        assert resume(moto_server, proxy, bucket, target) == 0
+    assert target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
+
+
+def test_two_processes_resuming_one_download_one_wins(s3s_server: Server, tmp_path: Path) -> None:
+    bucket = s3s_server.new_bucket()
+    data = os.urandom(SIZE)
+    store(s3s_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(s3s_server, proxy, tmp_path, bucket, target)
+        before = len(journaled(target))
+        with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE // 4) as slower:
+            first = start_child(s3s_server, slower, tmp_path, bucket, target)
+            # Journaling again: the first holds the journal's lock.
+            wait_until(lambda: len(journaled(target)) > before, 120, "the first to resume")
+            second = start_child(s3s_server, slower, tmp_path, bucket, target)
+            _, second_err = second.communicate(timeout=120)
+            first_out, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    assert first_out.endswith("done\n")
+    assert second.returncode != 0 and "DownloadBusy" in second_err, second_err
+    assert target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_download_cut_past_its_retries_keeps_its_ranges_only_if_resumable(
+    moto_server: Server, tmp_path: Path, resume: bool
+) -> None:
+    bucket = moto_server.new_bucket()
+    data = os.urandom(SIZE)
+    store(moto_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    config = TransferConfig(**{**CONFIG.__dict__, "max_attempts": 1, "resume": resume})
+    with FaultProxy(moto_server.endpoint) as proxy:
+        # The last range fails; the first (read on the calling thread) completes.
+        proxy.add(Rule(Fault.RESET, object_offset=SIZE - 1))
+        with CDNManager(via(moto_server, proxy), config) as manager, pytest.raises(TransferError):
+            manager.download_file(bucket, KEY, target)
+    assert not target.exists()
+    if resume:
+        assert only_the_file(target) == sorted([partial_of(target).name, journal_of(target).name])
+        assert (0, PART) in journaled(target)
+        with CDNManager(moto_server.credentials, CONFIG) as manager:
+            (result,) = manager.download_many(bucket, [KEY], target.parent)
+        assert result.resumed_bytes >= PART and target.read_bytes() == data
+    assert only_the_file(target) == ([KEY] if resume else [])
+
+
+def test_a_download_busy_elsewhere_is_refused_until_it_ends(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    """Two writers of one resumable download in one process conflict too
+    (the journal's lock belongs to the open file, not the process), and an
+    ended writer lets go at once, even while its sinks are still referred to
+    (as a caught exception's frames may)."""
+    bucket = moto_server.new_bucket()
+    data = os.urandom(SIZE)
+    store(moto_server, bucket, data)
+    target = tmp_path / KEY
+    holder = _core.FileWriter(_core.Destination(tmp_path, KEY), SIZE, "header", "crc32c")
+    sink = holder.part(0, "crc32c")
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        with pytest.raises(DownloadBusy):
+            manager.download_file(bucket, KEY, target)
+        holder.abort(keep=True)  # nothing journaled: nothing kept
+        assert only_the_file(target) == []
+        manager.download_file(bucket, KEY, target)
+    assert sink.length == 0 and target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-resume"]])
+def test_the_cli_says_what_it_resumed_unless_told_not_to(
+    s3s_server: Server, tmp_path: Path, flags: list[str]
+) -> None:
+    bucket = s3s_server.new_bucket()
+    data = os.urandom(5 * TransferConfig().part_size)  # ranged with the default parts
+    store(s3s_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(s3s_server, proxy, tmp_path, bucket, target, "cli", size=len(data))
+    run = cdn("download", bucket, KEY, target, *flags, config=config_for(s3s_server, tmp_path))
+    assert run.code == 0, run.stderr
+    assert ("resumed: " in run.out) is not bool(flags), run.out
+    assert target.read_bytes() == data
+
+
+def test_clean_lists_then_removes_what_interrupted_downloads_left(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    bucket = s3s_server.new_bucket()
+    store(s3s_server, bucket, os.urandom(SIZE))
+    target = tmp_path / "target" / KEY
+    with FaultProxy(s3s_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(s3s_server, proxy, tmp_path, bucket, target)
+    dead = target.with_name(".cdnpart-999999999-0")  # of a process long gone
+    dead.write_bytes(b"x")
+    busy = _core.FileWriter(_core.Destination(target.parent, "busy.bin"), 10, "h", "crc32c")
+    kept = sorted(str(p) for p in (partial_of(target), journal_of(target), dead))
+
+    listed = cdn("clean", target.parent, "--json")
+    assert listed.code == 0, listed.stderr
+    assert sorted(json.loads(listed.out)["leftovers"]) == kept  # not the busy download's
+    assert len(list(target.parent.iterdir())) == 5
+
+    removed = cdn("clean", target.parent, "--yes")
+    assert removed.code == 0 and "removed 3 files" in removed.out
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        ".busy.bin.cdn-journal",
+        ".busy.bin.cdn-partial",
+    ]
+    busy.abort()
+    assert list(target.parent.iterdir()) == []
