@@ -18,11 +18,11 @@ from helpers.wire import Sent, sent
 
 
 def on_the_wire(
-    server: Server, fault_proxy: StartProxy, config: TransferConfig = SMALL_PARTS
+    server: Server, fault_proxy: StartProxy, config: TransferConfig = SMALL_PARTS, **fields: str
 ) -> tuple[CDNManager, Callable[[], list[Sent]]]:
     """A manager whose every request passes a recording proxy, and what it sent."""
     proxy = fault_proxy(server)
-    return server.manager(config, host=proxy.endpoint), lambda: sent(proxy)
+    return server.manager(config, host=proxy.endpoint, **fields), lambda: sent(proxy)
 
 
 #: Everything a write may send: a PUT, or the steps of a multipart upload.
@@ -54,10 +54,10 @@ def test_manager_has_the_seeds_attributes(moto_server: Server) -> None:
         assert (config.connect_timeout, config.read_timeout) == (3.0, 30.0)
 
 
-def test_region_is_overridable_and_used_for_signing(
+def test_region_is_configurable_and_used_for_signing(
     moto_server: Server, fault_proxy: StartProxy, workdir: Path
 ) -> None:
-    manager, wire = on_the_wire(moto_server, fault_proxy, TransferConfig(region="eu-west-3"))
+    manager, wire = on_the_wire(moto_server, fault_proxy, region="eu-west-3")
     assert manager.upload(BUCKET, "region.txt", b"signed for eu-west-3")
     assert manager.download(BUCKET, "region.txt")
     assert manager.upload_client.meta.region_name == "eu-west-3"

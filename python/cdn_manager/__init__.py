@@ -19,6 +19,7 @@ from .errors import (
     NotFound,
     TransferError,
     UnsafePath,
+    WrongRegion,
 )
 from .manager import CDNManager
 from .objects import ObjectInfo, TransferResult
@@ -47,4 +48,5 @@ __all__ = [
     "TransferError",
     "TransferResult",
     "UnsafePath",
+    "WrongRegion",
 ]

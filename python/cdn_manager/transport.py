@@ -5,7 +5,8 @@ quota, all shared by every transfer of that manager."""
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from . import workers
@@ -14,6 +15,8 @@ from .config import TransferConfig
 from .credentials import CDNCredentials
 from .planes import Planes, build_planes
 from .planes.base import DataPlane
+from .planes.native import signing_keys
+from .regions import DEFAULT_REGION, Regions
 from .retry import RetryQuota
 
 
@@ -32,6 +35,10 @@ class Transport:
     #: callers cannot multiply the connections in flight.
     executor: Executor
     retries: RetryQuota
+    regions: Regions
+    #: The read key's session, for clients of a learnt region.
+    reader: Any
+    _presigners: dict[str, Any] = field(default_factory=dict)
 
     @property
     def download_plane(self) -> DataPlane:
@@ -40,6 +47,18 @@ class Transport:
     @property
     def upload_plane(self) -> DataPlane:
         return self.planes.upload
+
+    def presigner(self, bucket: str) -> Any:
+        """A read-key client that signs for ``bucket``'s region: a presigned
+        URL gets no redirect, so it must carry the right region itself."""
+        region = self.regions.of(bucket).name
+        if region == self.download_client.meta.region_name:
+            return self.download_client
+        if region not in self._presigners:
+            self._presigners[region] = make_client(
+                self.credentials.host, self.reader, self.config, region
+            )
+        return self._presigners[region]
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -50,14 +69,19 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
     host = credentials.host
     reader = make_session(credentials.downloader_access_key, credentials.downloader_access_secret)
     writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
-    download_client = make_client(host, reader, config)
-    upload_client = make_client(host, writer, config)
+    region = credentials.region
+    download_client = make_client(host, reader, config, region or DEFAULT_REGION)
+    upload_client = make_client(host, writer, config, region or DEFAULT_REGION)
+    planes = build_planes(host, region, config, reader, writer)
+
     return Transport(
         credentials=credentials,
         config=config,
         download_client=download_client,
         upload_client=upload_client,
-        planes=build_planes(host, config, reader, writer),
+        planes=planes,
         executor=workers.executor(config.concurrency, "cdn-manager"),
         retries=RetryQuota(config.retry_quota),
+        regions=Regions(region, planes.engine, partial(signing_keys, reader.get_credentials())),
+        reader=reader,
     )
