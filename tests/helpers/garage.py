@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import urllib3
+
 from cdn_manager.local_server import free_port
 
 #: The region Garage is set up with: its usual value, not AWS's default, so
@@ -137,7 +139,7 @@ class GarageCluster:
         for i, full in enumerate(ids):
             first.cli("layout", "assign", "-z", f"dc{i}", "-c", "1G", full.split("@")[0], wait=True)
         first.cli("layout", "apply", "--version", "1", wait=True)
-        self._wait_until_serving()
+        self.wait_until_serving()
 
     @property
     def endpoint(self) -> str:
@@ -164,10 +166,8 @@ class GarageCluster:
         """Grants ``key`` the ``permissions`` (read, write, owner) on ``bucket``."""
         self.cli("bucket", "allow", *(f"--{p}" for p in permissions), bucket, "--key", key)
 
-    def _wait_until_serving(self, timeout: float = 60.0) -> None:
+    def wait_until_serving(self, timeout: float = 60.0) -> None:
         """Until the S3 port of every node answers (layout applied)."""
-        import urllib3
-
         deadline = time.monotonic() + timeout
         for node in self.nodes:
             while True:
