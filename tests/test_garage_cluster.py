@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,13 +54,19 @@ def cluster(garage_bin: str, tmp_path: Path) -> Iterator[tuple[GarageCluster, Se
 
 
 def run_batch(
-    manager: CDNManager, bucket: str, uploads: dict[str, bytes], downloads: list[str], dest: Path
+    manager: CDNManager,
+    bucket: str,
+    uploads: dict[str, bytes],
+    downloads: list[str],
+    dest: Path,
+    progress: Callable[[int], None] = lambda moved: None,
 ) -> tuple[list[TransferResult], list[TransferResult]]:
-    """The uploads and the downloads, at the same time."""
+    """The uploads and the downloads, at the same time; ``progress`` gets
+    the uploads' progress."""
     results: dict[str, list[TransferResult]] = {}
 
     def up() -> None:
-        results["up"] = manager.upload_many(bucket, uploads.items())
+        results["up"] = manager.upload_many(bucket, uploads.items(), progress=progress)
 
     thread = threading.Thread(target=up)
     thread.start()
@@ -114,17 +119,28 @@ def test_a_node_killed_mid_batch_leaves_every_item_exact_or_cleanly_failed(
     dest = tmp_path / "down"
     manager = CDNManager(server.credentials, SMALL_PARTS)
     victim = garage.nodes[2]
+    total = sum(map(len, uploads.values()))
+    moved = [0]
+    lock = threading.Lock()
+    events: list[str] = []
 
-    def kill_then_restart() -> None:
-        time.sleep(1.0)
-        victim.kill()
-        time.sleep(4.0)
+    def progress(n: int) -> None:
+        # The node dies once a third of the upload bytes have moved and comes
+        # back at two thirds: down in the middle of the batch, whatever the
+        # machine's speed.
+        with lock:
+            moved[0] += n
+            if not events and moved[0] > total // 3:
+                victim.kill()
+                events.append("killed")
+            elif events == ["killed"] and moved[0] > 2 * total // 3:
+                victim.start()
+                events.append("restarted")
+
+    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, progress)
+    if events == ["killed"]:
         victim.start()
-
-    chaos = threading.Thread(target=kill_then_restart)
-    chaos.start()
-    up, down = run_batch(manager, bucket, uploads, list(seeded), dest)
-    chaos.join()
+    assert events[0] == "killed"
     failed_up, failed_down = check_outcomes(server, bucket, uploads, seeded, up, down, dest)
     print(f"failed while a node was down: {len(failed_up)} uploads, {len(failed_down)} downloads")
     garage.wait_until_serving()

@@ -75,7 +75,7 @@ class Operations:
         if key is not None:
             check_key(key)
         try:
-            self.transport.regions.confirm(bucket)
+            self.transport.regions.of(bucket)
             return action()
         except CDNError:
             raise

@@ -9,15 +9,16 @@ naming its own region (``AuthorizationHeaderMalformed``,
 for the bucket; with one configured, that answer is :class:`WrongRegion`
 instead. Only those answers teach a region: Garage names its region in every
 error and refuses a bad signature with ``AccessDenied``, so a refusal code
-alone cannot tell a wrong region from a signing bug. The boto3 clients get
-the same region by botocore's redirector, which reads the same answers.
+alone cannot tell a wrong region from a signing bug. The boto3 clients sign
+for what is known here (:meth:`Regions.steer`): botocore's redirector cannot
+learn from a HEAD, whose error answer has no body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from . import _core
 
@@ -42,38 +43,43 @@ class Regions:
     """The signing region of every bucket a manager uses, found once each."""
 
     def __init__(
-        self,
-        configured: str | None,
-        engine: _core.Engine | None,
-        read_keys: Callable[[], tuple[str, str, str | None]],
+        self, configured: str | None, read_keys: Callable[[], tuple[str, str, str | None]]
     ) -> None:
         self.configured = configured
-        self._engine = engine
+        #: What asks the server (set once the planes are built); None when
+        #: the native client cannot be used (its proxy).
+        self.engine: _core.Engine | None = None
         self._read_keys = read_keys
         self._known: dict[str, Region] = {}
 
+    def steer(self, client: Any) -> Any:
+        """Makes the boto3 ``client`` sign each bucket's requests for the
+        region known for it (not presigned URLs: see
+        ``Transport.presigner``); returns it."""
+        client.meta.events.register("before-endpoint-resolution.s3", self._redirect)
+        return client
+
+    def _redirect(self, builtins: dict[str, Any], params: dict[str, Any], **_: Any) -> None:
+        known = self._known.get(params.get("Bucket", ""))
+        if known is not None:
+            builtins["AWS::Region"] = known.name
+
     def of(self, bucket: str) -> Region:
         """``bucket``'s region: asked of the server (a listing of no keys,
-        with the read key) the first time. Raises :class:`WrongRegion` when
-        the configured region is refused with the server's own named."""
+        with the read key) the first time, so that every request after it,
+        on either plane, is signed for it. Raises :class:`WrongRegion` when
+        the configured region is refused with the server's own named (so
+        requests through boto3, which botocore's redirector would quietly
+        re-sign, fail as the native ones do)."""
         known = self._known.get(bucket)
         if known is not None:
             return known
-        if self._engine is None:
+        if self.engine is None:
             # No native client (its proxy is unusable): botocore's redirector
-            # finds an unconfigured region on its own.
+            # finds an unconfigured region where it can.
             name = self.configured or DEFAULT_REGION
         else:
-            name = self._engine.locate(self._read_keys(), bucket)
+            name = self.engine.locate(self._read_keys(), bucket)
         region = Region(name, "configured" if self.configured else "learnt")
         self._known[bucket] = region
         return region
-
-    def confirm(self, bucket: str) -> None:
-        """With a region configured, checks once per bucket that its server
-        agrees (:class:`WrongRegion` if not): botocore's redirector would
-        quietly re-sign the boto3 requests (listings, deletes), so they
-        fail as the native ones do. Without, nothing to do: the native plane
-        learns the region on its first request to the bucket."""
-        if self.configured is not None:
-            self.of(bucket)

@@ -35,8 +35,9 @@ class Transport:
     #: callers cannot multiply the connections in flight.
     executor: Executor
     retries: RetryQuota
+    #: Each bucket's signing region, which both planes and clients use.
     regions: Regions
-    #: The read key's session, for clients of a learnt region.
+    #: The read key's session, for presigning in a learnt region.
     reader: Any
     _presigners: dict[str, Any] = field(default_factory=dict)
 
@@ -49,8 +50,8 @@ class Transport:
         return self.planes.upload
 
     def presigner(self, bucket: str) -> Any:
-        """A read-key client that signs for ``bucket``'s region: a presigned
-        URL gets no redirect, so it must carry the right region itself."""
+        """A read-key client made for ``bucket``'s region: botocore does not
+        apply a learnt region to a presigned URL, which must carry it."""
         region = self.regions.of(bucket).name
         if region == self.download_client.meta.region_name:
             return self.download_client
@@ -70,9 +71,13 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
     reader = make_session(credentials.downloader_access_key, credentials.downloader_access_secret)
     writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
     region = credentials.region
-    download_client = make_client(host, reader, config, region or DEFAULT_REGION)
-    upload_client = make_client(host, writer, config, region or DEFAULT_REGION)
-    planes = build_planes(host, region, config, reader, writer)
+    regions = Regions(region, partial(signing_keys, reader.get_credentials()))
+    download_client, upload_client = (
+        regions.steer(make_client(host, session, config, region or DEFAULT_REGION))
+        for session in (reader, writer)
+    )
+    planes = build_planes(host, region, config, reader, writer, regions.steer)
+    regions.engine = planes.engine
 
     return Transport(
         credentials=credentials,
@@ -82,6 +87,6 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
         planes=planes,
         executor=workers.executor(config.concurrency, "cdn-manager"),
         retries=RetryQuota(config.retry_quota),
-        regions=Regions(region, planes.engine, partial(signing_keys, reader.get_credentials())),
+        regions=regions,
         reader=reader,
     )

@@ -8,7 +8,7 @@ if the endpoint refuses native requests that boto3 gets through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -74,19 +74,24 @@ def _engine(host: str, region: str | None, config: TransferConfig) -> _core.Engi
 
 
 def build_planes(
-    host: str, region: str | None, config: TransferConfig, reader: Any, writer: Any
+    host: str,
+    region: str | None,
+    config: TransferConfig,
+    reader: Any,
+    writer: Any,
+    steer: Callable[[Any], Any],
 ) -> Planes:
     """The planes for requests to ``host`` signed by the ``reader`` and
     ``writer`` key pairs (boto3 sessions), for ``region`` if given (else
-    the one each bucket's server names)."""
+    the one each bucket's server names); ``steer`` sets up a boto3 client
+    to sign for each bucket's region."""
     algorithm = config.checksum_algorithm
-    boto3_down, boto3_up = (
-        Boto3Plane(
-            partial(make_client, host, session, config, region or DEFAULT_REGION, attempts=1),
-            algorithm,
-        )
-        for session in (reader, writer)
-    )
+
+    def boto3_plane(session: Any) -> Boto3Plane:
+        client = partial(make_client, host, session, config, region or DEFAULT_REGION, attempts=1)
+        return Boto3Plane(lambda: steer(client()), algorithm)
+
+    boto3_down, boto3_up = boto3_plane(reader), boto3_plane(writer)
     try:
         engine = _engine(host, region, config)
     except ConfigError as err:
