@@ -6,6 +6,7 @@ IAM-enforcing server)."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,3 +136,20 @@ def test_consecutive_transfers_reuse_their_connections(
         assert manager.download_bytes(BUCKET, key) == data
     assert proxy.total_requests >= 2 * len(payloads)
     assert proxy.total_connections <= 2
+
+
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_moto_serves_a_bucket_of_another_region_for_any_signing_region(
+    moto_server: Server, workdir: Path, region: str | None
+) -> None:
+    """Unlike AWS, moto answers a request signed for another region than its
+    bucket's: there is nothing to learn (the README's provider notes)."""
+    bucket = f"eu-{uuid.uuid4().hex[:12]}"
+    moto_server.admin.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    manager = moto_server.manager(**({"region": region} if region else {}))
+    manager.put_bytes(bucket, "k", MULTIPART)
+    assert manager.get_file(bucket, "k", workdir / "k").read_bytes() == MULTIPART
+    expected = "eu-west-1 (configured)" if region else "us-east-1 (learnt)"
+    assert manager.check(bucket).region == expected
