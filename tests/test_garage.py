@@ -103,3 +103,14 @@ def test_the_cli_names_the_servers_region_in_one_line(
     run = cdn("ls", bucket, config=config)
     assert run.code == 1
     assert f"signed for region {REGION}, not the configured eu-west-1" in one_error_line(run)
+
+
+def test_garage_ignores_conditional_writes(garage_server: Server) -> None:
+    """Pins the README's provider notes: a deploy's conflict detection cannot
+    hold on Garage 2.5, which overwrites whatever the condition says."""
+    bucket = garage_server.new_bucket()
+    admin = garage_server.admin
+    admin.put_object(Bucket=bucket, Key="k", Body=b"first")
+    admin.put_object(Bucket=bucket, Key="k", Body=b"second", IfNoneMatch="*")
+    admin.put_object(Bucket=bucket, Key="k", Body=b"third", IfMatch='"not-its-etag"')
+    assert admin.get_object(Bucket=bucket, Key="k")["Body"].read() == b"third"
