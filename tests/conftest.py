@@ -109,10 +109,10 @@ class Server:
     #: Creates a bucket both keys may use, where ``admin`` cannot (Garage).
     create: Callable[[str], None] | None = None
 
-    def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str) -> CDNManager:
+    def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str | None) -> CDNManager:
         """A manager on this server; ``fields`` override credential fields
         (secrets given here are watched for leaks too)."""
-        remember(*(value for name, value in fields.items() if name.endswith("_secret")))
+        remember(*(value for name, value in fields.items() if value and name.endswith("_secret")))
         creds = {**self.credentials.__dict__, **fields}
         return CDNManager(CDNCredentials(**creds), config)
 
@@ -283,9 +283,8 @@ def garage_bin() -> str:
 
 @pytest.fixture(scope="session")
 def garage_server(garage_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One Garage node; its region ("garage") is left out of the
-    credentials, so the manager learns it (``server.manager(region=...)``
-    sets it)."""
+    """One Garage node, its region ("garage") in the credentials
+    (``test_garage.py`` also runs without it: learnt)."""
     cluster = GarageCluster(garage_bin, tmp_path_factory.mktemp("garage"))
     try:
         admin_key = cluster.create_key("admin")
@@ -301,7 +300,7 @@ def garage_server(garage_bin: str, tmp_path_factory: pytest.TempPathFactory) -> 
         endpoint = cluster.endpoint
         server = Server(
             endpoint,
-            CDNCredentials(endpoint, *reader, *writer),
+            CDNCredentials(endpoint, *reader, *writer, region=GARAGE_REGION),
             admin_client(endpoint, *admin_key, region=GARAGE_REGION),
             "garage",
             admin_key,

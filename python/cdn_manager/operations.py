@@ -75,7 +75,7 @@ class Operations:
         if key is not None:
             check_key(key)
         try:
-            self.transport.regions.of(bucket)
+            self.transport.regions.confirm(bucket)
             return action()
         except CDNError:
             raise

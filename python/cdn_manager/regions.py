@@ -83,3 +83,12 @@ class Regions:
         region = Region(name, "configured" if self.configured else "learnt")
         self._known[bucket] = region
         return region
+
+    def confirm(self, bucket: str) -> None:
+        """With a region configured, checks once per bucket that its server
+        agrees (:class:`WrongRegion` if not), before any request. Without,
+        nothing is sent: the native plane learns the region from its first
+        refused request, botocore's redirector from its own (except a HEAD,
+        whose bodyless 400 names no region: see the README)."""
+        if self.configured is not None:
+            self.of(bucket)
