@@ -10,6 +10,11 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 S3S_ROOT ?= $(HOME)/.cache/cdn-manager/s3s-fs
 S3S_FS := $(S3S_ROOT)/bin/s3s-fs
 export CDN_MANAGER_S3S_FS := $(S3S_FS)
+# Garage (a distributed S3 store; the suite runs it as one node and as a
+# 3-node cluster), cached likewise: ~10-14 min to build cold on 2 cores.
+GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
+GARAGE := $(GARAGE_ROOT)/bin/garage
+export CDN_MANAGER_GARAGE := $(GARAGE)
 
 .PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-build bench-tools bench-quick clean
 
@@ -23,6 +28,9 @@ $(VENV)/.deps: pyproject.toml constraints.txt
 
 $(S3S_FS):
 	cargo install s3s-fs --version 0.14.1 --features binary --locked --root $(S3S_ROOT)
+
+$(GARAGE):
+	cargo install garage --version 2.5.0 --locked --root $(GARAGE_ROOT)
 
 # Release mode: the Rust hashing is ~50x slower unoptimised.
 build-dev: $(VENV)/.deps
@@ -46,13 +54,13 @@ test-rust: $(VENV)/.deps
 # servers, so this halves the time even on 2 cores.
 PYTEST := $(PY) -m pytest -q -n 2
 PORTABLE_TESTS := tests/test_roundtrip.py tests/test_faults.py tests/test_integrity.py
-test-python: build-dev $(S3S_FS)
+test-python: build-dev $(S3S_FS) $(GARAGE)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST)
 	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) $(PORTABLE_TESTS)
 
 # The inner loop while developing: one plane, no slow or packaging tests.
-test-fast: build-dev $(S3S_FS)
+test-fast: build-dev $(S3S_FS) $(GARAGE)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not slow and not packaging"
 
 test: test-rust test-python

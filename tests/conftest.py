@@ -6,6 +6,9 @@
   (``cdn_manager.local_server``).
 - ``s3s_server``: s3s-fs, an independent implementation (Rust), with one key
   pair, serving a temporary folder.
+- ``garage_server``: Garage, a distributed S3 store used in production, as
+  one node with its region set to "garage", a read key and a write key
+  allowed on every bucket (``helpers/garage.py`` runs the processes).
 
 Every test is also watched for leaked secrets (``no_secret_leaks``) and
 for a manager falling back to boto3 (``no_unintended_fallback``): a test
@@ -51,6 +54,8 @@ from cdn_manager.planes.adaptive import FALLBACK_MARK
 
 from helpers.faces import BlockingFace
 from helpers.faultproxy import FaultProxy
+from helpers.garage import REGION as GARAGE_REGION
+from helpers.garage import GarageCluster, garage_binary
 from helpers.leaks import leaked, new_secret, remember
 
 MiB = 1024 * 1024
@@ -70,6 +75,7 @@ def admin_client(
     secret: str = "admin-secret",
     attempts: int | None = None,
     checksums: Literal["when_supported", "when_required"] = "when_supported",
+    region: str = "us-east-1",
 ) -> Any:
     """A plain boto3 client: botocore's default retries unless ``attempts``;
     a CRC32 on every upload unless ``checksums="when_required"``."""
@@ -77,7 +83,7 @@ def admin_client(
     return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
         "s3",
         endpoint_url=endpoint,
-        region_name="us-east-1",
+        region_name=region,
         config=Config(
             s3={"addressing_style": "path"},
             retries=retries,
@@ -100,17 +106,25 @@ class Server:
     #: s3s-fs only: the folder it serves; an object is the plain file
     #: ``data_root/bucket/key``.
     data_root: Path | None = None
+    #: Creates a bucket both keys may use, where ``admin`` cannot (Garage).
+    create: Callable[[str], None] | None = None
 
-    def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str) -> CDNManager:
+    def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str | None) -> CDNManager:
         """A manager on this server; ``fields`` override credential fields
         (secrets given here are watched for leaks too)."""
-        remember(*(value for name, value in fields.items() if name.endswith("_secret")))
+        remember(*(value for name, value in fields.items() if value and name.endswith("_secret")))
         creds = {**self.credentials.__dict__, **fields}
         return CDNManager(CDNCredentials(**creds), config)
 
     def new_bucket(self) -> str:
-        name = f"b-{uuid.uuid4().hex[:12]}"
-        self.admin.create_bucket(Bucket=name)
+        return self.create_bucket(f"b-{uuid.uuid4().hex[:12]}")
+
+    def create_bucket(self, name: str) -> str:
+        """Creates ``name``, which both keys of ``credentials`` may use."""
+        if self.create is None:
+            self.admin.create_bucket(Bucket=name)
+        else:
+            self.create(name)
         return name
 
     def empty(self, bucket: str) -> None:
@@ -260,6 +274,45 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def garage_bin() -> str:
+    binary = garage_binary()
+    if binary is None:
+        pytest.fail("garage not found: run `make test` (it installs it) or set CDN_MANAGER_GARAGE")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def garage_server(garage_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One Garage node, its region ("garage") in the credentials
+    (``test_garage.py`` also runs without it: learnt)."""
+    cluster = GarageCluster(garage_bin, tmp_path_factory.mktemp("garage"))
+    try:
+        admin_key = cluster.create_key("admin")
+        reader, writer = cluster.create_key("reader"), cluster.create_key("writer")
+        remember(admin_key[1], reader[1], writer[1])
+
+        def create(bucket: str) -> None:
+            cluster.create_bucket(bucket)
+            cluster.allow(bucket, admin_key[0], "read", "write", "owner")
+            cluster.allow(bucket, reader[0], "read")
+            cluster.allow(bucket, writer[0], "write")
+
+        endpoint = cluster.endpoint
+        server = Server(
+            endpoint,
+            CDNCredentials(endpoint, *reader, *writer, region=GARAGE_REGION),
+            admin_client(endpoint, *admin_key, region=GARAGE_REGION),
+            "garage",
+            admin_key,
+            create=create,
+        )
+        server.create_bucket(BUCKET)
+        yield server
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
 def powerless_key(iam_server: Server) -> tuple[str, str]:
     """A key pair on ``iam_server`` of a user without any permission."""
     key, secret = iam_server.admin_key
@@ -272,11 +325,13 @@ def powerless_key(iam_server: Server) -> tuple[str, str]:
     return created["AccessKeyId"], created["SecretAccessKey"]
 
 
-@pytest.fixture(params=["moto", "s3s-fs"])
+ANY_SERVER = {"moto": "moto_server", "s3s-fs": "s3s_server", "garage": "garage_server"}
+
+
+@pytest.fixture(params=list(ANY_SERVER))
 def any_server(request: pytest.FixtureRequest) -> Server:
-    """Each test using this runs against both server implementations."""
-    fixture = "moto_server" if request.param == "moto" else "s3s_server"
-    server: Server = request.getfixturevalue(fixture)
+    """Each test using this runs against every server implementation."""
+    server: Server = request.getfixturevalue(ANY_SERVER[request.param])
     return server
 
 

@@ -193,7 +193,8 @@ def test_destination_folder_without_write_permission(
 ) -> None:
     moto_server.admin.put_object(Bucket=BUCKET, Key=key, Body=b"the object")
     read_only = workdir / BUCKET / "local"
-    env = {var: getattr(moto_server.credentials, name) for name, var in ENV_VARS.items()}
+    given = {name: getattr(moto_server.credentials, name) for name in ENV_VARS}
+    env = {ENV_VARS[name]: value for name, value in given.items() if value is not None}
     env["PATH"] = os.environ["PATH"]
     with nothing_lost(workdir.parent, plant=[read_only / "stored.bin"]):
         read_only.chmod(0o555)

@@ -84,7 +84,11 @@ def test_configuration_is_found_in_the_documented_order(
     moto_server: Server, tmp_path: Path
 ) -> None:
     good = config_for(moto_server, tmp_path / "good")
-    env = {f"CDN_{name.upper()}": value for name, value in moto_server.credentials.__dict__.items()}
+    env = {
+        f"CDN_{name.upper()}": value
+        for name, value in moto_server.credentials.__dict__.items()
+        if value is not None
+    }
     # The environment alone.
     assert cdn("ls", "cdn-test", cwd=tmp_path, env=clean_env(**env)).code == 0
     # ./cdn.yaml comes before the environment (which points nowhere here).

@@ -6,6 +6,7 @@ IAM-enforcing server)."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,11 +19,11 @@ from helpers.wire import Sent, sent
 
 
 def on_the_wire(
-    server: Server, fault_proxy: StartProxy, config: TransferConfig = SMALL_PARTS
+    server: Server, fault_proxy: StartProxy, config: TransferConfig = SMALL_PARTS, **fields: str
 ) -> tuple[CDNManager, Callable[[], list[Sent]]]:
     """A manager whose every request passes a recording proxy, and what it sent."""
     proxy = fault_proxy(server)
-    return server.manager(config, host=proxy.endpoint), lambda: sent(proxy)
+    return server.manager(config, host=proxy.endpoint, **fields), lambda: sent(proxy)
 
 
 #: Everything a write may send: a PUT, or the steps of a multipart upload.
@@ -54,10 +55,10 @@ def test_manager_has_the_seeds_attributes(moto_server: Server) -> None:
         assert (config.connect_timeout, config.read_timeout) == (3.0, 30.0)
 
 
-def test_region_is_overridable_and_used_for_signing(
+def test_region_is_configurable_and_used_for_signing(
     moto_server: Server, fault_proxy: StartProxy, workdir: Path
 ) -> None:
-    manager, wire = on_the_wire(moto_server, fault_proxy, TransferConfig(region="eu-west-3"))
+    manager, wire = on_the_wire(moto_server, fault_proxy, region="eu-west-3")
     assert manager.upload(BUCKET, "region.txt", b"signed for eu-west-3")
     assert manager.download(BUCKET, "region.txt")
     assert manager.upload_client.meta.region_name == "eu-west-3"
@@ -135,3 +136,20 @@ def test_consecutive_transfers_reuse_their_connections(
         assert manager.download_bytes(BUCKET, key) == data
     assert proxy.total_requests >= 2 * len(payloads)
     assert proxy.total_connections <= 2
+
+
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_moto_serves_a_bucket_of_another_region_for_any_signing_region(
+    moto_server: Server, workdir: Path, region: str | None
+) -> None:
+    """Unlike AWS, moto answers a request signed for another region than its
+    bucket's: there is nothing to learn (the README's provider notes)."""
+    bucket = f"eu-{uuid.uuid4().hex[:12]}"
+    moto_server.admin.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    manager = moto_server.manager(**({"region": region} if region else {}))
+    manager.put_bytes(bucket, "k", MULTIPART)
+    assert manager.get_file(bucket, "k", workdir / "k").read_bytes() == MULTIPART
+    expected = "eu-west-1 (configured)" if region else "us-east-1 (learnt)"
+    assert manager.check(bucket).region == expected

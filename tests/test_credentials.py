@@ -8,12 +8,13 @@ import pytest
 import yaml
 
 from cdn_manager import CDNCredentials, CDNManager, ConfigError
-from cdn_manager.credentials import ENV_VARS
+from cdn_manager.credentials import ENV_VARS, OPTIONAL
 
 from conftest import BUCKET, Server
 from helpers.leaks import new_secret
 
-FIELDS = list(ENV_VARS)
+#: The five seed fields, all required.
+FIELDS = [name for name in ENV_VARS if name not in OPTIONAL]
 SECRET_FIELDS = ["downloader_access_secret", "uploader_access_secret"]
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,14 +160,37 @@ def test_bad_value_in_yaml_names_the_file_and_the_key(
     assert field in str(caught.value)
 
 
+# The optional region
+
+
+def test_the_region_is_optional_everywhere_and_kept_when_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = valid_fields()
+    assert CDNCredentials(**fields).region is None
+    given = CDNCredentials(**fields, region="garage")
+    assert given.region == "garage" and "region='garage'" in repr(given)
+    path = write_yaml(tmp_path / "cdn.yaml", given.to_yaml())
+    assert CDNCredentials.from_yaml(path) == given
+    path = write_yaml(tmp_path / "five.yaml", CDNCredentials(**fields).to_yaml())
+    assert "region" not in path.read_text() and CDNCredentials.from_yaml(path).region is None
+    env = {ENV_VARS[name]: value for name, value in fields.items()}
+    assert CDNCredentials.from_env(env).region is None
+    assert CDNCredentials.from_env({**env, "CDN_REGION": "auto"}).region == "auto"
+    for bad in ("", "  ", 42):
+        with pytest.raises(ConfigError, match="region"):
+            CDNCredentials(**fields, region=bad)  # type: ignore[arg-type]
+
+
 # Environment
 
 
 def test_from_env_reads_the_documented_variables(
     moto_server: Server, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, var in ENV_VARS.items():
-        monkeypatch.setenv(var, getattr(moto_server.credentials, name))
+    for name in FIELDS:
+        monkeypatch.setenv(ENV_VARS[name], getattr(moto_server.credentials, name))
+    monkeypatch.delenv("CDN_REGION", raising=False)
     creds = CDNCredentials.from_env()
     assert creds == moto_server.credentials
     manager = CDNManager(creds)
@@ -181,6 +205,7 @@ def test_env_variable_names_are_the_documented_ones() -> None:
         "CDN_DOWNLOADER_ACCESS_SECRET",
         "CDN_UPLOADER_ACCESS_KEY",
         "CDN_UPLOADER_ACCESS_SECRET",
+        "CDN_REGION",
     ]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert all(var in readme for var in ENV_VARS.values())

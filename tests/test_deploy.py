@@ -177,18 +177,20 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
         f"{PREFIX}/{edited}": "checksum differs",
         f"{PREFIX}/img/gallery/03/photo-061-renamed.jpg": "new",
     }
-    assert [u.key for u in report.updated] == [f"{PREFIX}/robots.txt"]
+    # Garage, like AWS, does not let a write-only key copy (CopyObject reads
+    # the source): the header update is an upload again there.
+    refuses_copies = any_server.name == "garage"
+    header_updates = report.reuploaded if refuses_copies else report.updated
+    assert [u.key for u in header_updates] == [f"{PREFIX}/robots.txt"]
     assert {d.key for d in report.deleted} == {
         f"{PREFIX}/img/gallery/03/photo-061.jpg",
         f"{PREFIX}/data/item-05.json",
     }
-    # On the wire: two uploads and one copy (both PUTs), two deletes, no HEAD.
+    # On the wire: two uploads and one copy (both PUTs; on Garage the copy
+    # refused, then the upload), two deletes, no HEAD.
+    copies = [f"{PREFIX}/robots.txt"] * (2 if refuses_copies else 1)
     assert sorted(requests(proxy, "PUT", bucket)) == sorted(
-        [
-            f"{PREFIX}/{edited}",
-            f"{PREFIX}/img/gallery/03/photo-061-renamed.jpg",
-            f"{PREFIX}/robots.txt",
-        ]
+        [f"{PREFIX}/{edited}", f"{PREFIX}/img/gallery/03/photo-061-renamed.jpg", *copies]
     )
     assert len(requests(proxy, "DELETE", bucket)) == 2
     if listed_etags:

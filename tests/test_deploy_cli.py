@@ -73,7 +73,12 @@ def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(
     assert done["ok"] and done["deleted"] == ["web/old.txt"]
     assert [u["key"] for u in done["transferred"]] == ["web/index.html"]
     assert done["updated"] == [
-        {"key": "web/robots.txt", "why": "headers differ: cache_control", "uploaded_again": False}
+        {
+            "key": "web/robots.txt",
+            "why": "headers differ: cache_control",
+            # Garage, like AWS, does not let a write-only key copy.
+            "uploaded_again": any_server.name == "garage",
+        }
     ]
     assert sorted(done["unchanged"]) == ["web/app.0123abcd.js"]
 

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_deploy import deploy
 
 from cdn_manager import Conflict
 
-from conftest import Server, StartProxy
+from conftest import ANY_SERVER, Server, StartProxy
 from helpers.faultproxy import Fault, Rule
 from helpers.site import write_site
+
+
+@pytest.fixture(params=["moto", "s3s-fs"])
+def any_server(request: pytest.FixtureRequest) -> Server:
+    """Servers that honour conditional writes: Garage 2.5 ignores them
+    (``test_garage.py``; README, provider notes)."""
+    server: Server = request.getfixturevalue(ANY_SERVER[request.param])
+    return server
 
 
 def test_concurrent_deploys_conflict_instead_of_clobbering(

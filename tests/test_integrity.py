@@ -26,6 +26,9 @@ moto's HeadObject of a composite object drops the ``-N`` and the type.
 
 So on s3s-fs a multipart object written by another tool carries nothing to
 check but its size: such an object is absent from the corruption tests below.
+
+Garage 2.5 keeps what moto keeps, with ``ChecksumType`` FULL_OBJECT on single
+PUTs too, and it verifies the CRC of every PUT and part (``InvalidDigest``).
 """
 
 from __future__ import annotations
@@ -203,6 +206,13 @@ STORED = {
         "boto3-multipart": (None, None, False),
         "cdn-manager-single": ("full", None, True),
         "cdn-manager-multipart": (None, None, True),
+    },
+    "garage": {
+        "boto3-single": ("full", "FULL_OBJECT", False),
+        "boto3-md5-only": (None, None, False),
+        "boto3-multipart": ("composite", "COMPOSITE", False),
+        "cdn-manager-single": ("full", "FULL_OBJECT", True),
+        "cdn-manager-multipart": ("full", "FULL_OBJECT", True),
     },
 }
 

@@ -1,5 +1,6 @@
-"""Each key does its own job and nothing else, on a server that enforces IAM
-(``iam_server``: the policies of ``cdn_manager.local_server``)."""
+"""Each key does its own job and nothing else, on servers that enforce it:
+moto with IAM (``iam_server``: the policies of ``cdn_manager.local_server``)
+and Garage (``garage_server``: per-bucket read and write grants)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from helpers.disk import nothing_lost
 from helpers.leaks import new_secret
 
 PAYLOADS = {"small": b"least privilege", "multipart": os.urandom(7 * MiB)}
+
+
+@pytest.fixture(params=["moto-iam", "garage"])
+def keyed_server(request: pytest.FixtureRequest) -> Server:
+    """A server whose read key may only read and write key only write."""
+    server: Server = request.getfixturevalue(
+        "iam_server" if request.param == "moto-iam" else "garage_server"
+    )
+    return server
 
 
 def swapped(server: Server) -> dict[str, str]:
@@ -40,9 +50,9 @@ def stored_body(server: Server, key: str) -> bytes | None:
 
 @pytest.mark.parametrize("size", list(PAYLOADS))
 def test_write_key_uploads_and_read_key_downloads(
-    iam_server: Server, workdir: Path, size: str
+    keyed_server: Server, workdir: Path, size: str
 ) -> None:
-    manager = iam_server.manager()
+    manager = keyed_server.manager()
     key = f"least/{size}.bin"
     assert manager.upload(BUCKET, key, PAYLOADS[size]) is True
     assert manager.download(BUCKET, key) is True
@@ -51,31 +61,31 @@ def test_write_key_uploads_and_read_key_downloads(
 
 @pytest.mark.parametrize("size", list(PAYLOADS))
 def test_read_key_cannot_upload(
-    iam_server: Server, workdir: Path, cdn_log: pytest.LogCaptureFixture, size: str
+    keyed_server: Server, workdir: Path, cdn_log: pytest.LogCaptureFixture, size: str
 ) -> None:
     key = f"least/read-key-upload-{size}.bin"
-    manager = iam_server.manager(**swapped(iam_server))
+    manager = keyed_server.manager(**swapped(keyed_server))
     assert manager.upload(BUCKET, key, PAYLOADS[size]) is False
     assert "reason=AccessDenied" in cdn_log.text
-    assert stored_body(iam_server, key) is None
+    assert stored_body(keyed_server, key) is None
     with pytest.raises(AccessDenied):
         manager.put_bytes(BUCKET, key, PAYLOADS[size])
 
 
-def test_read_key_cannot_overwrite_an_object(iam_server: Server, workdir: Path) -> None:
+def test_read_key_cannot_overwrite_an_object(keyed_server: Server, workdir: Path) -> None:
     key = "least/existing.bin"
-    iam_server.manager().put_bytes(BUCKET, key, b"original")
-    assert iam_server.manager(**swapped(iam_server)).upload(BUCKET, key, b"vandalised") is False
-    assert stored_body(iam_server, key) == b"original"
+    keyed_server.manager().put_bytes(BUCKET, key, b"original")
+    assert keyed_server.manager(**swapped(keyed_server)).upload(BUCKET, key, b"vandalised") is False
+    assert stored_body(keyed_server, key) == b"original"
 
 
 @pytest.mark.parametrize("size", list(PAYLOADS))
 def test_write_key_cannot_download(
-    iam_server: Server, workdir: Path, cdn_log: pytest.LogCaptureFixture, size: str
+    keyed_server: Server, workdir: Path, cdn_log: pytest.LogCaptureFixture, size: str
 ) -> None:
     key = f"least/write-key-download-{size}.bin"
-    iam_server.manager().put_bytes(BUCKET, key, PAYLOADS[size])
-    manager = iam_server.manager(**swapped(iam_server))
+    keyed_server.manager().put_bytes(BUCKET, key, PAYLOADS[size])
+    manager = keyed_server.manager(**swapped(keyed_server))
     with nothing_lost(workdir.parent, plant=[workdir / BUCKET / key]):
         assert manager.download(BUCKET, key) is False
         with pytest.raises(AccessDenied):

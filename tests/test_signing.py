@@ -258,7 +258,7 @@ class RegionBoundServer:
 def test_a_server_naming_its_own_region_gets_requests_signed_for_it() -> None:
     server = RegionBoundServer("garage")
     try:
-        engine = _core.Engine(server.endpoint, "us-east-1", 3.0, 10.0, 2)
+        engine = _core.Engine(server.endpoint, None, 3.0, 10.0, 2)
         moved: list[int] = []
         control = _core.Control(moved.append)
         body = b"x" * 300_000
@@ -266,7 +266,8 @@ def test_a_server_naming_its_own_region_gets_requests_signed_for_it() -> None:
         # Refused once (and the progress of that attempt taken back), then
         # signed for "garage", which is kept for later requests.
         assert server.regions == ["us-east-1", "garage"]
-        assert engine.region == "garage"
+        assert engine.region_for("b") == "garage"
+        assert engine.region_for("another") == "us-east-1"
         assert control.transferred == len(body) and min(moved) < 0
         response = engine.get(KEY, "b", "k")
         writer = _core.MemoryWriter(12)

@@ -20,6 +20,7 @@ from .errors import (
     NotFound,
     TransferError,
     UnsafePath,
+    WrongRegion,
 )
 from .manager import CDNManager
 from .objects import ObjectInfo, TransferResult
@@ -49,4 +50,5 @@ __all__ = [
     "TransferError",
     "TransferResult",
     "UnsafePath",
+    "WrongRegion",
 ]

@@ -156,7 +156,7 @@ class Engine:
     def __new__(
         cls,
         endpoint: str,
-        region: str,
+        region: str | None,
         connect_timeout: float,
         read_timeout: float,
         max_connections: int,
@@ -166,10 +166,14 @@ class Engine:
     ) -> Engine:
         """Raises ``ConfigError`` for a proxy it cannot use (http and https
         CONNECT proxies only), ``ValueError`` for a bad endpoint or bundle."""
-    @property
-    def region(self) -> str:
-        """The region requests are signed for: the configured one until the
-        server names its own (``AuthorizationHeaderMalformed``)."""
+    def region_for(self, bucket: str) -> str:
+        """The region requests on ``bucket`` are signed for: the configured
+        one, else the one its server named, else ``us-east-1``."""
+    def locate(self, credentials: tuple[str, str, str | None], bucket: str) -> str:
+        """Asks the server which region ``bucket`` is signed for (learning
+        it unless one is configured) and returns it. Raises
+        ``WrongRegion`` when the configured one is refused with the
+        server's own named, ``TransportError`` when it cannot be reached."""
     def get(
         self,
         credentials: tuple[str, str, str | None],

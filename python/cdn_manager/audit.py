@@ -35,6 +35,9 @@ class AuditReport:
     host: str
     bucket: str
     findings: list[Finding] = field(default_factory=list)
+    #: The signing region used and where it came from ("garage (learnt)"),
+    #: or None if the server refused it.
+    region: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -42,6 +45,8 @@ class AuditReport:
 
     def __str__(self) -> str:
         lines = [f"cdn-manager check of bucket {self.bucket!r} at {self.host}"]
+        if self.region is not None:
+            lines.append(f"  region: {self.region}")
         for f in self.findings:
             mark = "ok  " if f.ok else "FAIL"
             lines.append(f"  [{mark}] {f.check}: expected {f.expected}, got {f.observed}")
@@ -88,6 +93,13 @@ def check(transport: Transport, bucket: str) -> AuditReport:
 
     def probe_with(check: str, expected: str, action: Callable[[], Any]) -> str:
         return add(check, expected, _outcome(action, secrets))
+
+    try:
+        report.region = str(transport.regions.of(bucket))
+    except Exception as err:
+        # A wrong configured region: every probe would be refused for it.
+        add("server accepts the region", "accepted", str(translate(err, "region", secrets)))
+        return report
 
     wrote = probe_with(
         "write key can write",

@@ -29,9 +29,15 @@ def make_session(access_key: str, secret: str) -> boto3.session.Session:
 
 
 def make_client(
-    host: str, session: boto3.session.Session, config: TransferConfig, attempts: int | None = None
+    host: str,
+    session: boto3.session.Session,
+    config: TransferConfig,
+    region: str,
+    attempts: int | None = None,
 ) -> Any:
-    """An S3 client for ``host`` signing with the session's key pair only.
+    """An S3 client for ``host`` signing with the session's key pair only,
+    for ``region`` (botocore's redirector moves a bucket to the region its
+    server names, as the native plane does).
 
     Path-style addressing (what S3-compatible stores expect), bounded
     timeouts and botocore's standard retry mode, so an unreachable host fails
@@ -42,7 +48,7 @@ def make_client(
     return session.client(
         "s3",
         endpoint_url=host,
-        region_name=config.region,
+        region_name=region,
         verify=config.ca_bundle,
         config=Config(
             s3={"addressing_style": "path"},

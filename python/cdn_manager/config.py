@@ -57,8 +57,6 @@ class TransferConfig:
     connect_timeout: float = 3.0
     #: Seconds to wait for the next bytes of a response.
     read_timeout: float = 30.0
-    #: Region used for signing; S3-compatible stores mostly ignore it.
-    region: str = "us-east-1"
     #: The CRC family used for upload checksums ("crc32" or "crc32c").
     checksum_algorithm: str = "crc32"
     #: Tokens for retries, shared by all the manager's requests (botocore's

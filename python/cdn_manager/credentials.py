@@ -23,7 +23,10 @@ ENV_VARS = {
     "downloader_access_secret": "CDN_DOWNLOADER_ACCESS_SECRET",
     "uploader_access_key": "CDN_UPLOADER_ACCESS_KEY",
     "uploader_access_secret": "CDN_UPLOADER_ACCESS_SECRET",
+    "region": "CDN_REGION",
 }
+#: The fields that may be left out (the five seed fields may not).
+OPTIONAL = ("region",)
 
 _SECRETS = ("downloader_access_secret", "uploader_access_secret")
 
@@ -53,7 +56,9 @@ def _warn_if_readable_by_others(path: str) -> None:
 
 @dataclass(frozen=True, repr=False)
 class CDNCredentials:
-    """Endpoint and two key pairs: a read-only one and a write one.
+    """Endpoint and two key pairs: a read-only one and a write one; and the
+    region requests are signed for, if the server's is known (else it is
+    learnt from the server, once per bucket).
 
     Raises :class:`ConfigError` (a ``ValueError``) naming the bad field; a
     secret's value is never part of a message or a ``repr``.
@@ -64,10 +69,13 @@ class CDNCredentials:
     downloader_access_secret: str
     uploader_access_key: str
     uploader_access_secret: str
+    region: str | None = None
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
+            if value is None and field.name in OPTIONAL:
+                continue
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{field.name} must be a non-empty string")
         parts = urlsplit(self.host)
@@ -87,7 +95,8 @@ class CDNCredentials:
             f"downloader_access_key={self.downloader_access_key!r}, "
             "downloader_access_secret='***', "
             f"uploader_access_key={self.uploader_access_key!r}, "
-            "uploader_access_secret='***')"
+            "uploader_access_secret='***', "
+            f"region={self.region!r})"
         )
 
     __str__ = __repr__
@@ -98,23 +107,24 @@ class CDNCredentials:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> CDNCredentials:
-        """Builds credentials from exactly the five fields; ``source`` names
-        where they came from in error messages."""
+        """Builds credentials from the five fields and the optional region;
+        ``source`` names where they came from in error messages."""
         expected = [f.name for f in fields(cls)]
-        missing = [name for name in expected if name not in data]
+        missing = [name for name in expected if name not in data and name not in OPTIONAL]
         unknown = sorted(str(name) for name in data if name not in expected)
         if missing:
             raise ConfigError(f"{source}: missing key(s) {', '.join(missing)}")
         if unknown:
             raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
         try:
-            return cls(**{name: data[name] for name in expected})
+            return cls(**{name: data[name] for name in expected if name in data})
         except ConfigError as err:
             raise ConfigError(f"{source}: {err}") from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> CDNCredentials:
-        """Reads a ``cdn.yaml`` holding the five fields as a flat mapping.
+        """Reads a ``cdn.yaml`` holding the five fields (and optionally
+        ``region``) as a flat mapping.
         Logs one warning if the group or others may read it."""
         source = os.fspath(path)
         try:
@@ -135,13 +145,18 @@ class CDNCredentials:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CDNCredentials:
-        """Reads the fields from the variables in :data:`ENV_VARS`."""
+        """Reads the fields from the variables in :data:`ENV_VARS`
+        (``CDN_REGION`` may be unset)."""
         env = os.environ if environ is None else environ
-        missing = [var for var in ENV_VARS.values() if not env.get(var)]
+        missing = [
+            var for name, var in ENV_VARS.items() if not env.get(var) and name not in OPTIONAL
+        ]
         if missing:
             raise ConfigError(f"environment: missing variable(s) {', '.join(missing)}")
-        return cls.from_mapping({name: env[var] for name, var in ENV_VARS.items()}, "environment")
+        given = {name: env[var] for name, var in ENV_VARS.items() if env.get(var)}
+        return cls.from_mapping(given, "environment")
 
     def to_yaml(self) -> str:
         """The ``cdn.yaml`` text for these credentials (secrets included)."""
-        return yaml.safe_dump({f.name: getattr(self, f.name) for f in fields(self)})
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return yaml.safe_dump({k: v for k, v in values.items() if v is not None})

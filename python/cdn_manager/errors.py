@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .escape import shown
+
 if TYPE_CHECKING:
     from .objects import TransferResult
 
@@ -31,6 +33,20 @@ class ConfigError(CDNError, ValueError):
     """Credentials or settings are missing or malformed."""
 
     reason = "ConfigError"
+
+
+class WrongRegion(ConfigError):
+    """The configured region is not the one the server signs the bucket
+    for; ``server_region`` is the one it named."""
+
+    reason = "WrongRegion"
+
+    def __init__(self, bucket: str, configured: str, server_region: str) -> None:
+        self.server_region = server_region
+        super().__init__(
+            f"bucket {shown(bucket)} is signed for region {shown(server_region)}, "
+            f"not the configured {shown(configured)}: set region: {shown(server_region)}",
+        )
 
 
 class InvalidRequest(CDNError, ValueError):

@@ -144,7 +144,10 @@ def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> Loc
     except BaseException:
         server.stop()
         raise
-    credentials = CDNCredentials(endpoint, *keys["cdn-reader"], *keys["cdn-writer"])
+    # moto signs for any region; the file says which, as it would for S3.
+    credentials = CDNCredentials(
+        endpoint, *keys["cdn-reader"], *keys["cdn-writer"], region="us-east-1"
+    )
     return LocalServer(endpoint, bucket, credentials, keys["cdn-admin"], server)
 
 

@@ -75,6 +75,7 @@ class Operations:
         if key is not None:
             check_key(key)
         try:
+            self.transport.regions.confirm(bucket)
             return action()
         except CDNError:
             raise
@@ -297,14 +298,15 @@ class Operations:
                 f"expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds",
                 reason="InvalidExpiry",
             )
-        client = self.transport.download_client
         params = {"Bucket": bucket, "Key": key}
         return self._run(
             "presign",
             bucket,
             key,
             lambda: str(
-                client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+                self.transport.presigner(bucket).generate_presigned_url(
+                    "get_object", Params=params, ExpiresIn=expires
+                )
             ),
         )
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from . import _core, workers
@@ -16,6 +17,8 @@ from .config import TransferConfig
 from .credentials import CDNCredentials
 from .planes import Planes, build_planes
 from .planes.base import DataPlane
+from .planes.native import signing_keys
+from .regions import DEFAULT_REGION, Regions
 from .retry import RetryQuota
 
 
@@ -37,6 +40,11 @@ class Transport:
     #: ``config.max_bandwidth`` as the one token bucket every transfer's
     #: ``Control`` spends from; None without a limit.
     bandwidth: _core.Bandwidth | None
+    #: Each bucket's signing region, which both planes and clients use.
+    regions: Regions
+    #: The read key's session, for presigning in a learnt region.
+    reader: Any
+    _presigners: dict[str, Any] = field(default_factory=dict)
 
     @property
     def download_plane(self) -> DataPlane:
@@ -51,6 +59,18 @@ class Transport:
         bandwidth limit."""
         return _core.Control(progress, self.bandwidth)
 
+    def presigner(self, bucket: str) -> Any:
+        """A read-key client made for ``bucket``'s region: botocore does not
+        apply a learnt region to a presigned URL, which must carry it."""
+        region = self.regions.of(bucket).name
+        if region == self.download_client.meta.region_name:
+            return self.download_client
+        if region not in self._presigners:
+            self._presigners[region] = make_client(
+                self.credentials.host, self.reader, self.config, region
+            )
+        return self._presigners[region]
+
     def close(self) -> None:
         self.executor.shutdown(wait=True)
 
@@ -60,15 +80,24 @@ def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Tran
     host = credentials.host
     reader = make_session(credentials.downloader_access_key, credentials.downloader_access_secret)
     writer = make_session(credentials.uploader_access_key, credentials.uploader_access_secret)
-    download_client = make_client(host, reader, config)
-    upload_client = make_client(host, writer, config)
+    region = credentials.region
+    regions = Regions(region, partial(signing_keys, reader.get_credentials()))
+    download_client, upload_client = (
+        regions.steer(make_client(host, session, config, region or DEFAULT_REGION))
+        for session in (reader, writer)
+    )
+    planes = build_planes(host, region, config, reader, writer, regions.steer)
+    regions.engine = planes.engine
+
     return Transport(
         credentials=credentials,
         config=config,
         download_client=download_client,
         upload_client=upload_client,
-        planes=build_planes(host, config, reader, writer),
+        planes=planes,
         executor=workers.executor(config.concurrency, "cdn-manager"),
         retries=RetryQuota(config.retry_quota),
         bandwidth=None if config.max_bandwidth is None else _core.Bandwidth(config.max_bandwidth),
+        regions=regions,
+        reader=reader,
     )

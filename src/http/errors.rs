@@ -10,6 +10,7 @@ pyo3::import_exception!(cdn_manager.s3errors, S3Error);
 pyo3::import_exception!(cdn_manager.s3errors, TransportError);
 pyo3::import_exception!(cdn_manager.s3errors, Truncated);
 pyo3::import_exception!(cdn_manager.errors, ConfigError);
+pyo3::import_exception!(cdn_manager.errors, WrongRegion);
 
 /// Most of an error response's body read to find its code.
 pub const ERROR_BODY_LIMIT: u64 = 64 << 10;
@@ -30,6 +31,12 @@ pub enum RequestError {
         /// The region the server signs for, if it says (in `<Region>`).
         region: Option<String>,
     },
+    /// The server refused the configured region and named its own.
+    WrongRegion {
+        bucket: String,
+        configured: String,
+        server: String,
+    },
 }
 
 impl RequestError {
@@ -45,14 +52,21 @@ impl RequestError {
     }
 
     /// The region to sign for instead, when the server refused the scope of
-    /// the signature and named its own region (as S3 and Garage do).
+    /// the signature or redirected the request and named its own region (as
+    /// S3 and Garage do). Only these answers count: Garage names its region
+    /// in every error, and answers a bad signature with `AccessDenied`.
     pub fn other_region(&self, signed_for: &str) -> Option<&str> {
         match self {
             RequestError::Status {
-                code: Some(code),
+                status,
+                code,
                 region: Some(region),
                 ..
-            } if code == "AuthorizationHeaderMalformed"
+            } if (*status == 301
+                || matches!(
+                    code.as_deref(),
+                    Some("AuthorizationHeaderMalformed" | "PermanentRedirect")
+                ))
                 && !region.is_empty()
                 && region != signed_for =>
             {
@@ -80,6 +94,11 @@ impl From<RequestError> for PyErr {
                 code.unwrap_or_else(|| status.to_string()),
                 message.unwrap_or_default(),
             )),
+            RequestError::WrongRegion {
+                bucket,
+                configured,
+                server,
+            } => WrongRegion::new_err((bucket, configured, server)),
         }
     }
 }
@@ -182,5 +201,9 @@ mod tests {
         let denied = body.replace("AuthorizationHeaderMalformed", "AccessDenied");
         let err = RequestError::from_answer(StatusCode::FORBIDDEN, &denied);
         assert_eq!(err.other_region("us-east-1"), None);
+        // AWS's answer for a bucket in another region.
+        let moved = body.replace("AuthorizationHeaderMalformed", "PermanentRedirect");
+        let err = RequestError::from_answer(StatusCode::MOVED_PERMANENTLY, &moved);
+        assert_eq!(err.other_region("us-east-1"), Some("garage"));
     }
 }

@@ -39,21 +39,35 @@ pub use sign::sign_request;
 pub struct Engine {
     agent: Agent,
     endpoint: Endpoint,
-    /// The region requests are signed for: as configured, until the server
-    /// names another.
-    region: RwLock<String>,
+    /// The region every request is signed for, if the user gave one: a
+    /// server naming another is then an error, not a hint.
+    configured: Option<String>,
+    /// Otherwise, per bucket, the region its server named (AWS buckets live
+    /// in many regions; Garage and R2 have their own names).
+    learnt: RwLock<HashMap<String, String>>,
 }
 
+/// The region signed for when none is configured or learnt yet.
+const DEFAULT_REGION: &str = "us-east-1";
+
 impl Engine {
-    fn region(&self) -> String {
-        self.region
+    fn region_of(&self, bucket: &str) -> String {
+        if let Some(region) = &self.configured {
+            return region.clone();
+        }
+        self.learnt
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .get(bucket)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned())
     }
 
-    fn set_region(&self, region: String) {
-        *self.region.write().unwrap_or_else(|e| e.into_inner()) = region;
+    fn learn(&self, bucket: &str, region: String) {
+        self.learnt
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(bucket.to_owned(), region);
     }
 }
 
@@ -73,7 +87,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn new(
         endpoint: &str,
-        region: String,
+        region: Option<String>,
         connect_timeout: f64,
         read_timeout: f64,
         max_connections: usize,
@@ -93,15 +107,30 @@ impl Engine {
         Ok(Engine {
             agent,
             endpoint,
-            region: RwLock::new(region),
+            configured: region,
+            learnt: RwLock::new(HashMap::new()),
         })
     }
 
-    /// The region requests are signed for (the configured one until a
-    /// server names its own).
-    #[getter(region)]
-    fn signing_region(&self) -> String {
-        self.region()
+    /// The region requests on `bucket` are signed for: the configured one,
+    /// else the one its server named, else `us-east-1`.
+    fn region_for(&self, bucket: &str) -> String {
+        self.region_of(bucket)
+    }
+
+    /// Asks the server which region `bucket` is signed for (a listing of no
+    /// keys, with `credentials`), learning it if none is configured, and
+    /// returns it. Raises `WrongRegion` if the configured region is refused
+    /// with the server's own named; any other answer (even a refusal of
+    /// the listing) means the region was accepted.
+    fn locate(
+        &self,
+        py: Python<'_>,
+        credentials: sign::Credentials,
+        bucket: &str,
+    ) -> PyResult<String> {
+        py.detach(|| self.probe_region(&credentials, bucket))?;
+        Ok(self.region_of(bucket))
     }
 
     /// GETs `bucket/key` (bytes `start..end` of it if `byte_range` is

@@ -75,11 +75,12 @@ pub struct ObjectRequest<'a> {
 
 impl Engine {
     /// Sends `request` (with the body read from `body`, if any), signed for
-    /// the endpoint's region. When the server refuses the signature's scope
-    /// and names its own region (Garage with `s3_region = "garage"`, an AWS
-    /// bucket elsewhere), the request is signed again for that region and
-    /// sent once more, and that region is kept for later requests, as
-    /// botocore's redirector does.
+    /// the bucket's region. When the server refuses the signature's scope or
+    /// redirects, naming its own region (Garage with `s3_region = "garage"`,
+    /// an AWS bucket elsewhere), the request is signed again for that region
+    /// and sent once more, and that region is kept for the bucket, as
+    /// botocore's redirector does, unless a region is configured: then the
+    /// answer is a `WrongRegion` error naming both.
     pub(super) fn send(
         &self,
         credentials: &Credentials,
@@ -98,7 +99,7 @@ impl Engine {
             request.key,
             &query,
         );
-        let region = self.region();
+        let region = self.region_of(request.bucket);
         let result = self.send_once(credentials, &region, &url, request, body.as_deref_mut());
         let other = match &result {
             Err(err) => err.other_region(&region).map(str::to_owned),
@@ -107,16 +108,44 @@ impl Engine {
         let Some(other) = other else {
             return result;
         };
+        if self.configured.is_some() {
+            return Err(RequestError::WrongRegion {
+                bucket: request.bucket.to_owned(),
+                configured: region,
+                server: other,
+            });
+        }
         if let Some(source) = body.as_deref_mut() {
             source
                 .rewind()
                 .map_err(|e| RequestError::Invalid(format!("cannot resend the body: {e}")))?;
         }
         let retried = self.send_once(credentials, &other, &url, request, body);
-        if retried.is_ok() {
-            self.set_region(other);
+        let refused_again = matches!(&retried, Err(err) if err.other_region(&other).is_some());
+        if !refused_again {
+            self.learn(request.bucket, other);
         }
         retried
+    }
+
+    /// Lists no keys of `bucket`, so that `send` learns or checks its
+    /// region; what the listing itself answers does not matter.
+    pub(super) fn probe_region(
+        &self,
+        credentials: &Credentials,
+        bucket: &str,
+    ) -> Result<(), RequestError> {
+        let request = ObjectRequest {
+            method: Method::GET,
+            bucket,
+            key: "",
+            query: vec![("list-type", "2".to_owned()), ("max-keys", "0".to_owned())],
+            headers: Vec::new(),
+        };
+        match self.send(credentials, &request, None) {
+            Ok(_) | Err(RequestError::Status { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     fn send_once(

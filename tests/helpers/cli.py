@@ -30,6 +30,7 @@ CONFIG_VARS = (
     "CDN_DOWNLOADER_ACCESS_SECRET",
     "CDN_UPLOADER_ACCESS_KEY",
     "CDN_UPLOADER_ACCESS_SECRET",
+    "CDN_REGION",
 )
 
 
@@ -98,7 +99,7 @@ def write_config(folder: Path, credentials: CDNCredentials, name: str = "cdn.yam
     return path
 
 
-def config_for(server: Server, folder: Path, **fields: str) -> Path:
+def config_for(server: Server, folder: Path, **fields: str | None) -> Path:
     """A cdn.yaml for ``server``; ``fields`` override credential fields."""
     return write_config(folder, CDNCredentials(**{**server.credentials.__dict__, **fields}))
 

@@ -200,6 +200,7 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
             "ok": report.ok,
             "host": report.host,
             "bucket": report.bucket,
+            "region": report.region,
             "findings": [asdict(finding) for finding in report.findings],
         }
     )

@@ -46,7 +46,7 @@ configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else
   $XDG_CONFIG_HOME/{PROG}/{DEFAULT_CONFIG} (~/.config/{PROG}/{DEFAULT_CONFIG}), else the
   environment: {", ".join(list(ENV_VARS.values())[:2])},
   {", ".join(list(ENV_VARS.values())[2:4])},
-  {list(ENV_VARS.values())[4]}.
+  {list(ENV_VARS.values())[4]} (and optionally {ENV_VARS["region"]}).
 progress bars are drawn on stderr when it is a terminal (never when redirected).
 exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C or SIGTERM).
 """

@@ -8,7 +8,7 @@ if the endpoint refuses native requests that boto3 gets through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -20,6 +20,7 @@ from .. import _core
 from ..clients import make_client
 from ..config import TransferConfig
 from ..errors import ConfigError
+from ..regions import DEFAULT_REGION
 from .adaptive import AdaptivePlane, PlaneChoice, PlaneSwitch
 from .base import DataPlane
 from .boto3 import Boto3Plane
@@ -52,14 +53,17 @@ class Planes:
     download: DataPlane
     upload: DataPlane
     switch: PlaneSwitch
+    #: The native client (also what finds each bucket's region), unless the
+    #: proxy is one it cannot use.
+    engine: _core.Engine | None
 
 
-def _engine(host: str, config: TransferConfig) -> _core.Engine:
+def _engine(host: str, region: str | None, config: TransferConfig) -> _core.Engine:
     """The native plane's client; raises :class:`ConfigError` for a proxy it
     cannot use (the message never holds the proxy's password)."""
     return _core.Engine(
         host,
-        config.region,
+        region,
         config.connect_timeout,
         config.read_timeout,
         config.pool_size,
@@ -69,32 +73,50 @@ def _engine(host: str, config: TransferConfig) -> _core.Engine:
     )
 
 
-def build_planes(host: str, config: TransferConfig, reader: Any, writer: Any) -> Planes:
+def build_planes(
+    host: str,
+    region: str | None,
+    config: TransferConfig,
+    reader: Any,
+    writer: Any,
+    steer: Callable[[Any], Any],
+) -> Planes:
     """The planes for requests to ``host`` signed by the ``reader`` and
-    ``writer`` key pairs (boto3 sessions)."""
+    ``writer`` key pairs (boto3 sessions), for ``region`` if given (else
+    the one each bucket's server names); ``steer`` sets up a boto3 client
+    to sign for each bucket's region."""
     algorithm = config.checksum_algorithm
-    boto3_down, boto3_up = (
-        Boto3Plane(partial(make_client, host, session, config, attempts=1), algorithm)
-        for session in (reader, writer)
-    )
-    if config.data_plane == "boto3":
-        return Planes(boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")))
+
+    def boto3_plane(session: Any) -> Boto3Plane:
+        client = partial(make_client, host, session, config, region or DEFAULT_REGION, attempts=1)
+        return Boto3Plane(lambda: steer(client()), algorithm)
+
+    boto3_down, boto3_up = boto3_plane(reader), boto3_plane(writer)
     try:
-        engine = _engine(host, config)
+        engine = _engine(host, region, config)
     except ConfigError as err:
         if config.data_plane == "native":
             raise
+        if config.data_plane == "boto3":
+            return Planes(
+                boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")), None
+            )
         switch = PlaneSwitch(PlaneChoice("native", "default"))
         switch.to_boto3(f"the native plane cannot use the proxy ({err})")
-        return Planes(boto3_down, boto3_up, switch)
+        return Planes(boto3_down, boto3_up, switch, None)
+    if config.data_plane == "boto3":
+        return Planes(boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")), engine)
     native_down, native_up = (
         NativePlane(engine, session.get_credentials(), algorithm) for session in (reader, writer)
     )
     if config.data_plane == "native":
-        return Planes(native_down, native_up, PlaneSwitch(PlaneChoice("native", "configured")))
+        return Planes(
+            native_down, native_up, PlaneSwitch(PlaneChoice("native", "configured")), engine
+        )
     switch = PlaneSwitch(PlaneChoice("native", "default"))
     return Planes(
         AdaptivePlane(native_down, boto3_down, switch),
         AdaptivePlane(native_up, boto3_up, switch),
         switch,
+        engine,
     )

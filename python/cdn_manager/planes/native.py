@@ -9,6 +9,12 @@ from .. import _core
 from .base import Get, Put
 
 
+def signing_keys(credentials: Any) -> tuple[str, str, str | None]:
+    """The key pair (and token) of boto3 ``credentials`` as they are now."""
+    frozen = credentials.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token
+
+
 class NativePlane:
     """Requests signed and sent by the Rust core. The key pair is read from
     the boto3 session's credentials at each request, so rotation and refresh
@@ -20,8 +26,7 @@ class NativePlane:
         self._algorithm = algorithm
 
     def _keys(self) -> tuple[str, str, str | None]:
-        frozen = self._credentials.get_frozen_credentials()
-        return frozen.access_key, frozen.secret_key, frozen.token
+        return signing_keys(self._credentials)
 
     def get(self, request: Get) -> _core.Response:
         return self._engine.get(

@@ -1,0 +1,170 @@
+"""A 3-node Garage cluster on loopback (three processes, every object stored
+on all three): a storage node dies in the middle of a batch and comes back,
+or is down before it starts. Every item either arrives with its exact bytes
+or fails with an error that names it, leaving no partial file and (once the
+cluster is whole again) no unfinished multipart upload; the failed items
+then succeed when run again."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cdn_manager import CDNCredentials, CDNManager, TransferResult
+
+from conftest import SMALL_PARTS, MiB, Server, admin_client, files_under
+from helpers.garage import REGION, GarageCluster
+from helpers.leaks import remember
+
+pytestmark = pytest.mark.slow
+
+#: 200 transfers: 100 uploads and 100 downloads, each a tenth multipart.
+ITEMS_PER_DIRECTION = 100
+
+
+def payload(i: int) -> bytes:
+    size = 6 * MiB + i if i % 10 == 0 else 20_000 + i
+    return os.urandom(size)
+
+
+@pytest.fixture
+def cluster(garage_bin: str, tmp_path: Path) -> Iterator[tuple[GarageCluster, Server]]:
+    """Three nodes; the manager talks to node 0, whose S3 API stays up: the
+    node killed is a storage node behind it (node 2)."""
+    garage = GarageCluster(garage_bin, tmp_path / "cluster", size=3)
+    try:
+        admin_key = garage.create_key("admin")
+        reader, writer = garage.create_key("reader"), garage.create_key("writer")
+        remember(admin_key[1], reader[1], writer[1])
+        bucket = "cluster-bucket"
+        garage.create_bucket(bucket)
+        garage.allow(bucket, admin_key[0], "read", "write", "owner")
+        garage.allow(bucket, reader[0], "read")
+        garage.allow(bucket, writer[0], "write")
+        endpoint = garage.endpoint
+        credentials = CDNCredentials(endpoint, *reader, *writer, region=REGION)
+        admin = admin_client(endpoint, *admin_key, region=REGION)
+        yield garage, Server(endpoint, credentials, admin, "garage-cluster", admin_key)
+    finally:
+        garage.close()
+
+
+def run_batch(
+    manager: CDNManager,
+    bucket: str,
+    uploads: dict[str, bytes],
+    downloads: list[str],
+    dest: Path,
+    progress: Callable[[int], None] = lambda moved: None,
+) -> tuple[list[TransferResult], list[TransferResult]]:
+    """The uploads and the downloads, at the same time; ``progress`` gets
+    the uploads' progress."""
+    results: dict[str, list[TransferResult]] = {}
+
+    def up() -> None:
+        results["up"] = manager.upload_many(bucket, uploads.items(), progress=progress)
+
+    thread = threading.Thread(target=up)
+    thread.start()
+    results["down"] = manager.download_many(bucket, downloads, dest)
+    thread.join()
+    return results["up"], results["down"]
+
+
+def check_outcomes(
+    server: Server,
+    bucket: str,
+    uploads: dict[str, bytes],
+    seeded: dict[str, bytes],
+    up: list[TransferResult],
+    down: list[TransferResult],
+    dest: Path,
+) -> tuple[dict[str, bytes], list[str]]:
+    """Asserts every item is exact or failed cleanly; returns the failed ones."""
+    failed_up = {r.key: uploads[r.key] for r in up if not r.ok}
+    failed_down = [r.key for r in down if not r.ok]
+    for result in [*up, *down]:
+        if not result.ok:
+            assert result.error is not None and result.key in str(result.error)
+    for result in up:
+        if result.ok:
+            body = server.admin.get_object(Bucket=bucket, Key=result.key)["Body"].read()
+            assert body == uploads[result.key]
+    for result in down:
+        if result.ok:
+            assert (dest / result.key).read_bytes() == seeded[result.key]
+    # Nothing but the finished downloads in the folder: no partial file.
+    assert files_under(dest) == {r.key for r in down if r.ok}
+    return failed_up, failed_down
+
+
+def seed(server: Server, bucket: str) -> dict[str, bytes]:
+    seeded = {f"seed/{i:03}.bin": payload(i) for i in range(ITEMS_PER_DIRECTION)}
+    for key, data in seeded.items():
+        server.admin.put_object(Bucket=bucket, Key=key, Body=data)
+    return seeded
+
+
+def test_a_node_killed_mid_batch_leaves_every_item_exact_or_cleanly_failed(
+    cluster: tuple[GarageCluster, Server], tmp_path: Path
+) -> None:
+    garage, server = cluster
+    bucket = "cluster-bucket"
+    seeded = seed(server, bucket)
+    uploads = {f"up/{i:03}.bin": payload(i) for i in range(ITEMS_PER_DIRECTION)}
+    dest = tmp_path / "down"
+    manager = CDNManager(server.credentials, SMALL_PARTS)
+    victim = garage.nodes[2]
+    total = sum(map(len, uploads.values()))
+    moved = [0]
+    lock = threading.Lock()
+    events: list[str] = []
+
+    def progress(n: int) -> None:
+        # The node dies once a third of the upload bytes have moved and comes
+        # back at two thirds: down in the middle of the batch, whatever the
+        # machine's speed.
+        with lock:
+            moved[0] += n
+            if not events and moved[0] > total // 3:
+                victim.kill()
+                events.append("killed")
+            elif events == ["killed"] and moved[0] > 2 * total // 3:
+                victim.start()
+                events.append("restarted")
+
+    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, progress)
+    if events == ["killed"]:
+        victim.start()
+    assert events[0] == "killed"
+    failed_up, failed_down = check_outcomes(server, bucket, uploads, seeded, up, down, dest)
+    print(f"failed while a node was down: {len(failed_up)} uploads, {len(failed_down)} downloads")
+    garage.wait_until_serving()
+    assert server.unfinished_uploads(bucket) == []
+    rerun_up, rerun_down = run_batch(manager, bucket, failed_up, failed_down, dest)
+    assert [r.key for r in [*rerun_up, *rerun_down] if not r.ok] == []
+    for key, data in uploads.items():
+        assert server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    assert files_under(dest) == set(seeded)
+    assert all((dest / key).read_bytes() == data for key, data in seeded.items())
+    assert server.unfinished_uploads(bucket) == []
+
+
+def test_with_a_node_down_transfers_proceed_at_quorum(
+    cluster: tuple[GarageCluster, Server], tmp_path: Path
+) -> None:
+    garage, server = cluster
+    bucket = "cluster-bucket"
+    seeded = seed(server, bucket)
+    garage.nodes[2].stop()
+    uploads = {f"up/{i:03}.bin": payload(i) for i in range(ITEMS_PER_DIRECTION)}
+    dest = tmp_path / "down"
+    manager = CDNManager(server.credentials, SMALL_PARTS)
+    up, down = run_batch(manager, bucket, uploads, list(seeded), dest)
+    assert [r.key for r in [*up, *down] if not r.ok] == []
+    check_outcomes(server, bucket, uploads, seeded, up, down, dest)
+    assert server.unfinished_uploads(bucket) == []
