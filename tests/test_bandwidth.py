@@ -67,7 +67,8 @@ def watch_download(folder: Path, process: subprocess.Popen[bytes]) -> Flow:
     sampled every 20 ms until the command exits."""
     flow = Flow()
     while process.poll() is None:
-        for temporary in folder.glob(".cdnpart-*"):
+        # A resumable download's file is ".NAME.cdn-partial", another's ".cdnpart-*".
+        for temporary in [*folder.glob(".*.cdn-partial"), *folder.glob(".cdnpart-*")]:
             with contextlib.suppress(FileNotFoundError):  # committed meanwhile
                 written = temporary.stat().st_blocks * 512
                 if written > flow.bytes:

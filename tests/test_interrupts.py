@@ -98,7 +98,10 @@ def test_interrupted_download_batch_leaves_only_the_files_it_reports(
     # Ranged (several parts in flight), so resumable: stored with its CRC, as
     # this library stores it (an object whose only check is an MD5 ETag is
     # read as one stream).
-    objects["big.bin"] = os.urandom(40 * MiB)
+    # Twelve 8 MiB ranges, eight in flight: the first eight end together and
+    # the last four take seconds more, a window to interrupt in once a range
+    # is journaled (with five ranges all ended at once, and the batch with them).
+    objects["big.bin"] = os.urandom(96 * MiB)
     with CDNManager(s3s_server.credentials) as manager:
         manager.put_bytes(bucket, "big.bin", objects["big.bin"])
     target = tmp_path / "target"
