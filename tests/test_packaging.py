@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
+from conftest import USER_CACHE_HOME
+
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = Path(__file__).resolve().parent / "helpers" / "install_smoke.py"
 #: manylinux2014 is glibc 2.17 (CentOS 7).
@@ -26,11 +29,24 @@ MANYLINUX2014 = (2, 17)
 pytestmark = pytest.mark.packaging
 
 
+def user_env() -> dict[str, str]:
+    """The environment with the user's cache folder back, for builds and
+    installs: pip's cache serves the fresh venvs, and zig's holds the linker
+    wrapper whose path cargo fingerprints (a new path rebuilds every crate)."""
+    env = dict(os.environ)
+    env.pop("XDG_CACHE_HOME")
+    if USER_CACHE_HOME is not None:
+        env["XDG_CACHE_HOME"] = USER_CACHE_HOME
+    return env
+
+
 def make(target: str, dist: Path) -> None:
     """Runs a Makefile target that writes into ``dist``: the tests build
     exactly what ``make build-prod`` and ``make sdist`` build."""
     subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), target, f"DIST={dist}"], check=True
+        ["make", "--no-print-directory", "-C", str(ROOT), target, f"DIST={dist}"],
+        check=True,
+        env=user_env(),
     )
 
 
@@ -77,6 +93,7 @@ def install_and_smoke(target: Path, tmp_path: Path) -> dict[str, object]:
          "-c", ROOT / "constraints.txt", f"{target}[server]"],
         check=True,
         cwd=tmp_path,
+        env=user_env(),
     )  # fmt: skip
     version = subprocess.run(
         [bin_dir / "cdn-manager", "--version"], check=True, capture_output=True, text=True
