@@ -16,14 +16,14 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod bench bench-build bench-tools bench-quick clean
+.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist bench bench-build bench-tools bench-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest pytest-xdist ruff mypy \
 		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli \
-		"dask[distributed]"
+		"dask[distributed]" ziglang auditwheel
 	touch $@
 
 $(S3S_FS):
@@ -36,8 +36,17 @@ $(GARAGE):
 build-dev: $(VENV)/.deps
 	$(VENV)/bin/maturin develop --release --quiet
 
+# The release wheel: manylinux2014 (glibc 2.17) x86_64, abi3. zig (the
+# ziglang package in .venv, found on PATH) links against glibc 2.17's symbol
+# versions, so the wheel installs on Amazon Linux 2, RHEL 8, Debian 11 and
+# newer without a manylinux container. DIST: where the wheel and sdist go.
+DIST ?= dist
 build-prod: $(VENV)/.deps
-	$(VENV)/bin/maturin build --release --out dist
+	$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out $(DIST)
+
+# The source distribution, for every other platform (needs cargo to install).
+sdist: $(VENV)/.deps
+	$(VENV)/bin/maturin sdist --out $(DIST)
 
 demo: build-dev
 	$(PY) examples/demo.py

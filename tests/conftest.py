@@ -167,6 +167,11 @@ def _wait_for(endpoint: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+#: The user's cache folder, from before ``private_cache`` replaces it: the
+#: packaging tests build and install with it (pip's and zig's caches).
+USER_CACHE_HOME = os.environ.get("XDG_CACHE_HOME")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Deploys cache checksums under ``$XDG_CACHE_HOME``: the suite (and the

@@ -1,0 +1,162 @@
+"""The ways users get it: the release wheel (manylinux2014, so pip takes it
+on glibc 2.17 and newer) and the sdist (everything else, built with cargo),
+each installed into a fresh virtualenv and run there."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
+
+from conftest import USER_CACHE_HOME
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = Path(__file__).resolve().parent / "helpers" / "install_smoke.py"
+#: manylinux2014 is glibc 2.17 (CentOS 7).
+MANYLINUX2014 = (2, 17)
+
+pytestmark = pytest.mark.packaging
+
+
+def user_env() -> dict[str, str]:
+    """The environment with the user's cache folder back, for builds and
+    installs: pip's cache serves the fresh venvs, and zig's holds the linker
+    wrapper whose path cargo fingerprints (a new path rebuilds every crate)."""
+    env = dict(os.environ)
+    env.pop("XDG_CACHE_HOME")
+    if USER_CACHE_HOME is not None:
+        env["XDG_CACHE_HOME"] = USER_CACHE_HOME
+    return env
+
+
+def make(target: str, dist: Path) -> None:
+    """Runs a Makefile target that writes into ``dist``: the tests build
+    exactly what ``make build-prod`` and ``make sdist`` build."""
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), target, f"DIST={dist}"],
+        check=True,
+        env=user_env(),
+    )
+
+
+@pytest.fixture(scope="module")
+def release_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Per xdist worker; cargo's lock on target/ makes a second build a repack.
+    dist = tmp_path_factory.mktemp("wheel")
+    make("build-prod", dist)
+    (wheel,) = dist.glob("cdn_manager-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("sdist")
+    make("sdist", dist)
+    (archive,) = dist.glob("cdn_manager-*.tar.gz")
+    return archive
+
+
+def glibc_versions_needed(library: bytes) -> set[tuple[int, ...]]:
+    """Every ``GLIBC_x.y`` version the ELF's undefined symbols are bound to
+    (its version-needed section: what the dynamic loader checks)."""
+    needed = set()
+    for section in ELFFile(io.BytesIO(library)).iter_sections():
+        if isinstance(section, GNUVerNeedSection):
+            for _library, versions in section.iter_versions():
+                for version in versions:
+                    if version.name.startswith("GLIBC_"):
+                        needed.add(tuple(int(n) for n in version.name[6:].split(".")))
+    return needed
+
+
+def install_and_smoke(target: Path, tmp_path: Path) -> dict[str, object]:
+    """Installs ``target`` (wheel or sdist) with the ``server`` extra into a
+    new virtualenv, then runs ``cdn-manager --version`` and the round trip
+    there; returns the round trip's report."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    # The constraints pin what .venv was tested with, which pip's cache holds.
+    subprocess.run(
+        [bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-c", ROOT / "constraints.txt", f"{target}[server]"],
+        check=True,
+        cwd=tmp_path,
+        env=user_env(),
+    )  # fmt: skip
+    version = subprocess.run(
+        [bin_dir / "cdn-manager", "--version"], check=True, capture_output=True, text=True
+    )
+    assert version.stdout.strip() == "cdn-manager 0.1.0"
+    run = subprocess.run(
+        [bin_dir / "python", SMOKE], check=True, capture_output=True, text=True, cwd=tmp_path
+    )
+    report: dict[str, object] = json.loads(run.stdout)
+    assert Path(str(report["package"])).is_relative_to(env_dir)
+    return report
+
+
+@pytest.mark.slow
+def test_release_wheel_is_abi3_manylinux2014_x86_64(release_wheel: Path) -> None:
+    assert release_wheel.name.endswith("-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl")
+    shown = subprocess.run(
+        [sys.executable, "-m", "auditwheel", "show", release_wheel],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    text = " ".join(shown.stdout.split())
+    policy = re.search(r'consistent with the following platform tag: "manylinux_(\d+)_(\d+)_', text)
+    assert policy, shown.stdout
+    assert (int(policy[1]), int(policy[2])) <= MANYLINUX2014, shown.stdout
+
+
+@pytest.mark.slow
+def test_release_wheel_core_needs_glibc_2_17_at_most(release_wheel: Path) -> None:
+    with zipfile.ZipFile(release_wheel) as wheel:
+        (core,) = (
+            n for n in wheel.namelist() if n.startswith("cdn_manager/_core.") and n.endswith(".so")
+        )
+        needed = glibc_versions_needed(wheel.read(core))
+    assert needed, "no GLIBC_* version found: is this a glibc ELF?"
+    assert max(needed) <= MANYLINUX2014, sorted(needed)
+
+
+@pytest.mark.slow
+def test_release_wheel_installs_into_a_fresh_venv_and_round_trips(
+    release_wheel: Path, tmp_path: Path
+) -> None:
+    report = install_and_smoke(release_wheel, tmp_path)
+    assert report["plane"] == "native"
+    assert report["round_trip"] is True
+
+
+def test_sdist_holds_every_source_file_and_nothing_built(sdist: Path) -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "Cargo.toml", "Cargo.lock", "pyproject.toml", "README.md",
+         "src", "python"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    with tarfile.open(sdist) as archive:
+        shipped = {name.partition("/")[2] for name in archive.getnames()}
+    assert "src/lib.rs" in tracked
+    assert set(tracked) <= shipped, sorted(set(tracked) - shipped)
+    assert not [name for name in shipped if name.endswith(".so")]
+
+
+@pytest.mark.slow
+def test_sdist_builds_in_a_fresh_venv_and_round_trips(sdist: Path, tmp_path: Path) -> None:
+    report = install_and_smoke(sdist, tmp_path)
+    assert report["plane"] == "native"
+    assert report["round_trip"] is True
