@@ -87,13 +87,19 @@ def install_and_smoke(target: Path, tmp_path: Path) -> dict[str, object]:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
+    env = user_env()
+    if target.name.endswith(".tar.gz"):
+        # The sdist's own sources compile from scratch; the crates.io crates
+        # they depend on are reused from `make build-dev`'s release build
+        # (same profile and features): 4-15 min less on 2 cores.
+        env["CARGO_TARGET_DIR"] = str(ROOT / "target")
     # The constraints pin what .venv was tested with, which pip's cache holds.
     subprocess.run(
         [bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          "-c", ROOT / "constraints.txt", f"{target}[server]"],
         check=True,
         cwd=tmp_path,
-        env=user_env(),
+        env=env,
     )  # fmt: skip
     version = subprocess.run(
         [bin_dir / "cdn-manager", "--version"], check=True, capture_output=True, text=True
