@@ -109,6 +109,7 @@ def seed(server: Server, bucket: str) -> dict[str, bytes]:
     return seeded
 
 
+@pytest.mark.node_kill
 def test_a_node_killed_mid_batch_leaves_every_item_exact_or_cleanly_failed(
     cluster: tuple[GarageCluster, Server], tmp_path: Path
 ) -> None:
