@@ -234,3 +234,35 @@ def test_gather_of_2000_uploads_stays_within_the_in_flight_limit(s3s_server: Ser
     keys = [info.key for info in direct.list(BUCKET, "gather/")]
     assert keys == [f"gather/{i:04}" for i in range(count)]
     assert direct.download_bytes(BUCKET, "gather/1234") == payloads[1234]
+
+
+def test_one_async_manager_serves_loops_in_turn_and_at_once(s3s_server: Server) -> None:
+    manager = s3s_server.manager()
+    aio = AsyncCDNManager(manager)
+    keys = [f"async/loops/{i:02}" for i in range(20)]
+
+    async def round_trip(tag: bytes) -> list[bytes]:
+        await asyncio.gather(*(aio.put_bytes(BUCKET, k, tag + k.encode()) for k in keys))
+        return list(await asyncio.gather(*(aio.download_bytes(BUCKET, k) for k in keys)))
+
+    # In turn: each asyncio.run is a new loop, the first one closed by then.
+    for tag in (b"first:", b"second:"):
+        assert asyncio.run(round_trip(tag)) == [tag + k.encode() for k in keys]
+
+    # At once: two threads, each with its own loop, on one manager.
+    found: dict[str, list[bytes]] = {}
+
+    def in_thread(name: str) -> None:
+        async def fetch() -> list[bytes]:
+            return list(await asyncio.gather(*(aio.download_bytes(BUCKET, k) for k in keys)))
+
+        found[name] = asyncio.run(fetch())
+
+    threads = [threading.Thread(target=in_thread, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = [b"second:" + k.encode() for k in keys]
+    assert found == {"a": expected, "b": expected}
+    asyncio.run(aio.aclose())

@@ -8,7 +8,7 @@ asks for one: within 15 % of the limit. Rates are bytes over the time
 between the first and the last of them moving: an upload's as a loopback
 proxy relays them, a download's as the client reports them (a proxy cannot
 tell: what it sends waits in socket buffers) or, for the command, as its
-temporary file fills. The figures themselves are in the README's
+process writes. The figures themselves are in the README's
 "Bandwidth" section."""
 
 from __future__ import annotations
@@ -61,20 +61,22 @@ def progress_flow(flow: Flow) -> Callable[[int], None]:
     return progress
 
 
-def watch_download(folder: Path, process: subprocess.Popen[bytes]) -> Flow:
-    """The bytes written into the temporary file of the command's download
-    in ``folder`` (blocks allocated: parts are written at their offsets),
-    sampled every 20 ms until the command exits."""
+def watch_download(process: subprocess.Popen[bytes]) -> Flow:
+    """The bytes the command's process has written (``wchar`` of
+    /proc/PID/io: every write call's bytes, direct or buffered, as they are
+    made), sampled every 20 ms until it exits, from the first chunk on (not
+    its start-up's few writes). The temporary file's size cannot tell: it is
+    sized and its blocks reserved before the first byte arrives."""
     flow = Flow()
+    io = Path(f"/proc/{process.pid}/io")
     while process.poll() is None:
-        # A resumable download's file is ".NAME.cdn-partial", another's ".cdnpart-*".
-        for temporary in [*folder.glob(".*.cdn-partial"), *folder.glob(".cdnpart-*")]:
-            with contextlib.suppress(FileNotFoundError):  # committed meanwhile
-                written = temporary.stat().st_blocks * 512
-                if written > flow.bytes:
-                    flow.last = time.monotonic()
-                    flow.first = flow.first or flow.last
-                    flow.bytes = written
+        with contextlib.suppress(OSError, ValueError):  # exited meanwhile
+            fields = dict(line.split(": ") for line in io.read_text().splitlines())
+            written = int(fields["wchar"])
+            if written > max(flow.bytes, MiB - 1):
+                flow.last = time.monotonic()
+                flow.first = flow.first or flow.last
+                flow.bytes = written
         time.sleep(0.02)
     return flow
 
@@ -99,7 +101,7 @@ def test_bwlimit_20m_holds_a_200_mib_upload_and_download_to_20_mib_per_second(
     target.mkdir()
     config = config_for(s3s_server, tmp_path)
     process = start("download", bucket, "big.bin", target, "--bwlimit", "20M", config=config)
-    downloaded = watch_download(target, process)
+    downloaded = watch_download(process)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert (target / "big.bin").read_bytes() == original.read_bytes()

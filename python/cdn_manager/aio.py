@@ -11,8 +11,9 @@ are the sync ones: there is one code path.
 Every call runs on a worker thread of this manager's own executor, bounded by
 ``config.max_in_flight``: the loop never blocks, and ``asyncio.gather`` of
 thousands of calls runs that many at a time while the rest wait as queued
-work items holding a reference to their payload (never a copy) and no
-connection.
+calls holding a reference to their payload (never a copy) and no
+connection. The hop to a worker and back costs the loop a few microseconds
+(:mod:`cdn_manager.offload`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import builtins
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,7 @@ from .manager import (
     UploadOptions,
 )
 from .objects import ObjectInfo, TransferResult
+from .offload import Offloader
 from .operations import ItemData, Payload
 from .planes.adaptive import PlaneChoice
 
@@ -86,7 +88,8 @@ class AsyncCDNManager:
             self._owns_sync = True
         # The operations layer both faces share (same package, same code path).
         self._ops = self.sync._ops
-        self._executor = workers.executor(self.sync.config.max_in_flight, "cdn-manager-async")
+        limit = self.sync.config.max_in_flight
+        self._offloader = Offloader(workers.executor(limit, "cdn-manager-async"), limit)
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
@@ -122,7 +125,7 @@ class AsyncCDNManager:
     async def aclose(self) -> None:
         """Waits for calls in flight, stops the worker threads, and closes the
         wrapped manager if this one built it. Later calls raise RuntimeError."""
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        await asyncio.to_thread(self._offloader.shutdown)
         if self._owns_sync:
             await asyncio.to_thread(self.sync.close)
 
@@ -137,32 +140,28 @@ class AsyncCDNManager:
     ) -> None:
         await self.aclose()
 
-    async def _transfer(
+    def _transfer(
         self,
         operation: Callable[..., T],
         *args: Any,
         progress: Progress | None = None,
         **kwargs: Any,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Runs ``operation(control, *args, **kwargs)`` on a worker. If the
         awaiting task is cancelled: cancels ``control`` (the transfer stops
         at its next chunk and cleans up), waits for the worker to finish,
-        re-raises."""
+        re-raises. (A plain function returning the coroutine: one frame
+        less per call for the loop to run.)"""
         control = self._ops.transport.control(progress)
-        work = self._executor.submit(operation, control, *args, **kwargs)
-        done = asyncio.wrap_future(work)
-        try:
-            return await asyncio.shield(done)
-        except asyncio.CancelledError as cancelled:
-            control.cancel()
-            if not work.cancel():  # already running: let it clean up first
-                await _settle(done)
-                _attach_completed(cancelled, done)
-            raise
+        return self._offloader.run(
+            partial(operation, control, *args, **kwargs),
+            control.cancel,
+            _attach_completed,
+        )
 
-    async def _call(self, operation: Callable[..., T], *args: Any) -> T:
+    def _call(self, operation: Callable[..., T], *args: Any) -> Coroutine[Any, Any, T]:
         """Runs an operation that moves no object bytes on a worker."""
-        return await self._transfer(lambda _control: operation(*args))
+        return self._transfer(lambda _control: operation(*args))
 
     # The seed's bool API: False and one log line on failure, never an error
     # (task cancellation still propagates).
@@ -300,22 +299,9 @@ class AsyncCDNManager:
         return await self._call(self._ops.verify_receipt, receipt, bucket, local)
 
 
-def _attach_completed(cancelled: asyncio.CancelledError, done: asyncio.Future[Any]) -> None:
+def _attach_completed(cancelled: asyncio.CancelledError, stopped: BaseException) -> None:
     """Gives a cancelled batch's ``CancelledError`` the items that completed
     before it stopped, as :class:`~cdn_manager.errors.Interrupted` carries
     them on the sync face."""
-    stopped = None if done.cancelled() else done.exception()
     if isinstance(stopped, Cancelled):
         cancelled.completed = stopped.completed  # type: ignore[attr-defined]
-
-
-async def _settle(future: asyncio.Future[Any]) -> None:
-    """Waits until ``future`` is done, through further cancellations of the
-    calling task: the cleanup it stands for must finish before the task ends."""
-    while not future.done():
-        try:
-            await asyncio.wait([future])
-        except asyncio.CancelledError:
-            continue
-    if not future.cancelled():
-        future.exception()  # retrieved: the caller sees its cancellation instead
