@@ -73,12 +73,15 @@ def via(server: Server, proxy: FaultProxy) -> CDNCredentials:
     return CDNCredentials(**{**server.credentials.__dict__, "host": proxy.endpoint})
 
 
-def kill_midway(server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, file: Path) -> int:
-    """Starts the upload in a child, SIGKILLs it once two parts are
-    journaled; returns the bytes the journal then records."""
+def kill_midway(
+    server: Server, proxy: FaultProxy, tmp_path: Path, bucket: str, file: Path, *extra: str
+) -> int:
+    """Starts the upload in a child (with ``cli``: the command line's part
+    size), SIGKILLs it once two parts are journaled; returns the bytes the
+    journal then records (of parts of ``PART`` bytes)."""
     config = config_for(server, tmp_path, host=proxy.endpoint)
     process = subprocess.Popen(
-        [sys.executable, str(RESUMABLE), "upload", str(config), bucket, KEY, str(file)],
+        [sys.executable, str(RESUMABLE), "upload", str(config), bucket, KEY, str(file), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -219,7 +222,7 @@ def test_an_upload_running_elsewhere_is_refused(moto_server: Server, tmp_path: P
             env=clean_env(),
         )
         wait_until(lambda: journaled(bucket), 120, "the first upload's first part")
-        with CDNManager(moto_server.credentials, CONFIG) as manager, pytest.raises(UploadBusy):
+        with CDNManager(via(moto_server, proxy), CONFIG) as manager, pytest.raises(UploadBusy):
             manager.upload_file(bucket, KEY, file)
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0 and out.endswith("done\n"), err
@@ -232,37 +235,60 @@ def test_stale_upload_journals_are_aborted_by_the_next_upload(
     bucket = moto_server.new_bucket()
     file = tmp_path / "big.bin"
     file.write_bytes(os.urandom(SIZE))
-    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
-        kill_midway(moto_server, proxy, tmp_path, bucket, file)
-    week_ago = time.time() - 8 * 24 * 3600
-    os.utime(journal_of(bucket), (week_ago, week_ago))
-
     other = tmp_path / "other.bin"
     other.write_bytes(os.urandom(SIZE))
-    with CDNManager(moto_server.credentials, CONFIG) as manager:
-        manager.upload_file(bucket, "other.bin", other)
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, file)
+        week_ago = time.time() - 8 * 24 * 3600
+        os.utime(journal_of(bucket), (week_ago, week_ago))
+        # The next upload (of another file) through the same endpoint.
+        with CDNManager(via(moto_server, proxy), CONFIG) as manager:
+            manager.upload_file(bucket, "other.bin", other)
     assert journals(bucket) == []
     assert moto_server.unfinished_uploads(bucket) == []
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-resume"]])
+def test_the_cli_says_what_it_resumed_unless_told_not_to(
+    moto_server: Server, tmp_path: Path, flags: list[str]
+) -> None:
+    bucket = moto_server.new_bucket()
+    file = tmp_path / "big.bin"
+    data = os.urandom(4 * TransferConfig().part_size)  # multipart with the default parts
+    file.write_bytes(data)
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, file, "cli")
+        config = config_for(moto_server, tmp_path, host=proxy.endpoint)
+        run = cdn("upload", bucket, KEY, file, *flags, config=config)
+    assert run.code == 0, run.stderr
+    assert ("resumed: " in run.out) is not bool(flags), run.out
+    assert_stored_exactly(moto_server, bucket, data)
 
 
 def test_clean_lists_then_aborts_interrupted_uploads(moto_server: Server, tmp_path: Path) -> None:
     bucket = moto_server.new_bucket()
     file = tmp_path / "big.bin"
     file.write_bytes(os.urandom(SIZE))
-    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
-        kill_midway(moto_server, proxy, tmp_path, bucket, file)
-    journal = journal_of(bucket)
-    config = config_for(moto_server, tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, file)
+        journal = journal_of(bucket)
+        # The endpoint the upload went to: only its key may abort it.
+        elsewhere = cdn("clean", empty, "--yes", config=config_for(moto_server, tmp_path))
+        assert elsewhere.code == 0 and "left: of another endpoint" in elsewhere.stderr
+        assert journals(bucket) == [journal]
 
-    listed = cdn("clean", empty, "--json", config=config)
-    assert listed.code == 0, listed.stderr
-    uploads = [u for u in json.loads(listed.out)["uploads"] if u["bucket"] == bucket]
-    assert [(u["journal"], u["key"]) for u in uploads] == [(str(journal), KEY)]
-    assert len(moto_server.unfinished_uploads(bucket)) == 1
+        config = config_for(moto_server, tmp_path, host=proxy.endpoint)
+        listed = cdn("clean", empty, "--json", config=config)
+        assert listed.code == 0, listed.stderr
+        uploads = [u for u in json.loads(listed.out)["uploads"] if u["bucket"] == bucket]
+        assert [(u["journal"], u["key"], u["file"]) for u in uploads] == [
+            (str(journal), KEY, str(file))
+        ]
+        assert len(moto_server.unfinished_uploads(bucket)) == 1
 
-    removed = cdn("clean", empty, "--yes", config=config)
+        removed = cdn("clean", empty, "--yes", config=config)
     assert removed.code == 0, removed.stderr
-    assert "aborted" in removed.out
+    assert "aborted 1 interrupted uploads" in removed.out
     assert journals(bucket) == [] and moto_server.unfinished_uploads(bucket) == []

@@ -221,11 +221,16 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Lets go of the journal (its lock with it); idempotent."""
+        """Lets go of the journal (its lock with it); one that records
+        nothing (its upload was never begun) is removed. Idempotent."""
         with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+            if self._fd < 0:
+                return
+            if os.fstat(self._fd).st_size == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+            os.close(self._fd)
+            self._fd = -1
 
 
 def find() -> list[Path]:
@@ -236,14 +241,48 @@ def find() -> list[Path]:
         return []
 
 
+def interrupted() -> list[tuple[Path, Header | None]]:
+    """The journals no running upload holds, with their headers (None: the
+    journal is damaged)."""
+    found = []
+    for path in find():
+        journal = Journal.try_lock(path)
+        if journal is None:
+            continue
+        try:
+            recorded = journal.read()
+        finally:
+            journal.close()
+        found.append((path, recorded.header if recorded is not None else None))
+    return found
+
+
+def discard(path: Path, abort: Callable[[Header], None], endpoint: str) -> bool:
+    """Aborts the upload the journal at ``path`` records (through ``abort``,
+    if it is of ``endpoint``: this key cannot abort others) and removes the
+    journal; a damaged one is only removed. False if it was left: in use,
+    gone, or of another endpoint."""
+    journal = Journal.try_lock(path)
+    if journal is None:
+        return False
+    try:
+        recorded = journal.read()
+        header = recorded.header if recorded is not None else None
+        if header is not None:
+            if header.endpoint != endpoint:
+                return False
+            abort(header)
+        journal.remove()
+        return True
+    finally:
+        journal.close()
+
+
 def sweep(
     endpoint: str, older_than: float, abort: Callable[[Header], None], now: float | None = None
 ) -> int:
-    """Removes the journals of ``endpoint`` (and damaged ones) not written
-    for ``older_than`` seconds and not in use, calling ``abort`` with each
-    readable header first; returns how many were removed. Journals of other
-    endpoints are left for uploads to those (this one's key cannot abort
-    their uploads)."""
+    """:func:`discard` for every journal not written for ``older_than``
+    seconds; returns how many were removed."""
     limit = (time.time() if now is None else now) - older_than
     removed = 0
     for path in find():
@@ -252,18 +291,5 @@ def sweep(
                 continue
         except FileNotFoundError:
             continue
-        journal = Journal.try_lock(path)
-        if journal is None:
-            continue
-        try:
-            recorded = journal.read()
-            header = recorded.header if recorded is not None else None
-            if header is not None and header.endpoint != endpoint:
-                continue
-            if header is not None:
-                abort(header)
-            journal.remove()
-            removed += 1
-        finally:
-            journal.close()
+        removed += discard(path, abort, endpoint)
     return removed
