@@ -111,9 +111,13 @@ def resume(server: Server, proxy: FaultProxy, bucket: str, target: Path) -> int:
     """Runs the same download again in this process; returns the bytes it
     reports resumed, checking what the proxy counted."""
     proxy.response_bodies = Flow()
+    progress: list[int] = []
     with CDNManager(via(server, proxy), CONFIG) as manager:
-        (result,) = manager.download_many(bucket, [(KEY, target.name)], target.parent)
+        (result,) = manager.download_many(
+            bucket, [(KEY, target.name)], target.parent, progress=progress.append
+        )
     assert result.ok, result.error
+    assert sum(progress) == target.stat().st_size  # kept bytes counted too
     return result.resumed_bytes
 
 

@@ -102,8 +102,11 @@ def upload_again(
 ) -> TransferResult:
     """Runs the same upload again in this process, counting what it sends."""
     proxy.request_bodies = Flow()
+    progress: list[int] = []
     with CDNManager(via(server, proxy), config) as manager:
-        return manager.upload_file(bucket, KEY, file)
+        result = manager.upload_file(bucket, KEY, file, progress=progress.append)
+    assert sum(progress) == file.stat().st_size  # kept parts counted too
+    return result
 
 
 def assert_stored_exactly(server: Server, bucket: str, data: bytes) -> None:
