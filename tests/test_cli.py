@@ -124,6 +124,7 @@ def test_upload_download_ls_presign_rm(any_server: Server, tmp_path: Path) -> No
         "key": "img/photo.jpg",
         "source": str(tmp_path / "photo.jpg"),
         "size": len(data),
+        "resumed_bytes": 0,
     }
     piped = cdn(
         "upload", bucket, "notes.txt", "-", "--cache-control", "max-age=60",
