@@ -291,6 +291,11 @@ def test_clean_lists_then_aborts_interrupted_uploads(moto_server: Server, tmp_pa
         ]
         assert len(moto_server.unfinished_uploads(bucket)) == 1
 
+        # doctor counts them, as information beside its findings.
+        doctor = cdn("doctor", bucket, "--json", config=config, cwd=empty)
+        leftovers = json.loads(doctor.out)["leftovers"]
+        assert leftovers["download_files"] == 0 and leftovers["interrupted_uploads"] >= 1
+
         removed = cdn("clean", empty, "--yes", config=config)
     assert removed.code == 0, removed.stderr
     assert "aborted 1 interrupted uploads" in removed.out

@@ -6,7 +6,9 @@ process killed during a download that is not resumable leaves its
 ``.cdnpart-PID-N`` temporary file. Neither is ever the destination itself.
 State still in use is left alone: a journal another process holds locked
 (its download is running), with its temporary file, and the temporary file
-of a process still alive.
+of a process still alive. ``clean`` removes what it finds on request; a
+manager's first download into a folder removes the folder's own leftovers
+older than ``TransferConfig.stale_after``.
 """
 
 from __future__ import annotations
