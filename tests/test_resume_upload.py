@@ -300,3 +300,22 @@ def test_clean_lists_then_aborts_interrupted_uploads(moto_server: Server, tmp_pa
     assert removed.code == 0, removed.stderr
     assert "aborted 1 interrupted uploads" in removed.out
     assert journals(bucket) == [] and moto_server.unfinished_uploads(bucket) == []
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_resuming_not_the_upload(
+    moto_server: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_bytes(b"")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_folder))
+    bucket = moto_server.new_bucket()
+    file = tmp_path / "big.bin"
+    data = os.urandom(SIZE)
+    file.write_bytes(data)
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        manager.upload_file(bucket, KEY, file)
+    assert "not resumable: cannot open the upload journal" in caplog.text
+    assert_stored_exactly(moto_server, bucket, data)

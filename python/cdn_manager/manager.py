@@ -243,8 +243,10 @@ class CDNManager:
         in the returned list, in order. ``progress`` counts all items.
 
         Ctrl-C cancels every item in flight and, once all have stopped
-        (multipart uploads aborted), raises :class:`Interrupted` with the
-        items that completed."""
+        (multipart uploads aborted, but those of files kept for the next
+        run: see ``TransferConfig.resume``), raises :class:`Interrupted`
+        with the items that completed. Each result's ``resumed_bytes`` says
+        what an interrupted earlier upload of the file had stored."""
         return self._transfer(self._ops.upload_many, bucket, items, **options)
 
     def download_many(

@@ -179,7 +179,11 @@ class Operations:
             )
             abort_quietly(client, header.bucket, header.key, header.upload_id)
 
-        upload_journal.sweep(self.creds.host, self.config.stale_after, abort)
+        try:
+            upload_journal.sweep(self.creds.host, self.config.stale_after, abort)
+        except (CDNError, OSError) as err:
+            # Housekeeping: it must never fail the upload that does it.
+            log.warning("could not look for stale upload journals: %s", shown(str(err)))
 
     def _sweep_folder(self, folder: Path) -> None:
         """Once per manager and folder: removes what interrupted downloads
@@ -188,15 +192,19 @@ class Operations:
             if folder in self._swept_folders:
                 return
             self._swept_folders.add(folder)
-        stale = leftovers.find(folder, recursive=False, older_than=self.config.stale_after)
-        if stale:
-            log.info(
-                "removing %d files interrupted downloads left in %s over %d s ago",
-                len(stale),
-                shown(str(folder)),
-                self.config.stale_after,
-            )
-            leftovers.remove(stale)
+        try:
+            stale = leftovers.find(folder, recursive=False, older_than=self.config.stale_after)
+            if stale:
+                log.info(
+                    "removing %d files interrupted downloads left in %s over %d s ago",
+                    len(stale),
+                    shown(str(folder)),
+                    self.config.stale_after,
+                )
+                leftovers.remove(stale)
+        except (CDNError, OSError) as err:
+            # Housekeeping: it must never fail the download that does it.
+            log.warning("could not remove stale leftovers: %s", shown(str(err)))
 
     def replace_headers(
         self, bucket: str, key: str, options: ObjectOptions, if_match: str | None

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import _core
+from .errors import LocalIOError
 from .escape import shown
 from .integrity import encode, expectation, upload_metadata
 from .planes.base import Condition, DataPlane, ObjectOptions, Put
@@ -94,7 +95,13 @@ class Upload(Transfer):
         journal = None
         if self.file is not None:
             endpoint = self.transport.credentials.host
-            journal = Journal.lock(path_for(endpoint, self.bucket, self.key, self.file.identity))
+            try:
+                journal = Journal.lock(
+                    path_for(endpoint, self.bucket, self.key, self.file.identity)
+                )
+            except LocalIOError as err:
+                # A cache folder we cannot write costs resuming, not the upload.
+                log.warning("upload %s: not resumable: %s", shown(self.name), shown(str(err)))
         try:
             return self._multipart_journaled(part_size, journal)
         finally:
