@@ -173,7 +173,7 @@ class Operations:
             log.info(
                 "aborting the stale upload %s to %s/%s (interrupted over %d s ago)",
                 shown(header.upload_id),
-                header.bucket,
+                shown(header.bucket),
                 shown(header.key),
                 self.config.stale_after,
             )

@@ -349,7 +349,7 @@ def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
         log.warning(
             "could not abort multipart upload %s of %s/%s (%s); its parts remain",
             shown(upload_id),
-            bucket,
+            shown(bucket),
             shown(key),
             type(err).__name__,
         )

@@ -273,7 +273,7 @@ def _upload_line(journal: Path, header: upload_journal.Header | None) -> str:
         return f"{shown(str(journal))}: a damaged upload journal"
     return (
         f"{shown(str(journal))}: upload of {shown(header.path)} to {shown(header.endpoint)} "
-        f"{header.bucket}/{shown(header.key)} (id {shown(header.upload_id)})"
+        f"{shown(header.bucket)}/{shown(header.key)} (id {shown(header.upload_id)})"
     )
 
 
