@@ -134,6 +134,7 @@ class Upload(Transfer):
                 path=str(self.file.path),
             )
             upload_id, kept = self._resumable(journal, wanted, crcs, lengths)
+        fresh = upload_id is None
         if upload_id is None:
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket,
@@ -144,9 +145,9 @@ class Upload(Transfer):
                 ChecksumType="FULL_OBJECT",
                 **options.boto3_params(),
             )["UploadId"]
-            if journal is not None and wanted is not None and self.resume:
-                journal.start(replace(wanted, upload_id=upload_id))
-        recording = journal if self.resume else None
+        # The journal that keeps the upload for the next run: the one it was
+        # resumed from, or (below) a new one once it names the new upload.
+        recording = None if fresh else journal
         if kept:
             self.resumed_bytes = sum(lengths[n - 1] for n in kept)
             log.info(
@@ -178,6 +179,11 @@ class Upload(Transfer):
 
         todo = [n for n in range(1, len(crcs) + 1) if n not in kept]
         try:
+            # Inside the try: an interrupt before the journal names the new
+            # upload must abort it, or nothing would ever find it again.
+            if fresh and journal is not None and wanted is not None and self.resume:
+                journal.start(replace(wanted, upload_id=upload_id))
+                recording = journal
             sent: list[dict[str, Any]] = []
             if todo:
                 sent = run_parts(
