@@ -143,6 +143,9 @@ pub struct FileReader {
     size: u64,
     device: u64,
     inode: u64,
+    /// Last modification as the open descriptor saw it: with size, device
+    /// and inode, what tells a resumable upload that the file is unchanged.
+    mtime_ns: i64,
 }
 
 impl FileReader {
@@ -178,6 +181,7 @@ impl FileReader {
             size: meta.len(),
             device: meta.dev(),
             inode: meta.ino(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
             file: RwLock::new(Some(file)),
             path,
         })
@@ -245,6 +249,11 @@ impl FileReader {
     #[getter]
     fn inode(&self) -> u64 {
         self.inode
+    }
+
+    #[getter]
+    fn mtime_ns(&self) -> i64 {
+        self.mtime_ns
     }
 
     #[getter]

@@ -124,6 +124,7 @@ def test_upload_download_ls_presign_rm(any_server: Server, tmp_path: Path) -> No
         "key": "img/photo.jpg",
         "source": str(tmp_path / "photo.jpg"),
         "size": len(data),
+        "resumed_bytes": 0,
     }
     piped = cdn(
         "upload", bucket, "notes.txt", "-", "--cache-control", "max-age=60",
@@ -395,7 +396,7 @@ def test_interrupted_pull_exits_130_and_leaves_only_complete_files(
 
 
 @pytest.mark.parametrize("command", ["upload", "push"])
-def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload(
+def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resumed(
     slow_moto: Server, tmp_path: Path, command: str
 ) -> None:
     config = config_for(slow_moto, tmp_path)
@@ -417,8 +418,15 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload(
     process.communicate(timeout=30)
 
     assert process.returncode == 130
-    assert slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert bucket_keys(slow_moto, bucket) == []
+    if command == "upload":
+        # Refined by issue 13: an upload of a file keeps its stored parts for
+        # the next run, which resumes and leaves no multipart upload behind.
+        assert len(slow_moto.admin.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 1
+        again = cdn("upload", bucket, "big.bin", folder / "big.bin", config=config)
+        assert again.code == 0, again.stderr
+        assert bucket_keys(slow_moto, bucket) == ["big.bin"]
+    assert slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 @pytest.mark.slow  # 1,000 files each way: make test runs it, make test-fast does not

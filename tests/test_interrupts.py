@@ -24,7 +24,7 @@ import pytest
 from cdn_manager import AsyncCDNManager, CDNCredentials, CDNManager, TransferConfig
 
 from conftest import SLOW_RATE, MiB, Server
-from helpers.cli import bucket_keys, clean_env, config_for, start, wait_until
+from helpers.cli import bucket_keys, cdn, clean_env, config_for, start, wait_until
 from helpers.faultproxy import FaultProxy
 
 BATCH = Path(__file__).with_name("helpers") / "batch.py"
@@ -70,7 +70,8 @@ def test_interrupted_batch_of_1_gib_and_50_small_files_commits_nothing_after(
         (folder / f"small-{n:02}.txt").write_bytes(f"small file {n}\n".encode() * 100)
     bucket = s3s_server.new_bucket()
     started = time.monotonic()
-    process = start_batch("upload", config_for(s3s_server, tmp_path), bucket, folder)
+    config = config_for(s3s_server, tmp_path)
+    process = start_batch("upload", config, bucket, folder)
 
     wait_until(lambda: s3s_server.unfinished_uploads(bucket), 60, "the big multipart upload")
     time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
@@ -81,8 +82,12 @@ def test_interrupted_batch_of_1_gib_and_50_small_files_commits_nothing_after(
     time.sleep(15)  # the issue saw the big object appear 5-9 s after the exit
     keys = set(bucket_keys(s3s_server, bucket))
     assert "big.bin" not in keys
-    assert s3s_server.unfinished_uploads(bucket) == []
     assert keys == set(reported["completed"])
+    # Refined by issue 13: the big file's upload is kept for the next run
+    # (and only it); `clean` aborts it.
+    assert len(s3s_server.unfinished_uploads(bucket)) == 1
+    assert cdn("clean", tmp_path, "--yes", config=config).code == 0
+    assert s3s_server.unfinished_uploads(bucket) == []
 
 
 def test_interrupted_download_batch_leaves_only_the_files_it_reports(
@@ -191,10 +196,16 @@ def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(moto_server: Server, tmp_path
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
-    assert time.monotonic() - sent < REACTION_BOUND
-    assert process.returncode == 130 and err.decode().endswith("cdn-manager: error: interrupted\n")
+        assert time.monotonic() - sent < REACTION_BOUND
+        assert process.returncode == 130
+        assert err.decode().endswith("cdn-manager: error: interrupted\n")
+        assert bucket_keys(moto_server, bucket) == []
+        # Refined by issue 13: the upload of a file keeps its parts for the
+        # next run (resuming them is test_resume_upload.py's); `clean`, with
+        # the key of the endpoint it went to, aborts it.
+        assert len(moto_server.admin.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 1
+        assert cdn("clean", tmp_path, "--yes", config=config).code == 0
     assert moto_server.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    assert bucket_keys(moto_server, bucket) == []
 
 
 def test_a_cancelled_async_batch_stops_every_item_and_says_what_completed(

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,9 +112,13 @@ def resume(server: Server, proxy: FaultProxy, bucket: str, target: Path) -> int:
     """Runs the same download again in this process; returns the bytes it
     reports resumed, checking what the proxy counted."""
     proxy.response_bodies = Flow()
+    progress: list[int] = []
     with CDNManager(via(server, proxy), CONFIG) as manager:
-        (result,) = manager.download_many(bucket, [(KEY, target.name)], target.parent)
+        (result,) = manager.download_many(
+            bucket, [(KEY, target.name)], target.parent, progress=progress.append
+        )
     assert result.ok, result.error
+    assert sum(progress) == target.stat().st_size  # kept bytes counted too
     return result.resumed_bytes
 
 
@@ -293,3 +298,24 @@ def test_clean_lists_then_removes_what_interrupted_downloads_left(
     ]
     busy.abort()
     assert list(target.parent.iterdir()) == []
+
+
+def test_stale_leftovers_are_removed_by_the_next_download_into_the_folder(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    bucket = moto_server.new_bucket()
+    store(moto_server, bucket, os.urandom(SIZE))
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        manager.put_bytes(bucket, "small.txt", b"small")
+    target = tmp_path / "target" / KEY
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, target)
+    recent = target.with_name(".other.bin.cdn-partial")  # younger than stale_after
+    recent.write_bytes(b"x")
+    week_ago = time.time() - 8 * 24 * 3600
+    for path in (partial_of(target), journal_of(target)):
+        os.utime(path, (week_ago, week_ago))
+
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        manager.download_file(bucket, "small.txt", target.with_name("small.txt"))
+    assert only_the_file(target) == sorted([recent.name, "small.txt"])

@@ -20,6 +20,7 @@ from .errors import (
     NotFound,
     TransferError,
     UnsafePath,
+    UploadBusy,
     WrongRegion,
 )
 from .manager import CDNManager
@@ -50,5 +51,6 @@ __all__ = [
     "TransferError",
     "TransferResult",
     "UnsafePath",
+    "UploadBusy",
     "WrongRegion",
 ]

@@ -115,6 +115,9 @@ class FileReader:
     @property
     def inode(self) -> int: ...
     @property
+    def mtime_ns(self) -> int:
+        """The file's modification time when opened, in nanoseconds."""
+    @property
     def path(self) -> Path: ...
 
 @final

@@ -184,9 +184,13 @@ class AsyncCDNManager:
 
     async def upload_file(
         self, bucket: str, key: str, path: str | os.PathLike[str], **options: Unpack[UploadOptions]
-    ) -> None:
+    ) -> TransferResult:
         """As :meth:`CDNManager.upload_file`."""
-        await self._transfer(self._ops.upload_file, bucket, key, path, **options)
+        return await self._transfer(self._ops.upload_file, bucket, key, path, **options)
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """As :meth:`CDNManager.abort_upload`."""
+        await self._call(self._ops.abort_upload, bucket, key, upload_id)
 
     async def delete(self, bucket: str, key: str) -> None:
         """As :meth:`CDNManager.delete`."""

@@ -70,11 +70,18 @@ class TransferConfig:
     #: S3-compatible stores); uploads then always go as multipart, and MD5
     #: costs about 2 s of CPU per GiB. AWS, MinIO and R2 check the CRC.
     verify_etag: bool = False
-    #: Keep what an interrupted ranged download into a file wrote (a hidden
-    #: temporary file and journal beside the destination) and fetch only
-    #: the rest on the next run; False: an interrupted download leaves
-    #: nothing and the next starts from byte 0.
+    #: Keep what an interrupted transfer of a file did for the next run: a
+    #: ranged download's hidden temporary file and journal beside the
+    #: destination, a multipart upload's stored parts (and its journal in
+    #: the user's cache folder); the next run moves only the rest. False:
+    #: an interrupted transfer leaves nothing (an upload is aborted) and
+    #: the next starts from byte 0.
     resume: bool = True
+    #: Seconds after which what an interrupted transfer kept is stale: the
+    #: manager's first download into a folder removes the folder's older
+    #: leftovers, its first file upload aborts this endpoint's older
+    #: interrupted uploads (and removes their journals). Default 7 days.
+    stale_after: float = 7 * 24 * 3600.0
     #: How object bytes travel: "native" (the Rust HTTP client), "boto3"
     #: (botocore's), or "auto": native unless the endpoint turns native
     #: requests away that boto3 gets through (then boto3, with a WARNING, as
@@ -110,7 +117,7 @@ class TransferConfig:
         for name in ("concurrency", "max_in_flight", "max_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
-        for name in ("connect_timeout", "read_timeout"):
+        for name in ("connect_timeout", "read_timeout", "stale_after"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.checksum_algorithm not in ("crc32", "crc32c"):

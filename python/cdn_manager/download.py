@@ -130,6 +130,8 @@ class Download(Transfer, Generic[R_co]):
                     self.resumed_bytes,
                     exp.size,
                 )
+                # Counted once, so that progress still ends at the object's size.
+                self.control.advance(self.resumed_bytes)
             sinks = self._fetch(exp, algorithm, ranges, kept, first, writer)
             verify(exp, sinks)
             return writer.commit()

@@ -111,9 +111,17 @@ class DownloadBusy(Conflict):
     reason = "DownloadBusy"
 
 
+class UploadBusy(Conflict):
+    """Another process is uploading the same file to the same key (it holds
+    the resumable upload's journal): run again once it ended."""
+
+    reason = "UploadBusy"
+
+
 class Cancelled(CDNError):
     """The transfer was cancelled (task cancellation, Ctrl-C); nothing it
-    started is left behind. For a cancelled batch, ``completed`` holds the
+    started is left behind but what a resumable transfer keeps for its next
+    run. For a cancelled batch, ``completed`` holds the
     items that finished successfully before it stopped."""
 
     reason = "Cancelled"

@@ -6,7 +6,9 @@ process killed during a download that is not resumable leaves its
 ``.cdnpart-PID-N`` temporary file. Neither is ever the destination itself.
 State still in use is left alone: a journal another process holds locked
 (its download is running), with its temporary file, and the temporary file
-of a process still alive.
+of a process still alive. ``clean`` removes what it finds on request; a
+manager's first download into a folder removes the folder's own leftovers
+older than ``TransferConfig.stale_after``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from pathlib import Path
 
 from .errors import LocalIOError
@@ -50,17 +53,28 @@ def _in_use(path: Path) -> bool:
     return False
 
 
-def find(folder: Path) -> list[Path]:
-    """The leftovers below ``folder`` not in use, in path order (links are
-    not followed)."""
+def find(folder: Path, recursive: bool = True, older_than: float | None = None) -> list[Path]:
+    """The leftovers below ``folder`` (or, not ``recursive``, directly in
+    it) not in use, in path order (links are not followed); with
+    ``older_than``, only those not written for that many seconds."""
+    limit = None if older_than is None else time.time() - older_than
     found = []
     for root, _, names in os.walk(folder):
         for name in names:
             ours = name.startswith(".") and (name.endswith((PARTIAL, JOURNAL)) or _TEMP.match(name))
             path = Path(root) / name
-            if ours and not _in_use(path):
+            if ours and not (limit is not None and _newer(path, limit)) and not _in_use(path):
                 found.append(path)
+        if not recursive:
+            break
     return sorted(found)
+
+
+def _newer(path: Path, limit: float) -> bool:
+    try:
+        return path.lstat().st_mtime >= limit
+    except FileNotFoundError:
+        return True  # gone meanwhile: nothing to remove
 
 
 def remove(paths: list[Path]) -> None:

@@ -144,17 +144,29 @@ class CDNManager:
 
     def upload_file(
         self, bucket: str, key: str, path: str | os.PathLike[str], **options: Unpack[UploadOptions]
-    ) -> None:
+    ) -> TransferResult:
         """Stores the local file ``path`` at ``bucket/key``, read part by part
-        (memory holds only the parts in flight).
+        (memory holds only the parts in flight); the result's
+        ``resumed_bytes`` says how much an interrupted earlier upload of
+        the same file to the same key had already stored.
 
         The file is opened once and every part read from that descriptor,
         after checking it is a regular file (else :class:`UnsafePath`). A
         symbolic link ``path`` is followed, once, when the file is opened:
         you named it, as you would to ``cp`` (batch items never follow
         one). Fails with :class:`LocalIOError` if the file changes during
-        the upload."""
-        self._transfer(self._ops.upload_file, bucket, key, path, **options)
+        the upload. A multipart upload that is interrupted keeps its parts
+        for the next run (``TransferConfig.resume``, see the README's
+        "Interrupted transfers"); :class:`UploadBusy` if another process is
+        uploading the same file to the same key."""
+        return self._transfer(self._ops.upload_file, bucket, key, path, **options)
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Aborts the multipart upload ``upload_id`` of ``bucket/key`` with
+        the write key (``cdn-manager clean`` uses it for the uploads
+        interrupted runs left); :class:`NotFound` if the server has no such
+        upload."""
+        self._ops.abort_upload(bucket, key, upload_id)
 
     def delete(self, bucket: str, key: str) -> None:
         """Deletes ``bucket/key`` with the write key (no error if it is
@@ -231,8 +243,10 @@ class CDNManager:
         in the returned list, in order. ``progress`` counts all items.
 
         Ctrl-C cancels every item in flight and, once all have stopped
-        (multipart uploads aborted), raises :class:`Interrupted` with the
-        items that completed."""
+        (multipart uploads aborted, but those of files kept for the next
+        run: see ``TransferConfig.resume``), raises :class:`Interrupted`
+        with the items that completed. Each result's ``resumed_bytes`` says
+        what an interrupted earlier upload of the file had stored."""
         return self._transfer(self._ops.upload_many, bucket, items, **options)
 
     def download_many(

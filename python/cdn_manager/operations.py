@@ -17,12 +17,13 @@ import builtins
 import logging
 import mimetypes
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
-from . import _core
+from . import _core, leftovers, upload_journal
 from .audit import AuditReport, check
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -40,7 +41,7 @@ from .s3errors import error_code, translate, with_hint
 from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
 from .transport import build_transport
-from .upload import Upload
+from .upload import Upload, abort_quietly
 
 log = logging.getLogger("cdn_manager")
 T = TypeVar("T")
@@ -60,6 +61,10 @@ class Operations:
         self.transport = build_transport(credentials, config)
         self.creds = credentials
         self.config = config
+        # Stale state is looked for once per manager (and download folder).
+        self._sweeping = threading.Lock()
+        self._swept_uploads = False
+        self._swept_folders: set[Path] = set()
 
     @property
     def data_plane(self) -> PlaneChoice:
@@ -94,12 +99,15 @@ class Operations:
         source: Callable[[], Source],
         content_type: str | None = None,
         cache_control: str | None = None,
-    ) -> None:
+    ) -> TransferResult:
+        """Stores ``source`` at ``bucket/key``; a file's multipart upload is
+        journaled (resumable, or at least aborted if an earlier run left one)."""
         options = ObjectOptions(
             content_type=content_type or mimetypes.guess_type(key)[0],
             cache_control=cache_control,
         )
-        self.store(control, bucket, key, source, options)
+        upload = self._send(control, bucket, key, source, options, Condition(), journaled=True)
+        return TransferResult(key, resumed_bytes=upload.resumed_bytes)
 
     def store(
         self,
@@ -113,15 +121,90 @@ class Operations:
         """Stores ``source`` (or what the callable makes, inside the error
         translation) at ``bucket/key`` with ``options``, conditionally;
         returns the new ETag. A lost condition raises :class:`Conflict`."""
+        return self._send(control, bucket, key, source, options, condition).etag
 
-        def run() -> str:
+    def _send(
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        source: Source | Callable[[], Source],
+        options: ObjectOptions,
+        condition: Condition,
+        journaled: bool = False,
+    ) -> Upload:
+        """The finished upload of ``source``; with ``journaled``, a file's
+        multipart upload keeps a journal (see ``upload.py``)."""
+
+        def run() -> Upload:
             made = source if not callable(source) else source()
             try:
-                return Upload(self.transport, bucket, key, control, made, options, condition).run()
+                file = made if journaled and isinstance(made, FileSource) else None
+                if file is not None:
+                    self._sweep_upload_journals()
+                upload = Upload(
+                    self.transport,
+                    bucket,
+                    key,
+                    control,
+                    made,
+                    options,
+                    condition,
+                    file=file,
+                    resume=self.config.resume,
+                )
+                upload.etag = upload.run()
+                return upload
             finally:
                 made.close()
 
         return self._run("upload", bucket, key, run)
+
+    def _sweep_upload_journals(self) -> None:
+        """Once per manager: aborts the uploads of this endpoint that were
+        interrupted more than ``stale_after`` ago, and removes their journals."""
+        with self._sweeping:
+            if self._swept_uploads:
+                return
+            self._swept_uploads = True
+        client = self.transport.upload_client
+
+        def abort(header: upload_journal.Header) -> None:
+            log.info(
+                "aborting the stale upload %s to %s/%s (interrupted over %d s ago)",
+                shown(header.upload_id),
+                shown(header.bucket),
+                shown(header.key),
+                self.config.stale_after,
+            )
+            abort_quietly(client, header.bucket, header.key, header.upload_id)
+
+        try:
+            upload_journal.sweep(self.creds.host, self.config.stale_after, abort)
+        except (CDNError, OSError) as err:
+            # Housekeeping: it must never fail the upload that does it.
+            log.warning("could not look for stale upload journals: %s", shown(str(err)))
+
+    def _sweep_folder(self, folder: Path) -> None:
+        """Once per manager and folder: removes what interrupted downloads
+        left directly in ``folder`` more than ``stale_after`` ago."""
+        with self._sweeping:
+            if folder in self._swept_folders:
+                return
+            self._swept_folders.add(folder)
+        try:
+            stale = leftovers.find(folder, recursive=False, older_than=self.config.stale_after)
+            if stale:
+                log.info(
+                    "removing %d files interrupted downloads left in %s over %d s ago",
+                    len(stale),
+                    shown(str(folder)),
+                    self.config.stale_after,
+                )
+                leftovers.remove(stale)
+        except (CDNError, OSError) as err:
+            # Housekeeping: it must never fail the download that does it.
+            log.warning("could not remove stale leftovers: %s", shown(str(err)))
 
     def replace_headers(
         self, bucket: str, key: str, options: ObjectOptions, if_match: str | None
@@ -167,11 +250,21 @@ class Operations:
         path: str | os.PathLike[str],
         content_type: str | None = None,
         cache_control: str | None = None,
-    ) -> None:
+    ) -> TransferResult:
         # A link the caller names is followed, once, as cp and curl do: the
         # file is opened here and every part read from that descriptor.
         source = partial(FileSource, path, self.config.checksum_algorithm, follow=True)
-        self._upload(control, bucket, key, source, content_type, cache_control)
+        return self._upload(control, bucket, key, source, content_type, cache_control)
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Aborts a multipart upload with the write key."""
+        client = self.transport.upload_client
+        self._run(
+            "abort upload",
+            bucket,
+            key,
+            lambda: client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id),
+        )
 
     def delete(self, bucket: str, key: str, if_match: str | None = None) -> None:
         """Deletes ``bucket/key``; with ``if_match``, only if it still has
@@ -233,6 +326,7 @@ class Operations:
 
         def run() -> TransferResult:
             destination = _core.Destination(folder, relative)
+            self._sweep_folder(destination.path.parent)
             download = Download(
                 self.transport,
                 bucket,
@@ -343,8 +437,7 @@ class Operations:
                     return FileSource(data, algorithm)
                 return BufferSource(as_byte_view(data), algorithm)
 
-            self._upload(control, bucket, key, source, cache_control=cache_control)
-            return TransferResult(key)
+            return self._upload(control, bucket, key, source, cache_control=cache_control)
 
         return self._batch(control, [(key, partial(one, key, data)) for key, data in items])
 

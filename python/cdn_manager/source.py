@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from . import _core
@@ -143,6 +144,16 @@ class FileSource:
         self._reader = _core.FileReader(path, follow, expected)
         self._algorithm = algorithm
         self.size = self._reader.size
+
+    @property
+    def path(self) -> Path:
+        return self._reader.path
+
+    @property
+    def identity(self) -> tuple[int, int, int, int]:
+        """``(device, inode, size, mtime_ns)`` of the file as opened."""
+        reader = self._reader
+        return (reader.device, reader.inode, reader.size, reader.mtime_ns)
 
     def part_checksums(self, part_size: int, control: _core.Control) -> list[int]:
         return self._reader.part_checksums(part_size, self._algorithm, control)

@@ -3,11 +3,17 @@
 Every request carries a CRC computed by the Rust core (the server verifies
 it), and the object keeps the full-object CRC as user metadata, so a later
 download can prove every byte on any server. A multipart upload that fails
-is aborted, so no parts are left behind.
+is aborted, so no parts are left behind; except that a multipart upload of
+a file (``TransferConfig.resume``) that is interrupted, or cut off past its
+retries, keeps its parts and its journal (``upload_journal.py``), and the
+next upload of the same file to the same key sends only the parts missing.
+Uploads from memory are not resumable.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -16,12 +22,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import _core
+from .errors import LocalIOError
 from .escape import shown
 from .integrity import encode, expectation, upload_metadata
 from .planes.base import Condition, DataPlane, ObjectOptions, Put
-from .s3errors import ETagMismatch
-from .source import Source
+from .retry import is_transient
+from .s3errors import ETagMismatch, error_code
+from .source import FileSource, Source
 from .transfer import Transfer, run_parts
+from .upload_journal import Header, Journal, Part, path_for
 
 log = logging.getLogger("cdn_manager")
 
@@ -37,6 +46,16 @@ class Upload(Transfer):
     #: A conditional write (deploys): on the PUT, or on the completion of a
     #: multipart upload.
     condition: Condition = field(default_factory=Condition)
+    #: ``source`` again when it is a file whose multipart upload keeps a
+    #: journal (``upload_file``, ``upload_many``; not memory, not deploys):
+    #: found by the file's identity, to resume from (``resume``) or to abort
+    #: what an earlier run left.
+    file: FileSource | None = None
+    resume: bool = False
+    #: Bytes an interrupted earlier run had already stored (0 unless resumed).
+    resumed_bytes: int = 0
+    #: The stored object's ETag, once :meth:`run` returned it.
+    etag: str = ""
 
     @property
     def plane(self) -> DataPlane:
@@ -73,22 +92,72 @@ class Upload(Transfer):
         return self.retried(lambda: self.plane.put(request), f"put {self.name}")
 
     def _multipart(self, part_size: int) -> str:
+        journal = None
+        if self.file is not None:
+            endpoint = self.transport.credentials.host
+            try:
+                journal = Journal.lock(
+                    path_for(endpoint, self.bucket, self.key, self.file.identity)
+                )
+            except LocalIOError as err:
+                # A cache folder we cannot write costs resuming, not the upload.
+                log.warning("upload %s: not resumable: %s", shown(self.name), shown(str(err)))
+        try:
+            return self._multipart_journaled(part_size, journal)
+        finally:
+            if journal is not None:
+                journal.close()
+
+    def _multipart_journaled(self, part_size: int, journal: Journal | None) -> str:
         algorithm = self.config.checksum_algorithm
+        checksum_field = "Checksum" + algorithm.upper()
         crcs = self.source.part_checksums(part_size, self.control)
         lengths = [
             min(part_size, self.source.size - start)
             for start in range(0, self.source.size, part_size)
         ]
         full = _core.combine_checksums(list(zip(crcs, lengths, strict=True)), algorithm)
-        upload_id = self.client.create_multipart_upload(
-            Bucket=self.bucket,
-            Key=self.key,
-            ChecksumAlgorithm=algorithm.upper(),
-            # A full-object CRC (not a CRC of part CRCs) where the server keeps
-            # one; the metadata copy covers servers that keep none.
-            ChecksumType="FULL_OBJECT",
-            **self._options(full).boto3_params(),
-        )["UploadId"]
+        options = self._options(full)
+        upload_id: str | None = None
+        kept: dict[int, dict[str, Any]] = {}
+        wanted = None
+        if journal is not None and self.file is not None:
+            wanted = Header(
+                endpoint=self.transport.credentials.host,
+                bucket=self.bucket,
+                key=self.key,
+                identity=self.file.identity,
+                part_size=part_size,
+                algorithm=algorithm,
+                full_crc=full,
+                options=_digest(options.boto3_params()),
+                path=str(self.file.path),
+            )
+            upload_id, kept = self._resumable(journal, wanted, crcs, lengths)
+        fresh = upload_id is None
+        if upload_id is None:
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ChecksumAlgorithm=algorithm.upper(),
+                # A full-object CRC (not a CRC of part CRCs) where the server
+                # keeps one; the metadata copy covers servers that keep none.
+                ChecksumType="FULL_OBJECT",
+                **options.boto3_params(),
+            )["UploadId"]
+        # The journal that keeps the upload for the next run: the one it was
+        # resumed from, or (below) a new one once it names the new upload.
+        recording = None if fresh else journal
+        if kept:
+            self.resumed_bytes = sum(lengths[n - 1] for n in kept)
+            log.info(
+                "upload %s: resumed, %d of %d bytes already stored",
+                shown(self.name),
+                self.resumed_bytes,
+                self.source.size,
+            )
+            # Counted once, so that progress still ends at the file's size.
+            self.control.advance(self.resumed_bytes)
 
         def send(number: int) -> dict[str, Any]:
             offset = (number - 1) * part_size
@@ -104,22 +173,134 @@ class Upload(Transfer):
                 return etag
 
             etag = self.retried(attempt, f"part {number} of {self.name}")
-            return {"PartNumber": number, "ETag": etag, "Checksum" + algorithm.upper(): encode(crc)}
+            if recording is not None:
+                recording.append(Part(number, etag, crc))
+            return {"PartNumber": number, "ETag": etag, checksum_field: encode(crc)}
 
+        todo = [n for n in range(1, len(crcs) + 1) if n not in kept]
         try:
-            parts = run_parts(
-                self.transport.executor,
-                partial(send, 1),
-                [partial(send, n) for n in range(2, len(crcs) + 1)],
-                self.control,
-            )
+            # Inside the try: an interrupt before the journal names the new
+            # upload must abort it, or nothing would ever find it again.
+            if fresh and journal is not None and wanted is not None and self.resume:
+                journal.start(replace(wanted, upload_id=upload_id))
+                recording = journal
+            sent: list[dict[str, Any]] = []
+            if todo:
+                sent = run_parts(
+                    self.transport.executor,
+                    partial(send, todo[0]),
+                    [partial(send, n) for n in todo[1:]],
+                    self.control,
+                )
             # Every part is stored, but a cancelled upload must not become an
-            # object: its batch reports it as not done, and aborts it here.
+            # object: its batch reports it as not done, and aborts it here
+            # (or, resumable, keeps it for the next run).
             self.control.check()
-            return self._complete(upload_id, parts, full)
-        except BaseException:
-            self._abort(upload_id)
+            parts = sorted([*kept.values(), *sent], key=lambda p: int(p["PartNumber"]))
+            etag = self._complete(upload_id, parts, full)
+        except BaseException as err:
+            if recording is not None and self._worth_resuming(err):
+                log.info(
+                    "upload %s: stopped (%s); its stored parts are kept for the next run",
+                    shown(self.name),
+                    type(err).__name__,
+                )
+            else:
+                self._abort(upload_id)
+                if journal is not None:
+                    journal.remove()
             raise
+        if journal is not None:
+            journal.remove()
+        return etag
+
+    def _worth_resuming(self, err: BaseException) -> bool:
+        """Whether a failed upload keeps its parts: it was interrupted
+        (Ctrl-C, SIGTERM, cancellation) or cut off by faults that outlasted
+        its retries. Any other failure (a changed file, a refusal, a lost
+        condition) would fail the same way again."""
+        return self.control.cancelled or not isinstance(err, Exception) or is_transient(err)
+
+    def _resumable(
+        self, journal: Journal, wanted: Header, crcs: list[int], lengths: list[int]
+    ) -> tuple[str | None, dict[int, dict[str, Any]]]:
+        """The upload an earlier run left for this file and key, and its parts
+        still good on the server, by number; ``(None, {})`` to start over
+        (aborting the earlier upload, best effort)."""
+        recorded = journal.read()
+        if recorded is None:
+            return None, {}
+        header = recorded.header
+        if header is None:
+            log.warning("upload %s: its journal is damaged; starting over", shown(self.name))
+            return None, {}
+        if not self.resume:
+            why = "not resuming (resume is off)"
+        elif recorded.parts is None:
+            why = "its journal is damaged"
+        elif not header.same_upload(wanted):
+            why = "the file or the upload's settings changed since the interrupted upload"
+        else:
+            return self._still_stored(header.upload_id, recorded.parts, crcs, lengths)
+        log.info("upload %s: %s; starting over", shown(self.name), why)
+        self._abort(header.upload_id)
+        return None, {}
+
+    def _still_stored(
+        self, upload_id: str, parts: list[Part], crcs: list[int], lengths: list[int]
+    ) -> tuple[str | None, dict[int, dict[str, Any]]]:
+        """The journaled ``parts`` that the server lists for ``upload_id``
+        with the same ETag and size, and the same CRC as the file's part now
+        (and as the server's listed checksum, where it lists one: AWS and
+        moto do, for the ETag alone is an MD5 only of unencrypted parts). A
+        part listed without an ETag (s3s-fs lists only numbers and sizes)
+        proves nothing and is sent again. With none kept, the old upload is
+        aborted and ``(None, {})`` returned."""
+        algorithm = self.config.checksum_algorithm
+        checksum_field = "Checksum" + algorithm.upper()
+        try:
+            listed = self._list_parts(upload_id)
+        except Exception as err:
+            if error_code(err) == "NoSuchUpload":
+                log.info(
+                    "upload %s: the server no longer has the interrupted upload; starting over",
+                    shown(self.name),
+                )
+            else:
+                log.warning(
+                    "upload %s: cannot list the interrupted upload's parts (%s); starting over",
+                    shown(self.name),
+                    shown(error_code(err) or type(err).__name__),
+                )
+                self._abort(upload_id)
+            return None, {}
+        kept: dict[int, dict[str, Any]] = {}
+        for part in parts:
+            n = part.number
+            entry = listed.get(n)
+            if entry is None or not 1 <= n <= len(crcs) or part.crc != crcs[n - 1]:
+                continue
+            listed_crc = entry.get(checksum_field)
+            if (
+                str(entry.get("ETag", "")).strip('"') == part.etag.strip('"')
+                and int(entry.get("Size", -1)) == lengths[n - 1]
+                and (listed_crc is None or listed_crc == encode(part.crc, algorithm))
+            ):
+                kept[n] = {"PartNumber": n, "ETag": part.etag, checksum_field: encode(part.crc)}
+        if not kept:
+            # Nothing to gain from the old upload, and a server that lists the
+            # parts of an upload it no longer has (s3s-fs) would refuse them.
+            log.info("upload %s: no stored part can be proven; starting over", shown(self.name))
+            self._abort(upload_id)
+            return None, {}
+        return upload_id, kept
+
+    def _list_parts(self, upload_id: str) -> dict[int, dict[str, Any]]:
+        """The parts the server holds for ``upload_id`` (write key), by number."""
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=self.key, UploadId=upload_id
+        )
+        return {int(p["PartNumber"]): p for page in pages for p in page.get("Parts", [])}
 
     def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> str:
         algorithm = self.config.checksum_algorithm
@@ -160,12 +341,27 @@ class Upload(Transfer):
         return None
 
     def _abort(self, upload_id: str) -> None:
-        try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
-        except Exception as err:
-            log.warning(
-                "could not abort multipart upload %s of %s (%s); its parts remain",
-                shown(upload_id),
-                shown(self.name),
-                type(err).__name__,
-            )
+        abort_quietly(self.client, self.bucket, self.key, upload_id)
+
+
+def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Aborts a multipart upload (write key), best effort: a failure is
+    logged, and one the server no longer has is already what we want."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except Exception as err:
+        if error_code(err) == "NoSuchUpload":
+            return
+        log.warning(
+            "could not abort multipart upload %s of %s/%s (%s); its parts remain",
+            shown(upload_id),
+            shown(bucket),
+            shown(key),
+            type(err).__name__,
+        )
+
+
+def _digest(params: dict[str, Any]) -> str:
+    """What tells an upload created with other headers or metadata."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -2,6 +2,7 @@
 can SIGKILL it midway and run the same call again:
 
     python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH [cli]
+    python tests/helpers/resumable.py upload CONFIG BUCKET KEY PATH
 
 Parts are 5 MiB (S3's minimum) and one at a time besides the first, so
 that they complete one after another and a kill leaves some done. With
@@ -29,6 +30,8 @@ def main(argv: list[str]) -> int:
         print("started", flush=True)
         if command == "download":
             manager.download_file(bucket, key, path)
+        elif command == "upload":
+            manager.upload_file(bucket, key, path)
         else:
             raise SystemExit(f"unknown command {command}")
     print("done", flush=True)

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .. import leftovers
-from ..errors import AccessDenied, CDNError, NotFound
+from .. import leftovers, upload_journal
+from ..errors import AccessDenied, CDNError, ConfigError, NotFound
 from ..escape import shown
-from .app import EXIT_FAILURE, EXIT_OK, App, UsageError
+from .app import EXIT_FAILURE, EXIT_OK, PROG, App, UsageError
 from .output import human_size, resumed_note
 
 
@@ -63,13 +63,28 @@ def cmd_upload(app: App, args: argparse.Namespace) -> int:
             size = len(data)
             with app.progress(size, args.key) as bar:
                 app.manager.put_bytes(args.bucket, args.key, data, progress=bar, **options)
+        resumed = 0  # standard input is not resumable
     else:
         size = Path(args.file).stat().st_size
         with app.progress(size, args.key) as bar:
-            app.manager.upload_file(args.bucket, args.key, args.file, progress=bar, **options)
+            result = app.manager.upload_file(
+                args.bucket, args.key, args.file, progress=bar, **options
+            )
+        resumed = result.resumed_bytes
+    if resumed:
+        app.say(resumed_note(resumed, size))
     source = "stdin" if args.file == "-" else args.file
     app.say(f"uploaded {shown(source)} -> {args.bucket}/{shown(args.key)} ({human_size(size)})")
-    app.emit({"ok": True, "bucket": args.bucket, "key": args.key, "source": source, "size": size})
+    app.emit(
+        {
+            "ok": True,
+            "bucket": args.bucket,
+            "key": args.key,
+            "source": source,
+            "size": size,
+            "resumed_bytes": resumed,
+        }
+    )
     return EXIT_OK
 
 
@@ -195,6 +210,16 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
     report = app.manager.check(args.bucket)
     if not app.quiet or not report.ok:
         app.show(app.redact(str(report)))
+    # Informational, never a failure: what interrupted transfers kept (in
+    # this folder only: a walk of a whole tree could take long).
+    files = leftovers.find(Path("."), recursive=False)
+    uploads = upload_journal.interrupted()
+    if files or uploads:
+        app.say(
+            f"leftovers: {len(files)} files of interrupted downloads in this folder, "
+            f"{len(uploads)} interrupted uploads in {shown(str(upload_journal.folder()))} "
+            f"(see `{PROG} clean`)"
+        )
     app.emit(
         {
             "ok": report.ok,
@@ -202,6 +227,7 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
             "bucket": report.bucket,
             "region": report.region,
             "findings": [asdict(finding) for finding in report.findings],
+            "leftovers": {"download_files": len(files), "interrupted_uploads": len(uploads)},
         }
     )
     return EXIT_OK if report.ok else EXIT_FAILURE
@@ -210,21 +236,96 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
 def cmd_clean(app: App, args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     found = leftovers.find(folder)
+    uploads = upload_journal.interrupted()
     for path in found:
         app.show(shown(str(path)))
-    if not found:
-        app.say(f"nothing left over in {shown(str(folder))}")
-    elif args.yes:
+    for journal, header in uploads:
+        app.show(_upload_line(journal, header))
+    if not found and not uploads:
+        app.say(f"nothing left over in {shown(str(folder))}, no interrupted upload")
+    remove = bool(found or uploads) and (args.yes or _confirmed(app, len(found), len(uploads)))
+    aborted = 0
+    if remove:
         leftovers.remove(found)
-        app.say(f"removed {len(found)} files")
-    else:
-        app.say(f"{len(found)} files left over; run again with --yes to remove them")
+        if found:
+            app.say(f"removed {len(found)} files")
+        aborted = _abort_uploads(app, uploads)
+    elif found or uploads:
+        app.say(
+            f"{len(found)} files left over, {len(uploads)} interrupted uploads; "
+            "run again with --yes to remove them"
+        )
     app.emit(
         {
             "ok": True,
             "folder": str(folder),
             "leftovers": [str(p) for p in found],
-            "removed": bool(found) and args.yes,
+            "uploads": [_upload_document(journal, header) for journal, header in uploads],
+            "removed": remove,
+            "aborted": aborted,
         }
     )
     return EXIT_OK
+
+
+def _upload_line(journal: Path, header: upload_journal.Header | None) -> str:
+    if header is None:
+        return f"{shown(str(journal))}: a damaged upload journal"
+    return (
+        f"{shown(str(journal))}: upload of {shown(header.path)} to {shown(header.endpoint)} "
+        f"{shown(header.bucket)}/{shown(header.key)} (id {shown(header.upload_id)})"
+    )
+
+
+def _upload_document(journal: Path, header: upload_journal.Header | None) -> dict[str, Any]:
+    if header is None:
+        return {"journal": str(journal), "damaged": True}
+    return {
+        "journal": str(journal),
+        "endpoint": header.endpoint,
+        "bucket": header.bucket,
+        "key": header.key,
+        "file": header.path,
+        "upload_id": header.upload_id,
+    }
+
+
+def _confirmed(app: App, files: int, uploads: int) -> bool:
+    """Asks on a terminal (without --json); anything but yes is no."""
+    if app.json or not sys.stdin.isatty():
+        return False
+    answer = input(f"remove {files} files and abort {uploads} interrupted uploads? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _abort_uploads(app: App, uploads: list[tuple[Path, upload_journal.Header | None]]) -> int:
+    """Aborts the uploads (write key) the journals record on the configured
+    endpoint and removes their journals; returns how many journals went."""
+    if not uploads:
+        return 0
+    endpoint = ""  # damaged journals alone need no key to be removed
+    if any(header is not None for _, header in uploads):
+        try:
+            endpoint = app.manager.creds.host
+        except ConfigError as err:
+            app.warn(f"interrupted uploads left: no write key to abort them with ({err})")
+            return 0
+
+    def abort(header: upload_journal.Header) -> None:
+        # NotFound: already gone (aborted, completed, or expired by the server).
+        with contextlib.suppress(NotFound):
+            app.manager.abort_upload(header.bucket, header.key, header.upload_id)
+
+    done = elsewhere = 0
+    for journal, _ in uploads:
+        try:
+            if upload_journal.discard(journal, abort, endpoint):
+                done += 1
+            else:
+                elsewhere += 1
+        except CDNError as err:
+            app.warn(f"{shown(str(journal))} left: {err}")
+    app.say(f"aborted {done} interrupted uploads (and removed their journals)")
+    if elsewhere:
+        app.warn(f"{elsewhere} interrupted uploads left: of another endpoint than {endpoint}")
+    return done

@@ -95,5 +95,5 @@ class ProgressBar:
 
 
 def resumed_note(resumed: int, size: int) -> str:
-    """What a resumed download says: ``resumed: 14.2 of 20 GiB already here``."""
+    """What a resumed transfer says: ``resumed: 14.2 of 20 GiB already here``."""
     return f"resumed: {human_size(resumed)} of {human_size(size)} already here"

@@ -73,7 +73,7 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--no-resume",
         action="store_true",
         default=default(False),
-        help="an interrupted download keeps nothing, and none is resumed",
+        help="an interrupted download or file upload keeps nothing, and none is resumed",
     )
     group.add_argument(
         "-q",
@@ -257,12 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
         "clean",
         cmd_clean,
         "list what interrupted downloads left below FOLDER (kept for resuming, or of a "
-        "killed process); with --yes, remove it",
+        "killed process) and the interrupted uploads the cache folder records; with --yes "
+        "(or a confirmation on a terminal), remove the files and abort the uploads",
         f"  {PROG} clean downloads/\n  {PROG} clean downloads/ --yes\n"
-        "a download running meanwhile keeps its files.\n",
+        "a transfer running meanwhile keeps its files; an upload is aborted with the write "
+        "key of the configuration, only on its endpoint.\n",
     )
     clean.add_argument("folder", metavar="FOLDER", nargs="?", default=".", help="default: .")
-    clean.add_argument("--yes", action="store_true", help="remove what is listed")
+    clean.add_argument("--yes", action="store_true", help="remove what is listed, without asking")
 
     server = command(
         "local-server",

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
+from ..cachedir import cache_folder as user_cache
 from ..errors import LocalIOError
 from ..escape import shown
 from ..shard import Shard
@@ -52,8 +53,7 @@ Value = int | str
 
 def cache_folder() -> Path:
     """``$XDG_CACHE_HOME/cdn-manager/deploy`` (default ``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cdn-manager" / "deploy"
+    return user_cache("deploy")
 
 
 def _name(kind: str, shard: Shard | None, *parts: str) -> str:
