@@ -22,6 +22,7 @@ from .planes.base import Condition, DataPlane, ObjectOptions, Put
 from .s3errors import ETagMismatch
 from .source import Source
 from .transfer import Transfer, run_parts
+from .unaborted import abort
 
 log = logging.getLogger("cdn_manager")
 
@@ -80,6 +81,9 @@ class Upload(Transfer):
             for start in range(0, self.source.size, part_size)
         ]
         full = _core.combine_checksums(list(zip(crcs, lengths, strict=True)), algorithm)
+        # Uploads an earlier failure could not abort (the server was down):
+        # the server answers again if this upload gets going.
+        self.transport.unaborted.retry(self.client)
         upload_id = self.client.create_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -89,6 +93,7 @@ class Upload(Transfer):
             ChecksumType="FULL_OBJECT",
             **self._options(full).boto3_params(),
         )["UploadId"]
+        log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
 
         def send(number: int) -> dict[str, Any]:
             offset = (number - 1) * part_size
@@ -143,6 +148,7 @@ class Upload(Transfer):
                 raise
             log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
             return etag
+        log.debug("upload %s of %s: completed", shown(upload_id), shown(self.name))
         return str(response.get("ETag", ""))
 
     def _stored(self, full: int) -> str | None:
@@ -160,12 +166,5 @@ class Upload(Transfer):
         return None
 
     def _abort(self, upload_id: str) -> None:
-        try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
-        except Exception as err:
-            log.warning(
-                "could not abort multipart upload %s of %s (%s); its parts remain",
-                shown(upload_id),
-                shown(self.name),
-                type(err).__name__,
-            )
+        if not abort(self.client, self.bucket, self.key, upload_id):
+            self.transport.unaborted.add(self.bucket, self.key, upload_id)
