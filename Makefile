@@ -64,8 +64,8 @@ test-rust: $(VENV)/.deps
 PYTEST := $(PY) -m pytest -q -n 2
 PORTABLE_TESTS := tests/test_roundtrip.py tests/test_faults.py tests/test_integrity.py
 test-python: build-dev $(S3S_FS) $(GARAGE)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not node_kill"
-	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging and not node_kill"
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST)
+	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) $(PORTABLE_TESTS)
 
 # The inner loop while developing: one plane, no slow or packaging tests.
@@ -74,11 +74,10 @@ test-fast: build-dev $(S3S_FS) $(GARAGE)
 
 test: test-rust test-python
 
-# The Garage node-kill test, out of make test while its open defect stands:
-# in 1 of 4 runs every item succeeded but an unfinished multipart upload was
-# listed after the node came back (cause not found yet; see the README).
+# Only the Garage 3-node cluster tests (make test runs them too): a node
+# killed mid-batch, the client's own node killed, a node down from the start.
 test-cluster: build-dev $(GARAGE)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m node_kill
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) tests/test_garage_cluster.py
 
 # Benchmarks run in a virtualenv of their own: their packages (awscrt above
 # all, which switches botocore to the CRT signer and checksums) must never
