@@ -16,7 +16,7 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick clean
+.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,11 @@ bench: bench-build bench-tools $(S3S_FS)
 # writes benchmarks/results/quick.*, never latest.*.
 bench-quick: bench-build bench-tools $(S3S_FS)
 	$(BENCH_PY) benchmarks/bench.py --quick $(BENCH_ARGS)
+
+# The quick run against one Garage node (started as the tests start it);
+# writes benchmarks/results/garage-quick.*.
+bench-garage-quick: bench-build bench-tools $(GARAGE)
+	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests examples benchmarks
