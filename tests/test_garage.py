@@ -44,6 +44,26 @@ def test_transfers_links_and_doctor_use_the_servers_region_natively(
     assert manager.data_plane.name == "native"
 
 
+@pytest.mark.parametrize("first", ["stat", "exists", "stat after a download"])
+def test_a_head_first_learns_the_region_it_cannot_be_told(
+    garage_server: Server, workdir: Path, first: str
+) -> None:
+    # A HEAD signed for another region gets a bare 400 from Garage (no body
+    # names the region), and botocore's redirector cannot learn from it.
+    bucket = garage_server.new_bucket()
+    garage_server.admin.put_object(Bucket=bucket, Key="k", Body=b"on garage")
+    manager = garage_server.manager(replace(SMALL_PARTS, data_plane="native"), region=None)
+    if first == "exists":
+        assert manager.exists(bucket, "k")
+        assert not manager.exists(bucket, "missing")
+    else:
+        if first == "stat after a download":
+            # The native GET learns the region; boto3's HEAD must sign for it.
+            assert manager.get_file(bucket, "k", workdir / "k").read_bytes() == b"on garage"
+        assert manager.stat(bucket, "k").size == len(b"on garage")
+    assert manager.check(bucket).region == f"{REGION} (learnt)"
+
+
 def test_a_wrong_configured_region_is_an_error_naming_the_servers(
     garage_server: Server, workdir: Path
 ) -> None:

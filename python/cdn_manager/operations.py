@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 from . import _core
 from .audit import AuditReport, check
@@ -255,10 +255,21 @@ class Operations:
         )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
-        def head() -> ObjectInfo:
-            client = self.transport.download_client
+        client = self.transport.download_client
+        regions = self.transport.regions
+
+        def send() -> Any:
+            head = partial(client.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
             try:
-                response = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+                return head()
+            except Exception as err:
+                if error_code(err) != "400" or not regions.learn_after_bodyless_refusal(bucket):
+                    raise
+                return head()
+
+        def head() -> ObjectInfo:
+            try:
+                response = send()
             except Exception as err:
                 if error_code(err) != "404":
                     raise

@@ -10,8 +10,9 @@ for the bucket; with one configured, that answer is :class:`WrongRegion`
 instead. Only those answers teach a region: Garage names its region in every
 error and refuses a bad signature with ``AccessDenied``, so a refusal code
 alone cannot tell a wrong region from a signing bug. The boto3 clients sign
-for what is known here (:meth:`Regions.steer`): botocore's redirector cannot
-learn from a HEAD, whose error answer has no body.
+for what is known here or by the native plane (:meth:`Regions.steer`):
+botocore's redirector cannot learn from a HEAD, whose error answer has no
+body, so a HEAD refused that way asks the server once and is sent again.
 """
 
 from __future__ import annotations
@@ -60,9 +61,17 @@ class Regions:
         return client
 
     def _redirect(self, builtins: dict[str, Any], params: dict[str, Any], **_: Any) -> None:
-        known = self._known.get(params.get("Bucket", ""))
+        bucket = params.get("Bucket", "")
+        known = self._known.get(bucket)
         if known is not None:
             builtins["AWS::Region"] = known.name
+        elif self.configured is None and self.engine is not None:
+            # What the native plane learnt from a refused request of its own
+            # (its first GET or PUT): a HEAD through boto3 after it, which
+            # could not learn for itself, is signed right.
+            learnt = self.engine.region_for(bucket)
+            if learnt != DEFAULT_REGION:
+                builtins["AWS::Region"] = learnt
 
     def of(self, bucket: str) -> Region:
         """``bucket``'s region: asked of the server (a listing of no keys,
@@ -84,11 +93,22 @@ class Regions:
         self._known[bucket] = region
         return region
 
+    def learn_after_bodyless_refusal(self, bucket: str) -> bool:
+        """After a HEAD on ``bucket`` was refused with a bare 400 (no body, so
+        no region named: Garage's answer to a HEAD signed for another
+        region), asks the server once (:meth:`of`) if the region is neither
+        configured nor known yet; True if it named another region, so the
+        HEAD is worth sending again."""
+        if self.configured is not None or bucket in self._known or self.engine is None:
+            return False
+        return self.of(bucket).name != DEFAULT_REGION
+
     def confirm(self, bucket: str) -> None:
         """With a region configured, checks once per bucket that its server
         agrees (:class:`WrongRegion` if not), before any request. Without,
         nothing is sent: the native plane learns the region from its first
         refused request, botocore's redirector from its own (except a HEAD,
-        whose bodyless 400 names no region: see the README)."""
+        whose bodyless 400 names no region: see
+        :meth:`learn_after_bodyless_refusal`)."""
         if self.configured is not None:
             self.of(bucket)
