@@ -1,6 +1,7 @@
 """A 3-node Garage cluster on loopback (three processes, every object stored
 on all three): a storage node dies in the middle of a batch and comes back,
-or is down before it starts. Every item either arrives with its exact bytes
+the node the client talks to dies and comes back after the batch, or a node
+is down before it starts. Every item either arrives with its exact bytes
 or fails with an error that names it, leaving no partial file and (once the
 cluster is whole again) no unfinished multipart upload; the failed items
 then succeed when run again.
