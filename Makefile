@@ -16,7 +16,7 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick clean
+.PHONY: demo test test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,8 +64,8 @@ test-rust: $(VENV)/.deps
 PYTEST := $(PY) -m pytest -q -n 2
 PORTABLE_TESTS := tests/test_roundtrip.py tests/test_faults.py tests/test_integrity.py
 test-python: build-dev $(S3S_FS) $(GARAGE)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not node_kill"
-	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging and not node_kill"
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST)
+	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) $(PORTABLE_TESTS)
 
 # The inner loop while developing: one plane, no slow or packaging tests.
@@ -74,11 +74,10 @@ test-fast: build-dev $(S3S_FS) $(GARAGE)
 
 test: test-rust test-python
 
-# The Garage node-kill test, out of make test while its open defect stands:
-# in 1 of 4 runs every item succeeded but an unfinished multipart upload was
-# listed after the node came back (cause not found yet; see the README).
+# Only the Garage 3-node cluster tests (make test runs them too): a node
+# killed mid-batch, the client's own node killed, a node down from the start.
 test-cluster: build-dev $(GARAGE)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m node_kill
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) tests/test_garage_cluster.py
 
 # Benchmarks run in a virtualenv of their own: their packages (awscrt above
 # all, which switches botocore to the CRT signer and checksums) must never
@@ -113,6 +112,11 @@ bench: bench-build bench-tools $(S3S_FS)
 # writes benchmarks/results/quick.*, never latest.*.
 bench-quick: bench-build bench-tools $(S3S_FS)
 	$(BENCH_PY) benchmarks/bench.py --quick $(BENCH_ARGS)
+
+# The quick run against one Garage node (started as the tests start it);
+# writes benchmarks/results/garage-quick.*.
+bench-garage-quick: bench-build bench-tools $(GARAGE)
+	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests examples benchmarks

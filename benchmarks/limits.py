@@ -117,7 +117,9 @@ def in_parallel(job: Job, count: int, action: Callable[[Connection, int], T]) ->
 class _Presigning(Client):
     def __init__(self, job: Job) -> None:
         super().__init__(job)
-        self.s3 = boto3_client(job)
+        # SigV4 query strings: botocore presigns S3 URLs with SigV2 by
+        # default, which Garage takes for an anonymous request (403).
+        self.s3 = boto3_client(job, signature_version="s3v4")
 
     def presign(self, method: str, **params: object) -> str:
         url: str = self.s3.generate_presigned_url(

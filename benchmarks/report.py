@@ -190,7 +190,7 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 def write_markdown(document: dict[str, Any], path: Path) -> str:
     """Writes and returns the tables: one per workload."""
-    lines = [f"Machine: {document['machine']}."]
+    lines = [f"Machine: {document['machine']}.", f"Server: {document['server']}."]
     if document.get("quick"):
         lines.append("**Quick run** (small objects, few rounds): not comparable to a full run.")
     lines.append(f"{document['note']}")
@@ -292,7 +292,7 @@ def write_chart(document: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{workload}: {block['description']}", fontsize=9, loc="left")
         ax.set_xlabel(block["unit"] + " (median of rounds; bars show min-max)", fontsize=8)
         ax.tick_params(labelsize=8)
-    title = "cdn-manager vs peers, s3s-fs on loopback"
+    title = f"cdn-manager vs peers, {document.get('server_name', 's3s-fs')} on loopback"
     if document.get("quick"):
         title += " — QUICK RUN"
     if document.get("preliminary"):

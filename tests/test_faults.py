@@ -19,6 +19,7 @@ the server. Multipart sizes on moto are the fast set; the rest is ``slow``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cdn_manager import unaborted
 
 from conftest import SMALL_PARTS, MiB, Server, StartProxy, error_lines, files_under
 from helpers.faultproxy import Fault, Rule
@@ -304,6 +307,38 @@ def test_permanent_fault_on_completing_a_multipart_upload_aborts_it(
     assert any_server.unfinished_uploads(bucket) == []
     (line,) = error_lines(cdn_log)
     assert "InternalError" in line
+
+
+@pytest.mark.parametrize("made_by", ["close", "next upload"])
+def test_an_abort_that_failed_while_the_server_was_unavailable_is_made_later(
+    any_server: Server,
+    bucket: str,
+    fault_proxy: StartProxy,
+    cdn_log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    made_by: str,
+) -> None:
+    proxy = fault_proxy(any_server)
+    proxy.add(Rule(Fault.INTERNAL_ERROR, **COMPLETE))
+    # Every attempt to abort the failed upload, while "the server is down".
+    attempts = PERMANENT_CONFIG.max_attempts
+    aborts = proxy.add(Rule(Fault.SLOW_DOWN, method="DELETE", query="uploadId=", times=attempts))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, "faults/abort.bin", os.urandom(SIZES["multipart"])) is False
+    (left,) = any_server.unfinished_uploads(bucket)
+    assert aborts.applied == attempts
+    if made_by == "close":
+        manager.close()
+    else:
+        # Without the wait between rounds of retries (10 s) a test need not make.
+        monkeypatch.setattr(unaborted, "RETRY_INTERVAL", 0.0)
+        proxy.clear()
+        assert manager.upload(bucket, "faults/next.bin", os.urandom(SIZES["multipart"])) is True
+
+    assert any_server.unfinished_uploads(bucket) == []
+    warnings = [r.getMessage() for r in cdn_log.records if r.levelno == logging.WARNING]
+    assert any(f"could not abort multipart upload {left}" in w for w in warnings)
 
 
 @pytest.mark.parametrize("any_server", ["moto"], indirect=True)

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
-from . import _core, leftovers, upload_journal
+from . import _core, leftovers, unaborted, upload_journal
 from .audit import AuditReport, check
 from .config import TransferConfig
 from .credentials import CDNCredentials
@@ -41,7 +41,7 @@ from .s3errors import error_code, translate, with_hint
 from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
 from .transport import build_transport
-from .upload import Upload, abort_quietly
+from .upload import Upload
 
 log = logging.getLogger("cdn_manager")
 T = TypeVar("T")
@@ -177,7 +177,8 @@ class Operations:
                 shown(header.key),
                 self.config.stale_after,
             )
-            abort_quietly(client, header.bucket, header.key, header.upload_id)
+            if not unaborted.abort(client, header.bucket, header.key, header.upload_id):
+                self.transport.unaborted.add(header.bucket, header.key, header.upload_id)
 
         try:
             upload_journal.sweep(self.creds.host, self.config.stale_after, abort)

@@ -20,6 +20,7 @@ from .planes.base import DataPlane
 from .planes.native import signing_keys
 from .regions import DEFAULT_REGION, Regions
 from .retry import RetryQuota
+from .unaborted import Unaborted
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Transport:
     regions: Regions
     #: The read key's session, for presigning in a learnt region.
     reader: Any
+    #: Multipart uploads whose abort failed (server unreachable), aborted
+    #: on the next multipart upload and at close.
+    unaborted: Unaborted = field(default_factory=Unaborted)
     _presigners: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +77,7 @@ class Transport:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.unaborted.retry(self.upload_client, now=True)
 
 
 def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Transport:

@@ -30,6 +30,7 @@ from .retry import is_transient
 from .s3errors import ETagMismatch, error_code
 from .source import FileSource, Source
 from .transfer import Transfer, run_parts
+from .unaborted import abort
 from .upload_journal import Header, Journal, Part, path_for
 
 log = logging.getLogger("cdn_manager")
@@ -136,6 +137,9 @@ class Upload(Transfer):
             upload_id, kept = self._resumable(journal, wanted, crcs, lengths)
         fresh = upload_id is None
         if upload_id is None:
+            # Uploads an earlier failure could not abort (the server was
+            # down): the server answers again if this upload gets going.
+            self.transport.unaborted.retry(self.client)
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -145,6 +149,7 @@ class Upload(Transfer):
                 ChecksumType="FULL_OBJECT",
                 **options.boto3_params(),
             )["UploadId"]
+            log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
         # The journal that keeps the upload for the next run: the one it was
         # resumed from, or (below) a new one once it names the new upload.
         recording = None if fresh else journal
@@ -324,6 +329,7 @@ class Upload(Transfer):
                 raise
             log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
             return etag
+        log.debug("upload %s of %s: completed", shown(upload_id), shown(self.name))
         return str(response.get("ETag", ""))
 
     def _stored(self, full: int) -> str | None:
@@ -341,24 +347,8 @@ class Upload(Transfer):
         return None
 
     def _abort(self, upload_id: str) -> None:
-        abort_quietly(self.client, self.bucket, self.key, upload_id)
-
-
-def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
-    """Aborts a multipart upload (write key), best effort: a failure is
-    logged, and one the server no longer has is already what we want."""
-    try:
-        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except Exception as err:
-        if error_code(err) == "NoSuchUpload":
-            return
-        log.warning(
-            "could not abort multipart upload %s of %s/%s (%s); its parts remain",
-            shown(upload_id),
-            shown(bucket),
-            shown(key),
-            type(err).__name__,
-        )
+        if not abort(self.client, self.bucket, self.key, upload_id):
+            self.transport.unaborted.add(self.bucket, self.key, upload_id)
 
 
 def _digest(params: dict[str, Any]) -> str:

@@ -42,6 +42,7 @@ class GarageNode:
     root: Path
     rpc_secret: str
     replication: int
+    region: str = REGION
     rpc_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
@@ -66,7 +67,7 @@ class GarageNode:
             f'rpc_public_addr = "127.0.0.1:{self.rpc_port}"\n'
             f'rpc_secret = "{self.rpc_secret}"\n'
             "[s3_api]\n"
-            f's3_region = "{REGION}"\n'
+            f's3_region = "{self.region}"\n'
             f'api_bind_addr = "127.0.0.1:{self.s3_port}"\n'
             'root_domain = ".s3.garage.localhost"\n'
             "[admin]\n"
@@ -122,12 +123,13 @@ class GarageNode:
 
 class GarageCluster:
     """``size`` nodes on loopback, each a zone of its own, replicating every
-    object ``size`` times (one node: a single-node store)."""
+    object ``size`` times (one node: a single-node store), answering S3
+    requests signed for ``region``."""
 
-    def __init__(self, binary: str, root: Path, size: int = 1) -> None:
+    def __init__(self, binary: str, root: Path, size: int = 1, region: str = REGION) -> None:
         rpc_secret = secrets.token_hex(32)
         self.nodes = [
-            GarageNode(binary, root / f"node{i}", rpc_secret, replication=size) for i in range(size)
+            GarageNode(binary, root / f"node{i}", rpc_secret, size, region) for i in range(size)
         ]
         for node in self.nodes:
             node.write_config()
@@ -178,6 +180,21 @@ class GarageCluster:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
+
+    def repair_tables(self, timeout: float = 60.0) -> None:
+        """Starts Garage's anti-entropy on every node now (``garage repair
+        tables``) instead of at its 10-minute interval: a node that was down
+        gets the writes it missed, which until then only reads that happen
+        to include it would repair. Tries again until every node has it
+        running (a node just restarted may not be connected yet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.cli("repair", "--all-nodes", "--yes", "tables")
+            if out.count("Repair launched") == len(self.nodes):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"garage repair tables: {out.strip()}")
+            time.sleep(0.5)
 
     def close(self) -> None:
         for node in self.nodes:
