@@ -301,11 +301,16 @@ class Upload(Transfer):
         return upload_id, kept
 
     def _list_parts(self, upload_id: str) -> dict[int, dict[str, Any]]:
-        """The parts the server holds for ``upload_id`` (write key), by number."""
-        pages = self.client.get_paginator("list_parts").paginate(
-            Bucket=self.bucket, Key=self.key, UploadId=upload_id
-        )
-        return {int(p["PartNumber"]): p for page in pages for p in page.get("Parts", [])}
+        """The parts the server holds for ``upload_id``, by number: asked with
+        the write key, or with the read key where the server lets only a key
+        that may read the bucket list them (Garage). Listing is reading: it
+        gives the read key nothing it did not have."""
+        try:
+            return _parts(self.client, self.bucket, self.key, upload_id)
+        except ClientError as err:
+            if error_code(err) not in ("AccessDenied", "403"):
+                raise
+        return _parts(self.transport.download_client, self.bucket, self.key, upload_id)
 
     def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> str:
         algorithm = self.config.checksum_algorithm
@@ -349,6 +354,11 @@ class Upload(Transfer):
     def _abort(self, upload_id: str) -> None:
         if not abort(self.client, self.bucket, self.key, upload_id):
             self.transport.unaborted.add(self.bucket, self.key, upload_id)
+
+
+def _parts(client: Any, bucket: str, key: str, upload_id: str) -> dict[int, dict[str, Any]]:
+    pages = client.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id)
+    return {int(p["PartNumber"]): p for page in pages for p in page.get("Parts", [])}
 
 
 def _digest(params: dict[str, Any]) -> str:
