@@ -282,7 +282,9 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def garage_bin() -> str:
     binary = garage_binary()
     if binary is None:
-        pytest.fail("garage not found: run `make test` (it installs it) or set CDN_MANAGER_GARAGE")
+        pytest.fail(
+            "garage not found: run `make test-garage` (it installs it) or set CDN_MANAGER_GARAGE"
+        )
     return binary
 
 
@@ -331,6 +333,17 @@ def powerless_key(iam_server: Server) -> tuple[str, str]:
 
 
 ANY_SERVER = {"moto": "moto_server", "s3s-fs": "s3s_server", "garage": "garage_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test that runs on Garage (a node or the cluster, named by
+    a fixture or chosen by a parameter) ``garage``: ``make test-garage``
+    runs those, ``make test`` the rest, so that each stays short."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        chosen = any(isinstance(v, str) and v.startswith("garage") for v in params.values())
+        if chosen or "garage_bin" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.garage)
 
 
 @pytest.fixture(params=list(ANY_SERVER))

@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from cdn_manager import CDNCredentials, CDNManager, TransferResult
 
 from conftest import SMALL_PARTS, MiB, Server, admin_client, files_under
-from helpers.garage import REGION, GarageCluster
+from helpers.garage import REGION, GarageCluster, GarageNode
 from helpers.leaks import remember
 
 pytestmark = pytest.mark.slow
@@ -161,6 +161,47 @@ def settled_listings(
 NONE_LISTED = {0: [], 1: [], 2: []}
 
 
+class Killer:
+    """A batch's progress callback that kills ``victim`` once a third of the
+    upload bytes have moved and, with ``restart``, starts it again at two
+    thirds; ``events`` says what it did."""
+
+    def __init__(self, victim: GarageNode, uploads: dict[str, bytes], restart: bool) -> None:
+        self.victim = victim
+        self.total = sum(map(len, uploads.values()))
+        self.restart = restart
+        self.events: list[str] = []
+        self._moved = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self._moved += n
+            if not self.events and self._moved > self.total // 3:
+                self.victim.kill()
+                self.events.append("killed")
+            elif self.restart and self.events == ["killed"] and self._moved > 2 * self.total // 3:
+                self.victim.start()
+                self.events.append("restarted")
+
+
+def assert_all_exact(
+    garage: GarageCluster,
+    server: Server,
+    bucket: str,
+    uploads: dict[str, bytes],
+    seeded: dict[str, bytes],
+    dest: Path,
+) -> None:
+    """After the rerun: every upload stored and every download on disk with
+    its exact bytes, nothing else in the folder, no upload left unfinished."""
+    for key, data in uploads.items():
+        assert server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    assert files_under(dest) == set(seeded)
+    assert all((dest / key).read_bytes() == data for key, data in seeded.items())
+    assert settled_listings(garage, server, bucket) == NONE_LISTED
+
+
 def seed(server: Server, bucket: str) -> dict[str, bytes]:
     seeded = {f"seed/{i:03}.bin": payload(i) for i in range(ITEMS_PER_DIRECTION)}
     for key, data in seeded.items():
@@ -179,38 +220,18 @@ def test_a_node_killed_mid_batch_leaves_every_item_exact_or_cleanly_failed(
     dest = tmp_path / "down"
     manager = CDNManager(server.credentials, SMALL_PARTS)
     victim = garage.nodes[2]
-    total = sum(map(len, uploads.values()))
-    moved = [0]
-    lock = threading.Lock()
-    events: list[str] = []
-
-    def progress(n: int) -> None:
-        # The node dies once a third of the upload bytes have moved and comes
-        # back at two thirds: down in the middle of the batch, whatever the
-        # machine's speed.
-        with lock:
-            moved[0] += n
-            if not events and moved[0] > total // 3:
-                victim.kill()
-                events.append("killed")
-            elif events == ["killed"] and moved[0] > 2 * total // 3:
-                victim.start()
-                events.append("restarted")
-
-    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, progress)
-    if events == ["killed"]:
+    # Down in the middle of the batch, whatever the machine's speed.
+    killer = Killer(victim, uploads, restart=True)
+    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, killer)
+    if killer.events == ["killed"]:
         victim.start()
-    assert events[0] == "killed"
+    assert killer.events[0] == "killed"
     failed_up, failed_down = check_outcomes(server, bucket, uploads, seeded, up, down, dest)
     print(f"failed while a node was down: {len(failed_up)} uploads, {len(failed_down)} downloads")
     assert settled_listings(garage, server, bucket) == NONE_LISTED
     rerun_up, rerun_down = run_batch(manager, bucket, failed_up, failed_down, dest)
     assert [r.key for r in [*rerun_up, *rerun_down] if not r.ok] == []
-    for key, data in uploads.items():
-        assert server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    assert files_under(dest) == set(seeded)
-    assert all((dest / key).read_bytes() == data for key, data in seeded.items())
-    assert settled_listings(garage, server, bucket) == NONE_LISTED
+    assert_all_exact(garage, server, bucket, uploads, seeded, dest)
 
 
 @pytest.mark.node_kill
@@ -226,23 +247,11 @@ def test_the_node_the_client_talks_to_killed_mid_batch_fails_items_cleanly_and_a
     # resumable one keeps its journaled part for the next run, by design).
     manager = CDNManager(server.credentials, replace(SMALL_PARTS, resume=False))
     victim = garage.nodes[0]
-    total = sum(map(len, uploads.values()))
-    moved = [0]
-    lock = threading.Lock()
-    events: list[str] = []
-
-    def progress(n: int) -> None:
-        # The endpoint dies once a third of the upload bytes have moved and
-        # stays down until the batch ends: every item still running fails.
-        with lock:
-            moved[0] += n
-            if not events and moved[0] > total // 3:
-                victim.kill()
-                events.append("killed")
-
-    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, progress)
+    # Down until the batch ends: every item still running fails.
+    killer = Killer(victim, uploads, restart=False)
+    up, down = run_batch(manager, bucket, uploads, list(seeded), dest, killer)
     victim.start()
-    assert events == ["killed"]
+    assert killer.events == ["killed"]
     # The admin client reads the uploads back through the restarted node.
     whole(garage, server, bucket)
     failed_up, failed_down = check_outcomes(server, bucket, uploads, seeded, up, down, dest)
@@ -256,11 +265,7 @@ def test_the_node_the_client_talks_to_killed_mid_batch_fails_items_cleanly_and_a
     with CDNManager(server.credentials, SMALL_PARTS) as rerun:
         rerun_up, rerun_down = run_batch(rerun, bucket, failed_up, failed_down, dest)
     assert [r.key for r in [*rerun_up, *rerun_down] if not r.ok] == []
-    for key, data in uploads.items():
-        assert server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    assert files_under(dest) == set(seeded)
-    assert all((dest / key).read_bytes() == data for key, data in seeded.items())
-    assert settled_listings(garage, server, bucket) == NONE_LISTED
+    assert_all_exact(garage, server, bucket, uploads, seeded, dest)
 
 
 def test_with_a_node_down_transfers_proceed_at_quorum(

@@ -24,7 +24,7 @@ REGION = "garage"
 
 
 def garage_binary() -> str | None:
-    """$CDN_MANAGER_GARAGE, else where `make test` installs it, else PATH."""
+    """$CDN_MANAGER_GARAGE, else where `make test-garage` installs it, else PATH."""
     for candidate in (
         os.environ.get("CDN_MANAGER_GARAGE"),
         str(Path.home() / ".cache/cdn-manager/garage/bin/garage"),
