@@ -235,6 +235,7 @@ def test_a_node_killed_mid_batch_leaves_every_item_exact_or_cleanly_failed(
 
 
 @pytest.mark.node_kill
+@pytest.mark.endpoint_kill
 def test_the_node_the_client_talks_to_killed_mid_batch_fails_items_cleanly_and_a_rerun_succeeds(
     cluster: tuple[GarageCluster, Server], tmp_path: Path
 ) -> None:
