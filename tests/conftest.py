@@ -149,6 +149,26 @@ class Server:
         )
         return [m.group(1) for m in found if m]
 
+    def parts_arrived(self, bucket: str) -> bool:
+        """Whether a part of an unfinished upload has reached the server.
+        Waiting for it, not for the upload's creation, makes sure the client
+        journaled the upload first (it does so before sending a part): an
+        interrupt between creation and journal aborts the upload instead."""
+        if self.data_root is None:
+            listed = self.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            return any(
+                self.admin.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get(
+                    "Parts"
+                )
+                for u in listed
+            )
+        # s3s-fs writes a part to ".upload_id-<id>.part-<n>" as it arrives.
+        uploads = self.unfinished_uploads(bucket)
+        return any(
+            p.name.startswith(tuple(f".upload_id-{u}.part-" for u in uploads))
+            for p in self.data_root.iterdir()
+        )
+
     def stored_file(self, bucket: str, key: str) -> Path:
         """s3s-fs only: the file holding an object's bytes."""
         assert self.data_root is not None, f"{self.name} keeps no files"

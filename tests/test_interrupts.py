@@ -73,7 +73,7 @@ def test_interrupted_batch_of_1_gib_and_50_small_files_commits_nothing_after(
     config = config_for(s3s_server, tmp_path)
     process = start_batch("upload", config, bucket, folder)
 
-    wait_until(lambda: s3s_server.unfinished_uploads(bucket), 60, "the big multipart upload")
+    wait_until(lambda: s3s_server.parts_arrived(bucket), 60, "a part of the big upload")
     time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
     reported, took = interrupt(process)
     print(f"interrupt to exit: {took:.2f} s")
@@ -186,13 +186,10 @@ def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(moto_server: Server, tmp_path
     bucket = moto_server.new_bucket()
     (tmp_path / "big.bin").write_bytes(os.urandom(40 * MiB))
 
-    def started() -> bool:
-        return bool(moto_server.admin.list_multipart_uploads(Bucket=bucket).get("Uploads"))
-
     with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
         config = config_for(moto_server, tmp_path, host=proxy.endpoint)
         process = start("upload", bucket, "big.bin", tmp_path / "big.bin", config=config)
-        wait_until(started, 60, "a multipart upload")
+        wait_until(lambda: moto_server.parts_arrived(bucket), 60, "a part")
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
