@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -353,6 +354,15 @@ def powerless_key(iam_server: Server) -> tuple[str, str]:
 
 
 ANY_SERVER = {"moto": "moto_server", "s3s-fs": "s3s_server", "garage": "garage_server"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell without job control starts a background command (``.ci/run
+    &``) with SIGINT ignored, and a child inherits that: the CLI would then
+    (rightly, as any Unix program) ignore the Ctrl-C the interrupt tests
+    send it. A Python handler here is reset to the default in every child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
