@@ -72,8 +72,8 @@ test-python: build-dev $(S3S_FS)
 # planes, as make test-python runs the rest: apart, so that each target stays
 # short (Garage's cold build alone takes about 14 min). .ci/run runs both.
 test-garage: build-dev $(GARAGE)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "garage and not endpoint_kill"
-	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "garage and not packaging and not endpoint_kill"
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m garage
+	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "garage and not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) -m garage $(PORTABLE_TESTS)
 
 # The inner loop while developing: one plane, no slow or packaging tests.
@@ -82,7 +82,7 @@ test-fast: build-dev $(S3S_FS)
 
 test: test-rust test-python
 
-# Only the Garage 3-node cluster tests (make test runs them too): a node
+# Only the Garage 3-node cluster tests (make test-garage runs them too): a node
 # killed mid-batch, the client's own node killed, a node down from the start.
 test-cluster: build-dev $(GARAGE)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) tests/test_garage_cluster.py

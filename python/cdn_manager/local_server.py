@@ -28,7 +28,10 @@ from .credentials import CDNCredentials
 
 def reader_policy(bucket: str) -> dict[str, Any]:
     """What the read key may do: fetch objects of ``bucket``, and list it so
-    that a missing object is a 404 (``NoSuchKey``) rather than a 403."""
+    that a missing object is a 404 (``NoSuchKey``) rather than a 403, and
+    list its unfinished multipart uploads, so that the manager can find and
+    abort one whose creation's answer was lost (the write key may not list:
+    it would learn the names of objects being written)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -41,7 +44,7 @@ def reader_policy(bucket: str) -> dict[str, Any]:
             {
                 "Sid": "ListBucket",
                 "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
+                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                 "Resource": [f"arn:aws:s3:::{bucket}"],
             },
         ],

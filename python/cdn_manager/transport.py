@@ -45,8 +45,9 @@ class Transport:
     regions: Regions
     #: The read key's session, for presigning in a learnt region.
     reader: Any
-    #: Multipart uploads whose abort failed (server unreachable), aborted
-    #: on the next multipart upload and at close.
+    #: Multipart uploads whose abort failed (server unreachable), or whose
+    #: creation's answer was lost, aborted on the next multipart upload and
+    #: at close.
     unaborted: Unaborted = field(default_factory=Unaborted)
     _presigners: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +78,7 @@ class Transport:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
-        self.unaborted.retry(self.upload_client, now=True)
+        self.unaborted.retry(self.upload_client, self.download_client, now=True)
 
 
 def build_transport(credentials: CDNCredentials, config: TransferConfig) -> Transport:

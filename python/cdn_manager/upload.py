@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -30,7 +31,7 @@ from .retry import is_transient
 from .s3errors import ETagMismatch, error_code
 from .source import FileSource, Source
 from .transfer import Transfer, run_parts
-from .unaborted import abort
+from .unaborted import Unanswered, abort, listing
 from .upload_journal import Header, Journal, Part, path_for
 
 log = logging.getLogger("cdn_manager")
@@ -139,16 +140,8 @@ class Upload(Transfer):
         if upload_id is None:
             # Uploads an earlier failure could not abort (the server was
             # down): the server answers again if this upload gets going.
-            self.transport.unaborted.retry(self.client)
-            upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key,
-                ChecksumAlgorithm=algorithm.upper(),
-                # A full-object CRC (not a CRC of part CRCs) where the server
-                # keeps one; the metadata copy covers servers that keep none.
-                ChecksumType="FULL_OBJECT",
-                **options.boto3_params(),
-            )["UploadId"]
+            self.transport.unaborted.retry(self.client, self.transport.download_client)
+            upload_id = self._create(options)
             log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
         # The journal that keeps the upload for the next run: the one it was
         # resumed from, or (below) a new one once it names the new upload.
@@ -218,6 +211,34 @@ class Upload(Transfer):
         if journal is not None:
             journal.remove()
         return etag
+
+    def _create(self, options: ObjectOptions) -> str:
+        """Begins a multipart upload and returns its id. A call whose
+        answer may have been lost (it failed on the way, or only a retry
+        answered) may have created an upload no one knows the id of: the
+        manager looks for it later and aborts it (``unaborted.py``)."""
+        algorithm = self.config.checksum_algorithm
+        began = time.time()
+        try:
+            response = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ChecksumAlgorithm=algorithm.upper(),
+                # A full-object CRC (not a CRC of part CRCs) where the server
+                # keeps one; the metadata copy covers servers that keep none.
+                ChecksumType="FULL_OBJECT",
+                **options.boto3_params(),
+            )
+        except BaseException as err:
+            if not isinstance(err, Exception) or is_transient(err):
+                creation = Unanswered(self.bucket, self.key, began, time.time())
+                self.transport.unaborted.add_unanswered(creation)
+            raise
+        upload_id = str(response["UploadId"])
+        if response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
+            creation = Unanswered(self.bucket, self.key, began, time.time(), upload_id)
+            self.transport.unaborted.add_unanswered(creation)
+        return upload_id
 
     def _worth_resuming(self, err: BaseException) -> bool:
         """Whether a failed upload keeps its parts: it was interrupted
@@ -301,16 +322,12 @@ class Upload(Transfer):
         return upload_id, kept
 
     def _list_parts(self, upload_id: str) -> dict[int, dict[str, Any]]:
-        """The parts the server holds for ``upload_id``, by number: asked with
-        the write key, or with the read key where the server lets only a key
-        that may read the bucket list them (Garage). Listing is reading: it
-        gives the read key nothing it did not have."""
-        try:
-            return _parts(self.client, self.bucket, self.key, upload_id)
-        except ClientError as err:
-            if error_code(err) not in ("AccessDenied", "403"):
-                raise
-        return _parts(self.transport.download_client, self.bucket, self.key, upload_id)
+        """The parts the server holds for ``upload_id``, by number."""
+        return listing(
+            self.client,
+            self.transport.download_client,
+            lambda client: _parts(client, self.bucket, self.key, upload_id),
+        )
 
     def _complete(self, upload_id: str, parts: list[dict[str, Any]], full: int) -> str:
         algorithm = self.config.checksum_algorithm
