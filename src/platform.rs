@@ -7,10 +7,10 @@
 //! File I/O is POSIX (positioned reads and writes here; `openat` and friends
 //! relative to a folder's descriptor in `paths.rs`, `reader.rs` and
 //! `writer/file.rs`, through rustix): the crate builds for Unix systems, and
-//! is built and tested on Linux only. Three Linux calls make a large download
-//! to a disk cheap (`reserve`, `start_writeback`, `open_direct`, measured in
-//! docs/design.md); elsewhere each is a no-op and the download is written
-//! through the page cache as before.
+//! is built and tested on Linux only. Two Linux calls make a large download
+//! to a disk cheaper (`reserve`, `start_writeback`, measured in
+//! docs/design.md, as is the direct I/O tried and dropped); elsewhere each
+//! is a no-op.
 
 use std::fs::File;
 use std::io;
@@ -167,11 +167,6 @@ pub fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<
     std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
 }
 
-/// Alignment (of memory, file offset and length) this crate keeps for
-/// writes through an `open_direct` descriptor: the page size, which is at
-/// least the logical block size of the disks Linux direct I/O runs on.
-pub const DIRECT_ALIGN: usize = 4096;
-
 /// Reserves the blocks of `file`'s first `len` bytes (Linux `fallocate`),
 /// so writes into it later find their extent ready instead of allocating it
 /// page by page. Returns Ok where the system or file system cannot reserve
@@ -218,49 +213,6 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
-}
-
-/// A second descriptor of `file` that writes with `O_DIRECT` (Linux): from
-/// the caller's memory straight to the disk, without the copy into the page
-/// cache that costs a buffered write most of its CPU. Writes through it must
-/// be aligned to `DIRECT_ALIGN` in memory, offset and length. It is opened
-/// through `/proc/self/fd`, so it is the same file whatever its name now
-/// refers to. None where direct I/O is unavailable (not Linux, no /proc, a
-/// file system that refuses it).
-pub fn open_direct(file: &File) -> Option<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
-            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
-            .ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = file;
-        None
-    }
-}
-
-/// `len` bytes of `memory` (which must have `DIRECT_ALIGN` bytes to spare)
-/// from a `DIRECT_ALIGN` boundary, for chunks to write by direct I/O.
-pub fn aligned(memory: &mut [u8], len: usize) -> &mut [u8] {
-    // align_offset may answer usize::MAX ("cannot"): the slice is then left
-    // unaligned, and its chunks are written through the page cache.
-    let skip = memory.as_ptr().align_offset(DIRECT_ALIGN).min(DIRECT_ALIGN);
-    &mut memory[skip..skip + len]
-}
-
-/// Whether `data` at `offset` can go through an `open_direct` descriptor.
-pub fn direct_aligned(data: &[u8], offset: u64) -> bool {
-    let align = DIRECT_ALIGN as u64;
-    !data.is_empty()
-        && (data.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN)
-        && offset.is_multiple_of(align)
-        && (data.len() as u64).is_multiple_of(align)
 }
 
 #[cfg(test)]
@@ -314,19 +266,6 @@ mod tests {
             use std::os::unix::fs::MetadataExt;
             assert!(meta.blocks() * 512 >= 1 << 20, "{} blocks", meta.blocks());
         }
-    }
-
-    #[test]
-    fn direct_writes_need_aligned_memory_offset_and_length() {
-        let mut memory = vec![0u8; 3 * DIRECT_ALIGN];
-        let chunk = aligned(&mut memory, 2 * DIRECT_ALIGN);
-        assert_eq!(chunk.len(), 2 * DIRECT_ALIGN);
-        assert!(direct_aligned(chunk, 0));
-        assert!(direct_aligned(chunk, DIRECT_ALIGN as u64));
-        assert!(!direct_aligned(chunk, 512));
-        assert!(!direct_aligned(&chunk[..100], 0));
-        assert!(!direct_aligned(&chunk[1..DIRECT_ALIGN + 1], 0));
-        assert!(!direct_aligned(&chunk[..0], 0));
     }
 
     #[test]

@@ -15,7 +15,6 @@ use super::request::ObjectRequest;
 use super::sign::Credentials;
 use super::tcp;
 use super::Engine;
-use crate::platform;
 use crate::writer::PartSink;
 
 /// Bytes gathered from the socket before each write to the destination.
@@ -131,11 +130,8 @@ impl Response {
 /// Reads exactly `length` bytes of `body` into `sink`.
 fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) -> PyResult<()> {
     let Body { reader, unread } = body;
-    // Aligned, so that a large download's chunks can go to the disk by
-    // direct I/O (`writer/file.rs`).
     let size = READ_CHUNK.min(length as usize).max(1);
-    let mut memory = vec![0; size + platform::DIRECT_ALIGN];
-    let buffer = platform::aligned(&mut memory, size);
+    let mut buffer = vec![0; size];
     let mut remaining = length;
     let expecting = tcp::expect_body(length as usize);
     while remaining > 0 {

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -28,20 +28,9 @@ use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Smallest download written with direct I/O: below it the bytes are few
-/// enough that the page cache's copy costs less than a wait for the disk
-/// per chunk.
-const DIRECT_MIN: u64 = 8 << 20;
-
 /// The open temporary file of a `FileWriter`, and the folder it is in.
 struct TempFile {
     file: File,
-    /// The same file opened for direct I/O (see `platform::open_direct`),
-    /// for the aligned chunks of a large download; None for small files,
-    /// and where direct I/O is unavailable.
-    direct: Option<File>,
-    /// Set when a direct write failed: the rest go through the page cache.
-    direct_failed: AtomicBool,
     /// The destination's folder, opened without following links.
     dir: OwnedFd,
     /// The temporary file's name in `dir`, and the destination's.
@@ -74,31 +63,11 @@ impl TempFile {
             journal.release();
         }
     }
-
-    /// Writes an aligned chunk straight to the disk; false if it was not
-    /// written that way (then the caller writes it through the page cache,
-    /// which rewrites any bytes a failed direct write left).
-    fn write_direct(&self, data: &[u8], offset: u64) -> bool {
-        let Some(direct) = &self.direct else {
-            return false;
-        };
-        if self.direct_failed.load(Ordering::Relaxed) || !platform::direct_aligned(data, offset) {
-            return false;
-        }
-        if platform::write_all_at(direct, data, offset).is_ok() {
-            return true;
-        }
-        self.direct_failed.store(true, Ordering::Relaxed);
-        false
-    }
 }
 
 impl Target for TempFile {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
         self.gate.write(|| {
-            if self.write_direct(data, offset) {
-                return Ok(());
-            }
             platform::write_all_at(&self.file, data, offset)
                 .map_err(|e| CoreError::io("write", &self.path, e))
         })
@@ -134,10 +103,8 @@ fn create_named(
         Mode::from_raw_mode(0o666),
     )
     .map_err(|e| CoreError::io("create", &path, e.into()))?;
-    let mut temp = TempFile {
+    let temp = TempFile {
         file: File::from(fd),
-        direct: None,
-        direct_failed: AtomicBool::new(false),
         dir: parent.dir,
         temp_name,
         name: parent.name,
@@ -156,16 +123,7 @@ fn create_named(
         temp.remove();
         return Err(CoreError::io("reserve space for", &temp.path, e));
     }
-    temp.direct = open_direct(&temp.file, size);
     Ok(temp)
-}
-
-/// A direct-I/O descriptor of the temporary file of a `size`-byte download,
-/// if it is large enough to gain from one.
-fn open_direct(file: &File, size: u64) -> Option<File> {
-    (size >= DIRECT_MIN)
-        .then(|| platform::open_direct(file))
-        .flatten()
 }
 
 /// The kept temporary file `temp_name` if it is a regular file of `size`
@@ -200,8 +158,6 @@ fn open_resumable(
     });
     if let Some((file, digests)) = kept {
         let temp = TempFile {
-            direct: open_direct(&file, size),
-            direct_failed: AtomicBool::new(false),
             file,
             dir: parent.dir,
             path: parent.path.with_file_name(&temp_name),
@@ -318,7 +274,7 @@ impl FileWriter {
             crc: sink.digests.crc().unwrap_or(0),
         };
         // Write-behind: the range's pages head for the disk now, so the
-        // fsync at commit has little left (direct writes left none dirty).
+        // fsync at commit has little left.
         py.detach(|| {
             platform::start_writeback(&self.temp.file, range.start, range.end - range.start)
         });
@@ -442,28 +398,6 @@ mod tests {
         writer.commit_file().unwrap();
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
         assert_eq!(fs::read(dir.path().join("moved/x")).unwrap(), b"abc");
-    }
-
-    #[test]
-    fn a_large_download_mixes_direct_and_cached_writes_into_the_right_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let align = platform::DIRECT_ALIGN;
-        let size = DIRECT_MIN + 100;
-        let temp = temp_for(dir.path(), "big", size);
-        let expected: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let mut memory = vec![0; 4 * align + align];
-        let chunk = platform::aligned(&mut memory, 4 * align);
-        chunk.copy_from_slice(&expected[..4 * align]);
-        // Aligned: direct where the file system allows it.
-        temp.write_at(chunk, 0).unwrap();
-        // Unaligned offset, length and memory: through the page cache.
-        temp.write_at(&expected[4 * align..5 * align + 7], 4 * align as u64)
-            .unwrap();
-        let rest = 5 * align + 7;
-        temp.write_at(&expected[rest..], rest as u64).unwrap();
-        assert!(!temp.direct_failed.load(Ordering::Relaxed));
-        assert_eq!(fs::read(&temp.path).unwrap(), expected);
-        temp.remove();
     }
 
     #[test]
