@@ -246,7 +246,7 @@ class AsyncCDNManager:
         return await self._call(self._ops.presign_download_url, bucket, key, expires)
 
     # Batches: one call holds one slot of ``max_in_flight`` and runs its items
-    # ``config.concurrency`` at a time, exactly as the sync batch does.
+    # ``max_in_flight`` at a time, exactly as the sync batch does.
     # Cancelling the task stops every item and waits for them all, then
     # raises ``CancelledError`` (not ``Interrupted``: asyncio, ``TaskGroup``
     # and ``asyncio.timeout`` rely on a cancelled task ending in it, and

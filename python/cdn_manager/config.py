@@ -44,11 +44,17 @@ class TransferConfig:
     part_size: int = 8 * MiB
     #: Parts in flight at once for one transfer, and the connection pool size.
     concurrency: int = 8
-    #: Transfers (or other calls) an :class:`AsyncCDNManager` runs at once,
-    #: each on one of its worker threads; further calls wait their turn holding
-    #: no connection and no copy of their payload. With ``concurrency`` part
-    #: workers beside them, connections stay within the pool's size.
-    max_in_flight: int = 16
+    #: Objects moved or looked up at once: the items of a batch
+    #: (``upload_many``, ``download_many``), the files and HEADs of a push or
+    #: pull, the calls of an :class:`AsyncCDNManager`; each on a worker thread
+    #: of its own, its parts on the ``concurrency`` part workers. Small
+    #: objects cost a round trip each, not bandwidth: at 8 a 3,000-file pull
+    #: through a relay adding milliseconds took 17.6 s, at 32 8.3 s. Further
+    #: items wait their turn holding no connection and no copy of their
+    #: payload; with the part workers beside them, connections stay within
+    #: the pool's size. A file under ``multipart_threshold`` is read whole
+    #: when sent, so uploads of such files hold up to ``max_in_flight`` of them.
+    max_in_flight: int = 32
     #: Attempts per request (and per part) before giving up, transient
     #: failures included: connection resets, timeouts, 500, 503 SlowDown,
     #: truncated or corrupted bodies.

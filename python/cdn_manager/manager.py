@@ -234,8 +234,8 @@ class CDNManager:
         items: Iterable[tuple[str, ItemData]],
         **options: Unpack[BatchUploadOptions],
     ) -> builtins.list[TransferResult]:
-        """Uploads every ``(key, data)`` pair, ``config.concurrency`` at a
-        time; ``data`` is a bytes-like object, a ``pathlib.Path`` to a file
+        """Uploads every ``(key, data)`` pair, ``config.max_in_flight`` at
+        a time; ``data`` is a bytes-like object, a ``pathlib.Path`` to a file
         (never followed if it is a symbolic link: the item fails with
         :class:`UnsafePath`), or a :class:`PlannedFile`, which must still be
         the very file it names (same device and inode) when its upload
@@ -257,7 +257,7 @@ class CDNManager:
         **options: Unpack[ProgressOption],
     ) -> builtins.list[TransferResult]:
         """Downloads every key to ``folder/key`` (as :meth:`get_file`),
-        ``config.concurrency`` at a time; an item ``(key, name)`` lands at
+        ``config.max_in_flight`` at a time; an item ``(key, name)`` lands at
         ``folder/name`` instead, ``name`` held to the same rule as a key.
         One failure does not stop the rest: each item's outcome is in the
         returned list, in order. Ctrl-C cancels every item in flight and,

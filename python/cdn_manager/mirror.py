@@ -148,7 +148,7 @@ def _compare_all(
         return _difference(manager, plan.bucket, key, path, local, remote)
 
     jobs = [partial(compare, candidate) for candidate in candidates]
-    whys = run_each(jobs, manager.config.concurrency, _core.Control())
+    whys = run_each(jobs, manager.config.max_in_flight, _core.Control())
     for (key, path, _, remote), why in zip(candidates, whys, strict=True):
         if why is None:
             plan.unchanged.append(key)

@@ -467,7 +467,7 @@ class Operations:
                 return TransferResult(key, error=err)
 
         return run_each(
-            [partial(guarded, key, job) for key, job in jobs], self.config.concurrency, control
+            [partial(guarded, key, job) for key, job in jobs], self.config.max_in_flight, control
         )
 
     def check(self, bucket: str) -> AuditReport:

@@ -335,7 +335,7 @@ def _prove_objects(
     def head(candidate: _Candidate) -> Proven:
         return proven(ops.stat(plan.bucket, candidate.key))
 
-    found = run_each([partial(head, c) for c in to_head], ops.config.concurrency, _core.Control())
+    found = run_each([partial(head, c) for c in to_head], ops.config.max_in_flight, _core.Control())
     plan.stats.heads = len(to_head)
     for candidate, state in zip(to_head, found, strict=True):
         candidate.proven = state

@@ -196,5 +196,5 @@ def verify(
             jobs.append(partial(check_object, entry))
         if local:
             jobs.append(partial(check_file, entry))
-    found = run_each(jobs, ops.config.concurrency, _core.Control())
+    found = run_each(jobs, ops.config.max_in_flight, _core.Control())
     return [line for lines in found for line in lines]

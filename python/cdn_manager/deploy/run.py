@@ -128,7 +128,7 @@ class _Runner:
         change of the deploy done so far, earlier phases included."""
         jobs = [partial(self._guarded, change, partial(self._apply, change)) for change in changes]
         try:
-            results = run_each(jobs, self.ops.config.concurrency, self.control)
+            results = run_each(jobs, self.ops.config.max_in_flight, self.control)
         except (Interrupted, Cancelled) as stopped:
             report = self.report
             done: list[Change] = [
