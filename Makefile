@@ -109,9 +109,9 @@ bench-tools:
 	@command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq rclone; } \
 		|| echo "note: rclone could not be installed; the bench skips rclone-sync"
 
-# The full run (30 min on the 2-core machine for 10 clients x 5 workloads,
-# 1 GiB objects, warm-up + 5 rounds, before the tree workloads W5-W8 were
-# added) writes benchmarks/results/latest.*; pass
+# The full run (90 min on the 2-core machine for warm-up + 3 rounds of all
+# clients and workloads, W5-W8 about 22 min a round) writes
+# benchmarks/results/latest.*; pass
 # options as BENCH_ARGS="--clients boto3,obstore --workloads W1 --rounds 3".
 bench: bench-build bench-tools $(S3S_FS)
 	$(BENCH_PY) benchmarks/bench.py $(BENCH_ARGS)
