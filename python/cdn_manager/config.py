@@ -42,7 +42,7 @@ class TransferConfig:
     #: Size of each upload part and download range (grown if an object would
     #: otherwise need more than 10,000 parts).
     part_size: int = 8 * MiB
-    #: Parts in flight at once for one transfer, and the connection pool size.
+    #: Parts in flight at once for the manager's transfers, and files hashed at once.
     concurrency: int = 8
     #: Objects moved or looked up at once: the items of a batch
     #: (``upload_many``, ``download_many``), the files and HEADs of a push or
