@@ -25,7 +25,7 @@ from cdn_manager import AsyncCDNManager, CDNCredentials, CDNManager, TransferCon
 
 from conftest import SLOW_RATE, MiB, Server
 from helpers.cli import bucket_keys, cdn, clean_env, config_for, start, wait_until
-from helpers.faultproxy import FaultProxy
+from helpers.faultproxy import Fault, FaultProxy, Rule
 
 BATCH = Path(__file__).with_name("helpers") / "batch.py"
 GiB = 1024 * MiB
@@ -182,18 +182,45 @@ def test_the_cli_reports_what_an_interrupted_batch_completed(
     assert s3s_server.unfinished_uploads(bucket) == []
 
 
-def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(moto_server: Server, tmp_path: Path) -> None:
+#: How long the test holds one part of the upload, by data plane. The
+#: native plane stops waiting for a held answer when the upload is
+#: cancelled; botocore waits for it (up to its read timeout), so the boto3
+#: plane's part is held only until the other parts have surely arrived.
+HELD = {"native": 30.0, "boto3": 10.0}
+
+
+@pytest.mark.parametrize("plane", list(HELD))
+def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(
+    moto_server: Server, tmp_path: Path, plane: str
+) -> None:
     bucket = moto_server.new_bucket()
     (tmp_path / "big.bin").write_bytes(os.urandom(40 * MiB))
 
     with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        # One part is held, so the upload cannot complete before the signal
+        # (paced alone, its parts arrived together, and the completion could
+        # beat the signal).
+        held = HELD[plane]
+        proxy.add(
+            Rule(
+                Fault.STALL,
+                at=MiB,
+                in_request=True,
+                query="partNumber=",
+                times=1,
+                stall_seconds=held,
+            )
+        )
         config = config_for(moto_server, tmp_path, host=proxy.endpoint)
-        process = start("upload", bucket, "big.bin", tmp_path / "big.bin", config=config)
+        env = clean_env(CDN_MANAGER_DATA_PLANE=plane)
+        process = start("upload", bucket, "big.bin", tmp_path / "big.bin", config=config, env=env)
         wait_until(lambda: moto_server.parts_arrived(bucket), 60, "a part")
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
-        assert time.monotonic() - sent < REACTION_BOUND
+        took = time.monotonic() - sent
+        print(f"signal to exit: {took:.2f} s")
+        assert took < REACTION_BOUND + (0 if plane == "native" else held)
         assert process.returncode == 130
         assert err.decode().endswith("cdn-manager: error: interrupted\n")
         assert bucket_keys(moto_server, bucket) == []
@@ -203,6 +230,31 @@ def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(moto_server: Server, tmp_path
         assert len(moto_server.admin.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 1
         assert cdn("clean", tmp_path, "--yes", config=config).code == 0
     assert moto_server.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_sigterm_stops_a_cli_download_whose_answer_the_server_holds(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    """The native plane stops waiting for a held answer when the transfer is
+    cancelled, instead of waiting out its read timeout (30 s here)."""
+    bucket = s3s_server.new_bucket()
+    s3s_server.admin.put_object(Bucket=bucket, Key="big.bin", Body=os.urandom(40 * MiB))
+    with FaultProxy(s3s_server.endpoint) as proxy:
+        # Every ranged GET is held before its answer: the download is stuck.
+        held = proxy.add(Rule(Fault.STALL, at=None, method="GET", ranged=True))
+        config = config_for(s3s_server, tmp_path, host=proxy.endpoint)
+        env = clean_env(CDN_MANAGER_DATA_PLANE="native")
+        process = start("download", bucket, "big.bin", tmp_path / "out", config=config, env=env)
+        wait_until(lambda: held.matched > 0, 60, "a held range")
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        took = time.monotonic() - sent
+        print(f"signal to exit: {took:.2f} s")
+        assert took < REACTION_BOUND
+        assert process.returncode == 130
+        assert err.decode().endswith("cdn-manager: error: interrupted\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_cancelled_async_batch_stops_every_item_and_says_what_completed(

@@ -158,7 +158,12 @@ def commands(block: Block) -> list[tuple[str, str]]:
 
 
 def test_console_blocks_run_and_print_what_they_show(tmp_path: Path) -> None:
-    env = clean_env(PATH=f"{CLI.parent}{os.pathsep}{os.environ['PATH']}")
+    # A fresh user's cache: what other tests' interrupted uploads left in
+    # the suite's would show up in `doctor`.
+    env = clean_env(
+        PATH=f"{CLI.parent}{os.pathsep}{os.environ['PATH']}",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
     # The README shows what users get by default (messages differ by plane).
     env.pop("CDN_MANAGER_DATA_PLANE", None)
     server: subprocess.Popen[str] | None = None

@@ -184,10 +184,12 @@ class Engine:
         key: str,
         byte_range: tuple[int, int] | None = None,
         if_match: str | None = None,
+        control: Control | None = None,
     ) -> Response:
         """GET with the stored checksum asked for; the body is left unread.
         Raises ``S3Error`` for an error answer, ``TransportError`` when the
-        server cannot be reached."""
+        server cannot be reached; stops waiting for the answer once
+        ``control`` is cancelled."""
     def put(
         self,
         credentials: tuple[str, str, str | None],

@@ -110,7 +110,10 @@ class Download(Transfer, Generic[R_co]):
             log.warning("download %s: %s; fetching it again", shown(self.name), shown(why))
 
     def _once(self) -> R_co:
-        first = self.retried(lambda: self.plane.get(Get(self.bucket, self.key)), f"get {self.name}")
+        first = self.retried(
+            lambda: self.plane.get(Get(self.bucket, self.key, control=self.control)),
+            f"get {self.name}",
+        )
         try:
             exp, ranges = self._plan(expectation(first.headers))
             journaled = self.resumable and len(ranges) > 1
@@ -199,7 +202,13 @@ class Download(Transfer, Generic[R_co]):
                 sink = new_sink(start)
                 try:
                     response = self.plane.get(
-                        Get(self.bucket, self.key, byte_range=(start, end), if_match=exp.etag)
+                        Get(
+                            self.bucket,
+                            self.key,
+                            byte_range=(start, end),
+                            if_match=exp.etag,
+                            control=self.control,
+                        )
                     )
                 except Exception as err:
                     if error_code(err) in ("PreconditionFailed", "412"):

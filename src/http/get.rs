@@ -13,8 +13,9 @@ use ureq::BodyReader;
 use super::errors::{read_error, truncated};
 use super::request::ObjectRequest;
 use super::sign::Credentials;
-use super::tcp;
+use super::tcp::{self, Until};
 use super::Engine;
+use crate::control::Control;
 use crate::writer::PartSink;
 
 /// Bytes gathered from the socket before each write to the destination.
@@ -35,35 +36,46 @@ pub fn header_map(headers: &http::HeaderMap) -> HashMap<String, String> {
     map
 }
 
-/// GETs `bucket/key` (bytes `start..end` of it if `byte_range` is given),
-/// asking for the stored checksum; the body is left unread.
+/// What to GET: `bucket/key`, bytes `start..end` of it if `byte_range` is
+/// given, only while its ETag is `if_match` if that is given.
+pub struct Get<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub byte_range: Option<(u64, u64)>,
+    pub if_match: Option<String>,
+}
+
+/// GETs `get`, asking for the stored checksum; the body is left unread.
+/// The wait for the answer gives way once `control` is cancelled.
 pub fn get(
     engine: &Engine,
     py: Python<'_>,
     credentials: Credentials,
-    bucket: &str,
-    key: &str,
-    byte_range: Option<(u64, u64)>,
-    if_match: Option<String>,
+    get: Get<'_>,
+    control: Option<Py<Control>>,
 ) -> PyResult<Response> {
     let mut headers = vec![("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned())];
-    if let Some((start, end)) = byte_range {
+    if let Some((start, end)) = get.byte_range {
         if end <= start {
             return Err(PyValueError::new_err("empty byte range"));
         }
         headers.push(("range".into(), format!("bytes={start}-{}", end - 1)));
     }
-    if let Some(etag) = if_match {
+    if let Some(etag) = get.if_match {
         headers.push(("if-match".into(), etag));
     }
     let request = ObjectRequest {
         method: Method::GET,
-        bucket,
-        key,
+        bucket: get.bucket,
+        key: get.key,
         query: Vec::new(),
         headers,
     };
-    let response = py.detach(|| engine.send(&credentials, &request, None))?;
+    let response = py.detach(|| {
+        tcp::watching(control, Until::Answered, || {
+            Ok(engine.send(&credentials, &request, None)?)
+        })
+    })?;
     Ok(Response {
         origin: engine.endpoint.origin(),
         headers: header_map(response.headers()),
@@ -178,8 +190,13 @@ impl Response {
     fn read_into(&self, py: Python<'_>, sink: &Bound<'_, PartSink>, length: u64) -> PyResult<()> {
         let mut sink = sink.borrow_mut();
         let sink: &mut PartSink = &mut sink;
+        let watched = sink.control().map(|control| control.clone_ref(py));
         let mut body = self.take_body()?;
-        let result = py.detach(|| stream_body(&self.origin, &mut body, sink, length));
+        let result = py.detach(|| {
+            tcp::watching(watched, Until::Answered, || {
+                stream_body(&self.origin, &mut body, sink, length)
+            })
+        });
         self.return_body(body);
         result
     }

@@ -134,8 +134,10 @@ impl Engine {
     }
 
     /// GETs `bucket/key` (bytes `start..end` of it if `byte_range` is
-    /// given), asking for the stored checksum; the body is left unread.
-    #[pyo3(signature = (credentials, bucket, key, byte_range = None, if_match = None))]
+    /// given), asking for the stored checksum; the body is left unread. The
+    /// wait for the answer gives way once `control` is cancelled.
+    #[pyo3(signature = (credentials, bucket, key, byte_range = None, if_match = None, control = None))]
+    #[allow(clippy::too_many_arguments)]
     fn get(
         &self,
         py: Python<'_>,
@@ -144,8 +146,15 @@ impl Engine {
         key: &str,
         byte_range: Option<(u64, u64)>,
         if_match: Option<String>,
+        control: Option<Py<Control>>,
     ) -> PyResult<Response> {
-        get::get(self, py, credentials, bucket, key, byte_range, if_match)
+        let request = get::Get {
+            bucket,
+            key,
+            byte_range,
+            if_match,
+        };
+        get::get(self, py, credentials, request, control)
     }
 
     /// PUTs `body` at `bucket/key` with its CRC `checksum` (`(algorithm,
@@ -175,7 +184,7 @@ impl Engine {
             body,
             checksum,
             headers,
-            control.get(),
+            control,
             part,
         )
     }

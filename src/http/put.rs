@@ -10,6 +10,7 @@ use ureq::http::Method;
 use super::get::header_map;
 use super::request::ObjectRequest;
 use super::sign::{checksum_headers, Credentials};
+use super::tcp::{self, Until};
 use super::Engine;
 use crate::buffer::Bytes;
 use crate::checksum::Algorithm;
@@ -74,14 +75,22 @@ pub fn put(
     body: &Bound<'_, PyAny>,
     checksum: (String, u64),
     mut headers: Vec<(String, String)>,
-    control: &Control,
+    control: Py<Control>,
     part: Option<(String, u32)>,
 ) -> PyResult<HashMap<String, String>> {
+    let watched = control.clone_ref(py);
+    let control = control.get();
     let (algorithm, crc) = checksum;
     headers.extend(checksum_headers(Algorithm::parse(&algorithm)?, crc));
     let contents = Bytes::new(body)?.contents(py);
     let data = contents.as_slice();
     headers.push(("content-length".into(), data.len().to_string()));
+    // A part makes no object: only an object's PUT must hear its answer.
+    let until = if part.is_some() {
+        Until::Answered
+    } else {
+        Until::Sent
+    };
     let query = match part {
         Some((upload_id, number)) => {
             vec![("partNumber", number.to_string()), ("uploadId", upload_id)]
@@ -101,16 +110,18 @@ pub fn put(
         control,
         stopped: None,
     };
-    let result = py.detach(|| engine.send(&credentials, &request, Some(&mut source)));
-    match result {
-        Ok(mut response) => {
+    let result = py.detach(|| {
+        tcp::watching(Some(watched), until, || {
+            let mut response = engine.send(&credentials, &request, Some(&mut source))?;
             // Drained (it is empty), so the connection goes back to the pool.
             let _ = response.body_mut().read_to_vec();
             Ok(header_map(response.headers()))
-        }
-        Err(err) => {
-            control.record(-(source.sent as i64))?;
-            Err(source.stopped.take().unwrap_or_else(|| err.into()))
-        }
+        })
+    });
+    if result.is_err() {
+        control.record(-(source.sent as i64))?;
     }
+    // A body stopped early fails the request with why it stopped, rather
+    // than with the broken pipe it causes.
+    result.map_err(|err| source.stopped.take().unwrap_or(err))
 }

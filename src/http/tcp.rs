@@ -14,22 +14,138 @@
 //! many more body bytes ([`expect_body`]), the socket's SO_RCVLOWAT makes
 //! each read wait for a batch instead of waking for every few kilobytes.
 //! Fewer, larger window updates let a busy server send in larger bursts.
+//!
+//! While a transfer's request is on this thread ([`watching`]), every wait on
+//! the socket is cut into slices of [`WATCH_SLICE`], and the transfer's
+//! `Control` is asked between them: a cancelled transfer (Ctrl-C, SIGTERM,
+//! a cancelled task) stops waiting for a server that holds its answer, or
+//! does not read its body, instead of waiting out the read timeout. A PUT
+//! that makes an object still waits for its answer once its body is sent:
+//! the server may have stored it, and the caller reports what completed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
 
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
 use ureq::Timeout;
 
+use crate::control::Control;
 use crate::platform;
+
+/// The longest a watched socket wait lasts before the transfer is asked
+/// whether it still runs: well under the second a cancellation must take.
+const WATCH_SLICE: Duration = Duration::from_millis(100);
+
+/// The transfer whose request is on this thread, and why it stopped.
+struct Watched {
+    control: Py<Control>,
+    until: Until,
+    stopped: Option<PyErr>,
+}
+
+/// Until when a request's waits may give way to a cancellation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Its answer: dropping the request changes nothing its caller counts
+    /// on (a GET; a part, which makes no object until the upload completes).
+    Answered,
+    /// Its body is sent: from then on the server may act on it (a PUT that
+    /// makes an object), and only its answer tells the caller whether it did.
+    Sent,
+}
 
 thread_local! {
     /// Body bytes the response reader on this thread has yet to deliver.
     static BODY_EXPECTED: Cell<usize> = const { Cell::new(0) };
+    static WATCHED: RefCell<Option<Watched>> = const { RefCell::new(None) };
+}
+
+/// Runs `run` with the socket waits on this thread watched by `control`
+/// (if given) `until` the request is answered or sent: such a wait gives
+/// way once the transfer is cancelled, and the request then fails with why
+/// (`Cancelled`, or the `KeyboardInterrupt` a signal raised on the main
+/// thread) instead of the I/O error that ended it.
+pub fn watching<T>(
+    control: Option<Py<Control>>,
+    until: Until,
+    run: impl FnOnce() -> PyResult<T>,
+) -> PyResult<T> {
+    let Some(control) = control else {
+        return run();
+    };
+    let _guard = Unwatch(WATCHED.replace(Some(Watched {
+        control,
+        until,
+        stopped: None,
+    })));
+    let result = run();
+    let stopped = WATCHED.with_borrow_mut(|w| w.as_mut().and_then(|w| w.stopped.take()));
+    match (result, stopped) {
+        (Err(_), Some(why)) => Err(why),
+        (result, _) => result,
+    }
+}
+
+/// Puts back the watch a nested `watching` replaced (none, as a rule).
+/// Not attached to Python when it drops: pyo3 defers releasing the control.
+struct Unwatch(Option<Watched>);
+
+impl Drop for Unwatch {
+    fn drop(&mut self) {
+        WATCHED.set(self.0.take());
+    }
+}
+
+/// Whether socket waits on this thread, for the answer or to send, are
+/// watched.
+fn watched(answer: bool) -> bool {
+    WATCHED.with_borrow(|w| {
+        w.as_ref()
+            .is_some_and(|w| !answer || w.until == Until::Answered)
+    })
+}
+
+/// Whether the watched transfer still runs; if not, notes why and returns
+/// the I/O error that ends the wait. The watch is out of its cell while
+/// Python runs (a signal handler), so nothing it calls can find it borrowed.
+fn still_running() -> io::Result<()> {
+    let Some(mut watched) = WATCHED.take() else {
+        return Ok(());
+    };
+    let result = watched.control.get().ensure_running();
+    let outcome = result.map_err(|err| {
+        watched.stopped = Some(err);
+        io::Error::other("transfer cancelled")
+    });
+    WATCHED.set(Some(watched));
+    outcome
+}
+
+/// The timeout of the next read or write of a wait that may last
+/// `duration`, until `deadline`: all of it, or a slice when watched.
+fn slice(duration: Option<Duration>, deadline: Option<Instant>, watched: bool) -> Option<Duration> {
+    if !watched {
+        return duration;
+    }
+    let left = deadline.map_or(WATCH_SLICE, |d| d.saturating_duration_since(Instant::now()));
+    Some(left.clamp(Duration::from_millis(1), WATCH_SLICE))
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// Tells reads on this thread that a response body has `bytes` more to
@@ -161,6 +277,16 @@ fn timed_out(err: io::Error, reason: Timeout) -> ureq::Error {
     }
 }
 
+impl TunedTransport {
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout != self.write_timeout {
+            self.stream.set_write_timeout(timeout)?;
+            self.write_timeout = timeout;
+        }
+        Ok(())
+    }
+}
+
 impl Transport for TunedTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
@@ -168,30 +294,33 @@ impl Transport for TunedTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let (duration, reason) = limit(timeout.for_write())?;
-        if duration != self.write_timeout {
-            self.stream.set_write_timeout(duration)?;
-            self.write_timeout = duration;
+        let deadline = duration.map(|d| Instant::now() + d);
+        let watched = watched(false);
+        let mut sent = 0;
+        while sent < amount {
+            self.set_write_timeout(slice(duration, deadline, watched))?;
+            match self.stream.write(&self.buffers.output()[sent..amount]) {
+                Ok(0) => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || (is_timeout(&e) && watched) => {
+                    if is_timeout(&e) && passed(deadline) {
+                        return Err(ureq::Error::Timeout(reason));
+                    }
+                    still_running()?;
+                }
+                Err(e) => return Err(timed_out(e, reason)),
+            }
         }
-        let output = &self.buffers.output()[..amount];
-        self.stream
-            .write_all(output)
-            .map_err(|e| timed_out(e, reason))
+        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let (duration, reason) = limit(timeout.for_read())?;
-        if duration != self.read_timeout {
-            self.stream.set_read_timeout(duration)?;
-            self.read_timeout = duration;
-        }
-        if self.quick_ack {
-            // The kernel leaves quick-ACK mode on its own, so it is asked for
-            // again before every read (one cheap system call).
-            platform::quick_ack(&self.stream);
-        }
-        let buffer = self.buffers.input_append_buf();
+        let deadline = duration.map(|d| Instant::now() + d);
+        let watched = watched(true);
+        let free = self.buffers.input_append_buf().len();
         let low_water = if self.batch_reads {
-            batch_size(BODY_EXPECTED.get(), self.input_capacity, buffer.len())
+            batch_size(BODY_EXPECTED.get(), self.input_capacity, free)
         } else {
             1
         };
@@ -200,8 +329,23 @@ impl Transport for TunedTransport {
             self.low_water = low_water;
         }
         let amount = loop {
-            match self.stream.read(buffer) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let timeout = slice(duration, deadline, watched);
+            if timeout != self.read_timeout {
+                self.stream.set_read_timeout(timeout)?;
+                self.read_timeout = timeout;
+            }
+            if self.quick_ack {
+                // The kernel leaves quick-ACK mode on its own, so it is asked
+                // for again before every read (one cheap system call).
+                platform::quick_ack(&self.stream);
+            }
+            match self.stream.read(self.buffers.input_append_buf()) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || (is_timeout(&e) && watched) => {
+                    if is_timeout(&e) && passed(deadline) {
+                        return Err(ureq::Error::Timeout(reason));
+                    }
+                    still_running()?;
+                }
                 other => break other.map_err(|e| timed_out(e, reason))?,
             }
         };

@@ -99,6 +99,11 @@ impl PartSink {
         })
     }
 
+    /// The transfer this sink reports to, if any.
+    pub fn control(&self) -> Option<&Py<Control>> {
+        self.control.as_ref()
+    }
+
     /// Appends `data` (without the GIL): checks for cancellation, writes,
     /// digests, reports progress and waits for the bandwidth limit.
     pub fn append(&mut self, data: &[u8]) -> PyResult<()> {

@@ -77,7 +77,10 @@ def cdn(
 
 
 def start(
-    *args: str | Path, config: Path | None = None, cwd: Path | None = None
+    *args: str | Path,
+    config: Path | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Starts the console script in the background."""
     command = [str(CLI), *(["--config", str(config)] if config else []), *map(str, args)]
@@ -87,7 +90,7 @@ def start(
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         cwd=cwd,
-        env=clean_env(),
+        env=clean_env() if env is None else env,
     )
 
 

@@ -83,12 +83,15 @@ class Condition:
 @dataclass(frozen=True)
 class Get:
     """A GET of ``bucket/key``: the whole object, or bytes ``start..end``
-    (end exclusive) of it; ``if_match`` an ETag the object must still have."""
+    (end exclusive) of it; ``if_match`` an ETag the object must still have.
+    The native plane stops waiting for the answer once ``control`` is
+    cancelled."""
 
     bucket: str
     key: str
     byte_range: tuple[int, int] | None = None
     if_match: str | None = None
+    control: _core.Control | None = None
 
     def __str__(self) -> str:
         return f"GET {self.bucket}/{self.key}"

@@ -30,7 +30,12 @@ class NativePlane:
 
     def get(self, request: Get) -> _core.Response:
         return self._engine.get(
-            self._keys(), request.bucket, request.key, request.byte_range, request.if_match
+            self._keys(),
+            request.bucket,
+            request.key,
+            request.byte_range,
+            request.if_match,
+            request.control,
         )
 
     def put(self, request: Put) -> str:
