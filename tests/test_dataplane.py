@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import CredentialsRejected, TransferConfig
+from cdn_manager import CredentialsRejected, NotFound, TransferConfig
 from cdn_manager.planes.adaptive import FALLBACK_MARK
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server, StartProxy
@@ -110,3 +110,54 @@ def test_the_environment_forces_a_plane_for_a_whole_run(
     monkeypatch.setenv("CDN_MANAGER_DATA_PLANE", "fast")
     with pytest.raises(ValueError, match="CDN_MANAGER_DATA_PLANE"):
         TransferConfig()
+
+
+def test_stat_heads_natively_and_reads_the_answer_as_botocore_does(
+    any_server: Server, bucket: str, fault_proxy: StartProxy
+) -> None:
+    """A HEAD (stat, and every object a push must prove) is sent by the
+    plane that carries the bytes; the same answer reads the same either way."""
+    proxy = fault_proxy(any_server)
+    managers = {
+        plane: any_server.manager(
+            dataclasses.replace(SMALL_PARTS, data_plane=plane), host=proxy.endpoint
+        )
+        for plane in ("native", "boto3")
+    }
+    managers["native"].put_bytes(
+        bucket, "plane/stat.txt", b"x" * 1000, content_type="text/plain", cache_control="max-age=60"
+    )
+    infos = {plane: manager.stat(bucket, "plane/stat.txt") for plane, manager in managers.items()}
+    heads = [e.user_agent for e in sent(proxy) if e.operation == "HeadObject"]
+    assert [agent.split("/")[0] + "/" for agent in heads] == [NATIVE_AGENT, BOTO3_AGENT]
+
+    assert infos["native"] == infos["boto3"]
+    info = infos["native"]
+    assert (info.size, info.content_type, info.cache_control) == (1000, "text/plain", "max-age=60")
+    assert info.checksum is not None and info.checksum[0] == "crc32"
+    assert info.last_modified is not None and info.last_modified.tzinfo is not None
+    # What is missing is named alike (s3s-fs says NoSuchKey for a key in a
+    # missing bucket too).
+    reasons = set()
+    for manager in managers.values():
+        with pytest.raises(NotFound) as missing:
+            manager.stat(bucket, "plane/missing.txt")
+        assert missing.value.reason == "NoSuchKey"
+        with pytest.raises(NotFound) as missing:
+            manager.stat(bucket + "-none", "plane/stat.txt")
+        reasons.add(missing.value.reason)
+    assert len(reasons) == 1
+
+
+@pytest.mark.fallback
+def test_an_endpoint_refusing_a_native_head_is_served_through_boto3(
+    moto_server: Server, fault_proxy: StartProxy, in_tmp: Path
+) -> None:
+    """A HEAD's refusal has no body to name it, only its 403: before any
+    native request succeeded, boto3 is asked too, as for a GET or PUT."""
+    moto_server.admin.put_object(Bucket=BUCKET, Key="plane/head-first.txt", Body=b"abc")
+    proxy = fault_proxy(moto_server)
+    proxy.add(Rule(Fault.REFUSE, user_agent=NATIVE_AGENT))
+    manager = moto_server.manager(AUTO, host=proxy.endpoint)
+    assert manager.stat(BUCKET, "plane/head-first.txt").size == 3
+    assert manager.data_plane.name == "boto3"

@@ -190,6 +190,12 @@ class Engine:
         Raises ``S3Error`` for an error answer, ``TransportError`` when the
         server cannot be reached; stops waiting for the answer once
         ``control`` is cancelled."""
+    def head(
+        self, credentials: tuple[str, str, str | None], bucket: str, key: str
+    ) -> dict[str, str]:
+        """HEAD with the stored checksum asked for; returns the answer's
+        headers, names in lower case. Raises ``S3Error`` (its code the
+        status, as the answer has no body) or ``TransportError``."""
     def put(
         self,
         credentials: tuple[str, str, str | None],

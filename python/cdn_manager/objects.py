@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,43 @@ class ObjectInfo:
         )
 
     @classmethod
-    def from_head(cls, key: str, response: Mapping[str, Any]) -> ObjectInfo:
-        headers: Mapping[str, str] = response["ResponseMetadata"]["HTTPHeaders"]
+    def from_head(cls, key: str, headers: Mapping[str, str]) -> ObjectInfo:
+        """From the headers of a HEAD answer (names in lower case), as
+        either data plane gives them."""
         exp = expectation(headers)
         checksum = None
         if exp.algorithm is not None and exp.full_crc is not None:
             checksum = (exp.algorithm, exp.full_crc)
+        modified = headers.get("last-modified")
         return cls(
             key=key,
             size=exp.size,
             etag=exp.etag,
-            last_modified=response.get("LastModified"),
-            content_type=response.get("ContentType"),
-            cache_control=response.get("CacheControl"),
+            last_modified=_http_date(modified) if modified else None,
+            content_type=headers.get("content-type"),
+            cache_control=headers.get("cache-control"),
             checksum=checksum,
-            content_encoding=response.get("ContentEncoding"),
-            metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
-            version_id=response.get("VersionId"),
+            content_encoding=headers.get("content-encoding"),
+            metadata={
+                name.removeprefix(_META): value
+                for name, value in headers.items()
+                if name.startswith(_META)
+            },
+            version_id=headers.get("x-amz-version-id"),
         )
+
+
+#: The prefix of a user metadata header.
+_META = "x-amz-meta-"
+
+
+def _http_date(text: str) -> datetime | None:
+    """An HTTP date (``Wed, 02 Dec 2026 10:00:00 GMT``), or None if it is
+    not one."""
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

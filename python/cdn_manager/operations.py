@@ -18,10 +18,10 @@ import logging
 import mimetypes
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import TypeVar, Unpack
 
 from . import _core, leftovers, unaborted, upload_journal
 from .audit import AuditReport, check
@@ -36,7 +36,8 @@ from .escape import shown
 from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .planes.adaptive import PlaneChoice
-from .planes.base import Condition, ObjectOptions
+from .planes.base import Condition, Get, Head, ObjectOptions
+from .retry import with_retries
 from .s3errors import error_code, translate, with_hint
 from .source import BufferSource, FileSource, PlannedFile, Source, as_byte_view
 from .transfer import run_each
@@ -350,30 +351,32 @@ class Operations:
         )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
-        client = self.transport.download_client
+        plane = self.transport.download_plane
         regions = self.transport.regions
 
-        def send() -> Any:
-            head = partial(client.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        def send() -> Mapping[str, str]:
             try:
-                return head()
+                return plane.head(Head(bucket, key))
             except Exception as err:
+                # A HEAD answer has no body to name the region to sign for.
                 if error_code(err) != "400" or not regions.learn_after_bodyless_refusal(bucket):
                     raise
-                return head()
+                return plane.head(Head(bucket, key))
 
         def head() -> ObjectInfo:
             try:
-                response = send()
+                headers = with_retries(
+                    send, self.config.max_attempts, self.transport.retries, f"stat {bucket}/{key}"
+                )
             except Exception as err:
                 if error_code(err) != "404":
                     raise
-                # A HEAD answer has no body, so no code: a one-byte GET names
-                # what is missing (NoSuchKey or NoSuchBucket), so that stat,
-                # exists and get_file give one reason for one condition.
-                client.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].close()
+                # Nor what is missing: a one-byte GET names it (NoSuchKey or
+                # NoSuchBucket), so that stat, exists and get_file give one
+                # reason for one condition.
+                plane.get(Get(bucket, key, byte_range=(0, 1))).close()
                 raise
-            return ObjectInfo.from_head(key, response)
+            return ObjectInfo.from_head(key, headers)
 
         return self._run("stat", bucket, key, head)
 

@@ -30,7 +30,7 @@ class Transport:
     credentials: CDNCredentials
     config: TransferConfig
     #: The boto3 clients of the read key and of the write key: the control
-    #: plane (HEAD, list, multipart steps, delete, presign).
+    #: plane (list, multipart steps, delete, presign).
     download_client: Any
     upload_client: Any
     planes: Planes

@@ -1,6 +1,7 @@
-//! The native data plane: S3 GET, PUT and UploadPart over a pooled HTTP/1.1
-//! client, signed in Rust, with the bytes streamed between the socket and the
-//! download writer (or from the caller's buffer) while the GIL is released.
+//! The native data plane: S3 GET, HEAD, PUT and UploadPart over a pooled
+//! HTTP/1.1 client, signed in Rust, with the bytes streamed between the
+//! socket and the download writer (or from the caller's buffer) while the
+//! GIL is released.
 //!
 //! It sends single requests only; the transfer flows in Python decide which,
 //! retry them and verify the result, exactly as for the boto3 data plane.
@@ -9,6 +10,7 @@
 //! - `request.rs`: one request: URL, signing, sending, the answer
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
+//! - `head.rs`: HEAD, an object's headers
 //! - `put.rs`: PUT and UploadPart, and the body they stream
 //! - `errors.rs`: how a request fails, as Python exceptions
 //! - `tcp.rs`, `resolve.rs`: connections and name lookups under ureq
@@ -16,6 +18,7 @@
 mod endpoint;
 mod errors;
 mod get;
+mod head;
 mod put;
 mod request;
 mod resolve;
@@ -155,6 +158,18 @@ impl Engine {
             if_match,
         };
         get::get(self, py, credentials, request, control)
+    }
+
+    /// HEADs `bucket/key`, asking for the stored checksum; returns the
+    /// response headers, names in lower case.
+    fn head(
+        &self,
+        py: Python<'_>,
+        credentials: sign::Credentials,
+        bucket: &str,
+        key: &str,
+    ) -> PyResult<HashMap<String, String>> {
+        head::head(self, py, credentials, bucket, key)
     }
 
     /// PUTs `body` at `bucket/key` with its CRC `checksum` (`(algorithm,

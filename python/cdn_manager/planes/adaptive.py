@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from ..escape import shown
 from ..s3errors import S3Error, is_refusal
-from .base import DataPlane, Get, Put, Response
+from .base import DataPlane, Get, Head, Put, Response
 
 log = logging.getLogger("cdn_manager")
-R = TypeVar("R", Get, Put)
+R = TypeVar("R", Get, Head, Put)
 T = TypeVar("T")
 
 #: Set (``extra=``) on the log record of every switch to boto3, so a test
@@ -75,6 +75,9 @@ class AdaptivePlane:
     def get(self, request: Get) -> Response:
         return self._route(self._native.get, self._boto3.get, request)
 
+    def head(self, request: Head) -> Mapping[str, str]:
+        return self._route(self._native.head, self._boto3.head, request)
+
     def put(self, request: Put) -> str:
         return self._route(self._native.put, self._boto3.put, request)
 
@@ -84,7 +87,9 @@ class AdaptivePlane:
         try:
             result = native(request)
         except S3Error as err:
-            if self._switch.proven or not is_refusal(err.code):
+            # A HEAD's answer has no body, so a refusal shows only as a 403.
+            refused = is_refusal(err.code) or (isinstance(request, Head) and err.code == "403")
+            if self._switch.proven or not refused:
                 raise
             result = boto3(request)
             self._switch.to_boto3(

@@ -98,6 +98,17 @@ class Get:
 
 
 @dataclass(frozen=True)
+class Head:
+    """A HEAD of ``bucket/key``, asking for the stored checksum."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"HEAD {self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class Put:
     """A PUT of ``body`` at ``bucket/key`` with its CRC, which the server
     verifies; as part ``(upload_id, number)`` of a multipart upload when
@@ -138,6 +149,10 @@ class DataPlane(Protocol):
     def get(self, request: Get) -> Response:
         """Sends ``request``, asking for the stored checksum; the body is
         left unread."""
+
+    def head(self, request: Head) -> Mapping[str, str]:
+        """Sends ``request``; returns the answer's headers, names in lower
+        case."""
 
     def put(self, request: Put) -> str:
         """Sends ``request``; returns the ETag the server gave the bytes."""

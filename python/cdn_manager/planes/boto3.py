@@ -17,7 +17,7 @@ from typing import Any
 from .. import _core
 from ..integrity import encode
 from ..s3errors import Truncated
-from .base import CHUNK, Get, Put
+from .base import CHUNK, Get, Head, Put
 
 
 class ProgressReader(io.RawIOBase):
@@ -151,6 +151,13 @@ class Boto3Plane:
         if request.if_match is not None:
             params["IfMatch"] = request.if_match
         return Boto3Response(self._client.get_object(**params))
+
+    def head(self, request: Head) -> Mapping[str, str]:
+        response = self._client.head_object(
+            Bucket=request.bucket, Key=request.key, ChecksumMode="ENABLED"
+        )
+        headers: Mapping[str, str] = response["ResponseMetadata"]["HTTPHeaders"]
+        return headers
 
     def put(self, request: Put) -> str:
         params: dict[str, Any] = {

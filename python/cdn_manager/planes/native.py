@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .base import Get, Put
+from .base import Get, Head, Put
 
 
 def signing_keys(credentials: Any) -> tuple[str, str, str | None]:
@@ -37,6 +37,9 @@ class NativePlane:
             request.if_match,
             request.control,
         )
+
+    def head(self, request: Head) -> dict[str, str]:
+        return self._engine.head(self._keys(), request.bucket, request.key)
 
     def put(self, request: Put) -> str:
         # The Rust core adds the checksum headers itself.
