@@ -1,8 +1,8 @@
 //! HEAD: an object's headers, with the stored checksum asked for. The plan
 //! of a push proves each listed object this way when the listing carries no
 //! ETag (s3s-fs), so it is sent thousands of times in a row: botocore spent
-//! about 5 ms of CPU on each (event hooks, signing, parsing), this one a
-//! fraction of that, without the GIL.
+//! about 3 ms of CPU on each (event hooks, signing, parsing; 5 ms amid a
+//! push's threads), this one 0.2 ms, most of it without the GIL.
 
 use std::collections::HashMap;
 
