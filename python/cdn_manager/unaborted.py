@@ -16,6 +16,10 @@ call did not return and that has no parts, for no one could have sent
 parts to an id no one knows. Another client's upload of the same key,
 begun in the same second and still without parts, would match too; it
 then fails with NoSuchUpload: a clean failure, never a wrong object.
+On a replicated store a creation cut off by a node's death may have
+reached fewer replicas than a write quorum; no listing need show it until
+the store's anti-entropy has copied it, so it can outlive the search (a
+lifecycle rule is the backstop).
 """
 
 from __future__ import annotations
