@@ -140,43 +140,47 @@ def whole(garage: GarageCluster, server: Server, bucket: str, timeout: float = 6
             time.sleep(0.5)
 
 
-def settled_listings(
-    garage: GarageCluster, server: Server, bucket: str, timeout: float = 60.0
+def after_repair(
+    garage: GarageCluster,
+    server: Server,
+    bucket: str,
+    done: Callable[[dict[int, list[str]]], bool],
+    timeout: float = 60.0,
 ) -> dict[int, list[str]]:
-    """Every node's listing once anti-entropy has run: polled until all are
-    empty or ``timeout`` (an upload really left unfinished stays listed on
-    every replica, so it is still there at the end)."""
+    """Every node's listing, polled after starting anti-entropy until
+    ``done`` accepts it or ``timeout``; prints it and the one before."""
     whole(garage, server, bucket)
     before = listings(garage, server, bucket)
     garage.repair_tables()
     deadline = time.monotonic() + timeout
     while True:
         listed = listings(garage, server, bucket)
-        if not any(listed.values()) or time.monotonic() > deadline:
+        if done(listed) or time.monotonic() > deadline:
             print(f"listed through nodes 0-2 before anti-entropy: {before}; after: {listed}")
             return listed
         time.sleep(0.5)
 
 
-def converged(garage: GarageCluster, server: Server, bucket: str, timeout: float = 60.0) -> None:
+def settled_listings(garage: GarageCluster, server: Server, bucket: str) -> dict[int, list[str]]:
+    """Every node's listing once anti-entropy has run: polled until all are
+    empty or a minute has passed (an upload really left unfinished stays
+    listed on every replica, so it is still there at the end)."""
+    return after_repair(garage, server, bucket, lambda listed: not any(listed.values()))
+
+
+def converged(garage: GarageCluster, server: Server, bucket: str) -> None:
     """Until every node lists the same unfinished uploads, after anti-entropy.
     A CreateMultipartUpload cut off by its node's death may have reached one
     replica only: below write quorum, so a listing that reads the two others
     does not show it until anti-entropy copies it, and no client can find
     (and abort) it before then. A listing through a replica always includes
     that replica, so equal listings mean every replica's entries are seen."""
-    whole(garage, server, bucket)
-    before = listings(garage, server, bucket)
-    garage.repair_tables()
-    deadline = time.monotonic() + timeout
-    while True:
-        listed = listings(garage, server, bucket)
-        if len({frozenset(ids) for ids in listed.values()}) == 1:
-            print(f"listed through nodes 0-2 before anti-entropy: {before}; converged: {listed}")
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the nodes' listings did not converge: {listed}")
-        time.sleep(0.5)
+
+    def same(listed: dict[int, list[str]]) -> bool:
+        return len({frozenset(ids) for ids in listed.values()}) == 1
+
+    listed = after_repair(garage, server, bucket, same)
+    assert same(listed), f"the nodes' listings did not converge: {listed}"
 
 
 NONE_LISTED = {0: [], 1: [], 2: []}
