@@ -18,10 +18,10 @@ import logging
 import mimetypes
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 from . import _core, leftovers, unaborted, upload_journal
 from .audit import AuditReport, check
@@ -33,6 +33,7 @@ from .deploy.run import DeployOptions, DeployReport, run_deploy
 from .download import Download, OpenWriter
 from .errors import CDNError, InvalidRequest, NotFound
 from .escape import shown
+from .listing import list_prefix
 from .names import check_bucket, check_key
 from .objects import ObjectInfo, TransferResult
 from .planes.adaptive import PlaneChoice
@@ -389,17 +390,16 @@ class Operations:
             return False
         return True
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        pages = self.transport.download_client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        )
-        iterator = iter(pages)
-        while True:
-            page = self._run("list", bucket, None, lambda: next(iterator, None))
-            if page is None:
-                return
-            for entry in page.get("Contents", []):
-                yield ObjectInfo.from_listing(entry)
+    def list(self, bucket: str, prefix: str = "") -> Generator[ObjectInfo, None, None]:
+        client = self.transport.download_client
+
+        def fetch(**params: Any) -> dict[str, Any]:
+            return self._run(
+                "list", bucket, None, lambda: client.list_objects_v2(Bucket=bucket, **params)
+            )
+
+        for entry in list_prefix(fetch, prefix, self.config.max_in_flight):
+            yield ObjectInfo.from_listing(entry)
 
     def presign_download_url(self, bucket: str, key: str, expires: int = 3600) -> str:
         if not 1 <= expires <= MAX_PRESIGN_SECONDS:
