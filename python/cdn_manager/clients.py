@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 
 from .config import TransferConfig
@@ -24,8 +26,26 @@ def make_session(access_key: str, secret: str) -> boto3.session.Session:
     """A session holding only this key pair."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _shared_loader())
+    parsers = core.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=_timestamp)
     core.set_credentials(access_key, secret)
     return boto3.session.Session(botocore_session=core)
+
+
+def _timestamp(value: Any) -> datetime:
+    """An answer's timestamp: ISO 8601 with its zone (every listing entry's
+    LastModified) by the standard library, some 200 times faster than
+    botocore's dateutil parser, a third of a large listing's parsing time;
+    anything else as botocore parses it."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    return botocore.utils.parse_timestamp(value)
 
 
 def make_client(
