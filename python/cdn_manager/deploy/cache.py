@@ -64,53 +64,77 @@ def _name(kind: str, shard: Shard | None, *parts: str) -> str:
     return f"{kind}-{digest[:24]}.json"
 
 
-def _digest(entries: Any) -> str:
-    text = json.dumps(entries, sort_keys=True, separators=(",", ":"))
+def _canonical(entries: Any) -> str:
+    return json.dumps(entries, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load(path: Path | None) -> dict[str, Any]:
-    """The entries of a cache file; empty if absent, and if unreadable or
-    corrupt (with one log line)."""
-    if path is None:
-        return {}
-    try:
-        document = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        log.warning("ignoring the deploy cache %s: %s", shown(str(path)), type(err).__name__)
-        return {}
-    if (
-        not isinstance(document, dict)
-        or document.get("format") != FORMAT
-        or not isinstance(document.get("entries"), dict)
-        or document.get("digest") != _digest(document["entries"])
-    ):
-        log.warning("ignoring the deploy cache %s: it is corrupt", shown(str(path)))
-        return {}
-    entries: dict[str, Any] = document["entries"]
-    return entries
+class _CacheFile:
+    """One cache file: its entries as loaded, and a save that writes them
+    only when they changed (an unchanged re-push rewrites nothing)."""
 
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        #: The digest of the entries on disk, once loaded.
+        self.digest: str | None = None
 
-def _save(path: Path | None, entries: Mapping[str, Any]) -> None:
-    """Writes the cache file atomically; a failure is logged, not raised
-    (the cache only saves work)."""
-    if path is None:
-        return
-    document = {"format": FORMAT, "entries": entries, "digest": _digest(entries)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    def load(self) -> dict[str, Any]:
+        """The entries; empty if absent, and if unreadable or corrupt (with
+        one log line)."""
+        if self.path is None:
+            return {}
         try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(document, out, sort_keys=True, separators=(",", ":"))
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except OSError as err:
-        log.warning("could not save the deploy cache %s: %s", shown(str(path)), err.strerror)
+            document = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            log.warning(
+                "ignoring the deploy cache %s: %s", shown(str(self.path)), type(err).__name__
+            )
+            return {}
+        if (
+            not isinstance(document, dict)
+            or document.get("format") != FORMAT
+            or not isinstance(document.get("entries"), dict)
+            or document.get("digest") != _digest(_canonical(document["entries"]))
+        ):
+            log.warning("ignoring the deploy cache %s: it is corrupt", shown(str(self.path)))
+            return {}
+        self.digest = document["digest"]
+        entries: dict[str, Any] = document["entries"]
+        return entries
+
+    def save(self, entries: Mapping[str, Any]) -> None:
+        """Writes the file atomically, unless it holds these entries already;
+        a failure is logged, not raised (the cache only saves work)."""
+        if self.path is None:
+            return
+        text = _canonical(entries)
+        digest = _digest(text)
+        if digest == self.digest:
+            return
+        # The document as json.dump(sort_keys=True) writes it, the entries
+        # serialised once for both the digest and the file.
+        document = f'{{"digest":"{digest}","entries":{text},"format":{json.dumps(FORMAT)}}}'
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w") as out:
+                    out.write(document)
+                os.replace(temp, self.path)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except OSError as err:
+            log.warning(
+                "could not save the deploy cache %s: %s", shown(str(self.path)), err.strerror
+            )
+            return
+        self.digest = digest
 
 
 def usable_folder(pushed: Path) -> Path | None:
@@ -131,10 +155,10 @@ class ChecksumCache:
     curious user) can read: ``hits``, ``files_read``, ``bytes_read``."""
 
     def __init__(self, folder: Path | None, pushed: Path, shard: Shard | None = None) -> None:
-        self._path = (
+        self._file = _CacheFile(
             None if folder is None else folder / _name("files", shard, str(pushed.resolve()))
         )
-        self._entries = _load(self._path)
+        self._entries = self._file.load()
         self._seen: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.hits = 0
@@ -213,7 +237,7 @@ class ChecksumCache:
         from the folder drop out)."""
         with self._lock:
             entries = dict(self._seen)
-        _save(self._path, entries)
+        self._file.save(entries)
 
 
 @dataclass(frozen=True)
@@ -264,8 +288,8 @@ class ObjectMemory:
         shard: Shard | None = None,
     ) -> None:
         name = _name("objects", shard, endpoint, bucket, prefix)
-        self._path = None if folder is None else folder / name
-        self._entries = _load(self._path)
+        self._file = _CacheFile(None if folder is None else folder / name)
+        self._entries = self._file.load()
         self._updates: dict[str, Proven | None] = {}
         self._lock = threading.Lock()
         self.hits = 0
@@ -299,4 +323,4 @@ class ObjectMemory:
                     entries[key] = proven.as_json()
             elif key in self._entries:
                 entries[key] = self._entries[key]
-        _save(self._path, entries)
+        self._file.save(entries)
