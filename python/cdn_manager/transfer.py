@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from . import _core
 from .config import TransferConfig
@@ -77,33 +77,45 @@ def run_parts(
         raise
 
 
-def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
+def run_each(jobs: Iterable[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
     """Runs ``jobs``, ``workers`` at a time, on threads of their own; returns
     their results in order.
 
-    Jobs report their failures in their results; the first exception one
-    raises stops the handing out of jobs and is raised here once the running
-    ones have ended. This thread only waits, so an interrupt (Ctrl-C, or a
-    SIGTERM the command line turns into one) reaches it at once and never
-    lands between a job's success and its result: it cancels ``control``
-    (running jobs stop at their next chunk and clean up), hands out no more
-    jobs, waits until every running job has ended, then raises
-    :class:`Interrupted` with the jobs that had succeeded (those whose result
-    is a successful :class:`TransferResult`). Cancelling
-    ``control`` otherwise (task cancellation, on the async face) stops the
-    jobs the same way, and :class:`Cancelled` is raised with them.
+    ``jobs`` may be lazy (a generator): one worker at a time takes the next
+    job from it, so whatever produces the jobs (a listing's next page) runs
+    while the jobs already taken do. Jobs report their failures in their
+    results; the first exception one raises (or the generator raises) stops
+    the handing out of jobs and is raised here once the running ones have
+    ended. This thread only waits, so an interrupt (Ctrl-C, or a SIGTERM
+    the command line turns into one) reaches it at once and never lands
+    between a job's success and its result: it cancels ``control`` (running
+    jobs stop at their next chunk and clean up), hands out no more jobs,
+    waits until every running job has ended, then raises
+    :class:`Interrupted` with the jobs that had succeeded (those whose
+    result is a successful :class:`TransferResult`). Cancelling ``control``
+    otherwise (task cancellation, on the async face) stops the jobs the
+    same way, and :class:`Cancelled` is raised with them. A generator is
+    closed before this returns or raises.
     """
-    results: list[T | None] = [None] * len(jobs)
+    feed = iter(jobs)
+    taking = threading.Lock()
+    results: dict[int, T] = {}
     indexes = itertools.count()
     stop = threading.Event()
     failures: list[BaseException] = []
 
+    def take() -> tuple[int, Callable[[], T]] | None:
+        with taking:
+            if stop.is_set() or control.cancelled:
+                return None
+            job = next(feed, None)
+            return None if job is None else (next(indexes), job)
+
     def worker(finished: threading.Event) -> None:
         try:
-            for i in indexes:
-                if i >= len(jobs) or stop.is_set() or control.cancelled:
-                    return
-                results[i] = jobs[i]()
+            while (taken := take()) is not None:
+                i, job = taken
+                results[i] = job()
         except BaseException as err:
             failures.append(err)
             stop.set()
@@ -113,8 +125,9 @@ def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Contr
     # Each worker says when it has ended through an Event: an interrupted
     # Thread.join() marks a still running thread as ended (CPython 3.11,
     # bpo-45274), so it cannot be waited on again.
+    count = min(workers, len(jobs)) if isinstance(jobs, Sized) else workers
     running: list[tuple[threading.Thread, threading.Event]] = []
-    for _ in range(min(workers, len(jobs))):
+    for _ in range(count):
         finished = threading.Event()
         running.append((worker_thread(partial(worker, finished), "cdn-manager-batch"), finished))
     try:
@@ -128,11 +141,14 @@ def run_each(jobs: Sequence[Callable[[], T]], workers: int, control: _core.Contr
         # A thread not running yet will see ``stop`` before taking a job.
         _wait_through_interrupts([f for t, f in running if t.ident is not None])
         raise Interrupted(_succeeded(results)) from None
+    finally:
+        if isinstance(feed, Generator):
+            feed.close()
     if failures:
         raise failures[0]
     if control.cancelled:
         raise Cancelled("the batch was cancelled", completed=_succeeded(results))
-    return cast(list[T], results)
+    return [results[i] for i in range(len(results))]
 
 
 def _wait_through_interrupts(events: Sequence[threading.Event]) -> None:
@@ -147,5 +163,6 @@ def _wait_through_interrupts(events: Sequence[threading.Event]) -> None:
                 event.wait()
 
 
-def _succeeded(results: Sequence[object]) -> list[TransferResult]:
-    return [r for r in results if isinstance(r, TransferResult) and r.ok]
+def _succeeded(results: Mapping[int, object]) -> list[TransferResult]:
+    """The successful transfers among ``results`` (by job number), in order."""
+    return [r for _, r in sorted(results.items()) if isinstance(r, TransferResult) and r.ok]

@@ -12,8 +12,9 @@ upload); another content encoding is a new upload.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -203,7 +204,8 @@ class _Candidate:
     key: str
     headers: Headers
     entry: bool
-    listed: ObjectInfo | None
+    #: The listed object of the same key, once the listing has come to it.
+    listed: ObjectInfo | None = None
     proven: Proven | None = None
     values: dict[str, Value] = field(default_factory=dict)
 
@@ -265,8 +267,6 @@ def plan_deploy(
     plan.memory = memory = ObjectMemory(cache_folder, ops.creds.host, bucket, key_prefix, shard)
 
     files = walk(root, plan.skipped, plan.refused)
-    listing = {info.key: info for info in ops.list(bucket, key_prefix)}
-    plan.listed = list(listing)
     candidates = []
     for file in files:
         if not selected.included(file.relative):
@@ -287,12 +287,12 @@ def plan_deploy(
                 key,
                 chosen.headers(file.relative),
                 chosen.is_entry(file.relative),
-                listing.get(key),
             )
         )
     plan.stats.files = len(candidates)
 
-    _prove_objects(ops, plan, candidates, memory, recheck)
+    listing = _list_and_prove(ops, plan, candidates, memory, recheck)
+    plan.listed = list(listing)
     _hash_files(ops, plan, candidates, cache)
     for candidate in candidates:
         _decide(plan, candidate)
@@ -310,36 +310,46 @@ def plan_deploy(
     return plan
 
 
-def _prove_objects(
+def _list_and_prove(
     ops: Operations,
     plan: DeployPlan,
     candidates: list[_Candidate],
     memory: ObjectMemory,
     recheck: bool,
-) -> None:
-    """Finds what each listed object holds: remembered by its ETag, else a
-    HEAD (read key). An object stored as is whose size differs needs
-    neither: it differs."""
-    to_head = []
-    for candidate in candidates:
-        listed = candidate.listed
-        if listed is None:
-            continue
-        size_differs = listed.size != candidate.file.size
-        if candidate.headers.content_encoding is None and size_differs and listed.etag:
-            continue  # differs; the listed ETag is all a conditional write needs
-        candidate.proven = None if recheck else memory.get(candidate.key, listed.etag)
-        if candidate.proven is None:
-            to_head.append(candidate)
+) -> dict[str, ObjectInfo]:
+    """Lists the prefix and finds what each listed object holds: remembered
+    by its ETag, else a HEAD (read key), sent while the rest of the listing
+    is still arriving. An object stored as is whose size differs needs
+    neither: it differs. Returns the listing by key."""
+    by_key = {candidate.key: candidate for candidate in candidates}
+    listing: dict[str, ObjectInfo] = {}
+    to_head: list[_Candidate] = []
 
     def head(candidate: _Candidate) -> Proven:
         return proven(ops.stat(plan.bucket, candidate.key))
 
-    found = run_each([partial(head, c) for c in to_head], ops.config.max_in_flight, _core.Control())
+    def heads() -> Iterator[Callable[[], Proven]]:
+        with contextlib.closing(ops.list(plan.bucket, plan.prefix)) as objects:
+            for listed in objects:
+                listing[listed.key] = listed
+                candidate = by_key.get(listed.key)
+                if candidate is None:
+                    continue
+                candidate.listed = listed
+                size_differs = listed.size != candidate.file.size
+                if candidate.headers.content_encoding is None and size_differs and listed.etag:
+                    continue  # differs; the listed ETag is all a conditional write needs
+                candidate.proven = None if recheck else memory.get(candidate.key, listed.etag)
+                if candidate.proven is None:
+                    to_head.append(candidate)
+                    yield partial(head, candidate)
+
+    found = run_each(heads(), ops.config.max_in_flight, _core.Control())
     plan.stats.heads = len(to_head)
     for candidate, state in zip(to_head, found, strict=True):
         candidate.proven = state
         memory.remember(candidate.key, state)
+    return listing
 
 
 def _hash_files(
