@@ -31,6 +31,7 @@ from helpers.cli import (
     start,
     wait_until,
 )
+from helpers.faultproxy import FaultProxy
 
 # Usage, help and configuration.
 
@@ -450,6 +451,31 @@ def test_push_then_pull_of_1000_files_round_trips(s3s_server: Server, tmp_path: 
     pulled = cdn("pull", f"{bucket}/snap", tmp_path / "copy", "--json", config=config).json()
     assert pulled["ok"] and len(pulled["transferred"]) == 1000
     assert read_tree(tmp_path / "copy") == tree
+
+
+def test_pull_downloads_64_files_at_once_and_max_in_flight_sets_how_many(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    bucket = s3s_server.new_bucket()
+    tree = {f"f/{n:03}.bin": os.urandom(2000) for n in range(150)}
+    for key, data in tree.items():
+        s3s_server.admin.put_object(Bucket=bucket, Key=key, Body=data)
+    # Bodies paced to 100 KiB/s for all connections together: requests pile
+    # up to however many the pull keeps in flight.
+    with FaultProxy(s3s_server.endpoint, rate=100 * 1024) as proxy:
+        config = config_for(s3s_server, tmp_path, host=proxy.endpoint)
+        wide = cdn("pull", f"{bucket}/f", tmp_path / "wide", "--quiet", config=config)
+        assert wide.code == 0, wide.stderr
+        assert 32 < proxy.peak_requests <= 64
+        proxy.peak_requests = 0
+        narrow = cdn(
+            "pull", f"{bucket}/f", tmp_path / "narrow", "--max-in-flight", "4", config=config
+        )
+        assert narrow.code == 0, narrow.stderr
+        assert proxy.peak_requests <= 4
+    for folder in ("wide", "narrow"):
+        assert read_tree(tmp_path / folder) == {k[2:]: v for k, v in tree.items()}
+    assert cdn("pull", "b/f", "x", "--max-in-flight", "0").code == 2
 
 
 # The embedded server.

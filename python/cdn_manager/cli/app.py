@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ class App:
         #: The ``--bwlimit`` option (bytes per second) of commands that move bytes.
         self.bwlimit: int | None = getattr(args, "bwlimit", None)
         self.resume: bool = not args.no_resume
+        #: The ``--max-in-flight`` option of push and pull.
+        self.max_in_flight: int | None = getattr(args, "max_in_flight", None)
         self._manager: CDNManager | None = None
         self._secrets: tuple[str, ...] = ()
 
@@ -109,6 +112,8 @@ class App:
             credentials = load_credentials(self.config)
             self._secrets = credentials.secrets()
             config = TransferConfig(max_bandwidth=self.bwlimit, resume=self.resume)
+            if self.max_in_flight is not None:
+                config = replace(config, max_in_flight=self.max_in_flight)
             self._manager = CDNManager(credentials, config)
         return self._manager
 
