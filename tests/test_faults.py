@@ -383,6 +383,30 @@ def test_an_upload_whose_creation_answer_was_lost_is_found_and_aborted(
     assert set(any_server.unfinished_uploads(bucket)) == others
 
 
+@pytest.mark.parametrize("any_server", ["garage"], indirect=True)
+def test_an_orphan_listed_but_unknown_to_list_parts_is_still_aborted(
+    any_server: Server, bucket: str, fault_proxy: StartProxy
+) -> None:
+    """Garage can list an upload whose creation was cut off (the node died)
+    between its two records and answer ListParts for it with NoSuchUpload
+    (seen in CI): no part can have been sent to it, so ``close()`` aborts
+    it as it aborts any orphan; another key's upload is left alone."""
+    key = "faults/cut-create.bin"
+    other = any_server.admin.create_multipart_upload(Bucket=bucket, Key=key + ".other")
+    proxy = fault_proxy(any_server)
+    proxy.add(Rule(Fault.RESET, at=None, **CREATE, times=1))
+    proxy.add(Rule(Fault.INTERNAL_ERROR, **COMPLETE))
+    unknown = proxy.add(Rule(Fault.NO_SUCH_UPLOAD, method="GET", query="uploadId="))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, key, os.urandom(SIZES["multipart"])) is False
+    assert len(set(any_server.unfinished_uploads(bucket)) - {other["UploadId"]}) == 1
+    manager.close()
+
+    assert unknown.applied >= 1
+    assert set(any_server.unfinished_uploads(bucket)) == {other["UploadId"]}
+
+
 @pytest.mark.parametrize("any_server", ["moto"], indirect=True)
 @pytest.mark.parametrize("method", ["GET", "PUT"])
 def test_a_request_failing_every_time_is_tried_max_attempts_times(

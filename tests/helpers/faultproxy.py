@@ -75,6 +75,9 @@ class Fault(enum.Enum):
     #: The proxy refuses the request as not allowed (403), as a key without
     #: the permission would be.
     DENY = "403 AccessDenied"
+    #: The proxy answers 404 NoSuchUpload itself, as a server that lists an
+    #: upload it cannot find again would.
+    NO_SUCH_UPLOAD = "404 NoSuchUpload"
 
 
 _ANSWERS = {
@@ -87,6 +90,12 @@ _ANSWERS = {
         "The request signature we calculated does not match the signature you provided.",
     ),
     Fault.DENY: (403, "Forbidden", "AccessDenied", "Access Denied"),
+    Fault.NO_SUCH_UPLOAD: (
+        404,
+        "Not Found",
+        "NoSuchUpload",
+        "The specified multipart upload does not exist.",
+    ),
 }
 
 
