@@ -407,6 +407,34 @@ def test_an_orphan_listed_but_unknown_to_list_parts_is_still_aborted(
     assert set(any_server.unfinished_uploads(bucket)) == {other["UploadId"]}
 
 
+@pytest.mark.parametrize("any_server", ["garage"], indirect=True)
+def test_an_orphan_the_server_lists_but_cannot_abort_is_reported(
+    any_server: Server, bucket: str, fault_proxy: StartProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Garage lists such an upload, its AbortMultipartUpload answers
+    NoSuchUpload too (seen in CI): nothing the manager can send removes
+    it, so the manager says so at WARNING, naming the upload and the
+    server's own cleanup, instead of counting it as gone in silence."""
+    key = "faults/cut-create-unabortable.bin"
+    proxy = fault_proxy(any_server)
+    proxy.add(Rule(Fault.RESET, at=None, **CREATE, times=1))
+    proxy.add(Rule(Fault.INTERNAL_ERROR, **COMPLETE))
+    proxy.add(Rule(Fault.NO_SUCH_UPLOAD, method="GET", query="uploadId="))
+    manager = any_server.manager(PERMANENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, key, os.urandom(SIZES["multipart"])) is False
+    (orphan,) = any_server.unfinished_uploads(bucket)
+    refused = proxy.add(Rule(Fault.NO_SUCH_UPLOAD, method="DELETE", query="uploadId="))
+    with caplog.at_level(logging.WARNING, logger="cdn_manager"):
+        manager.close()
+
+    assert refused.applied >= 1
+    assert any_server.unfinished_uploads(bucket) == [orphan]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(orphan in w and "unknown to it" in w for w in warnings), warnings
+    any_server.admin.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=orphan)
+
+
 @pytest.mark.parametrize("any_server", ["moto"], indirect=True)
 @pytest.mark.parametrize("method", ["GET", "PUT"])
 def test_a_request_failing_every_time_is_tried_max_attempts_times(

@@ -28,6 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cdn_manager import CDNCredentials, CDNManager, TransferResult
+from cdn_manager.s3errors import error_code
 
 from conftest import SMALL_PARTS, MiB, Server, admin_client, files_under
 from helpers.garage import REGION, GarageCluster, GarageNode
@@ -192,13 +193,13 @@ def beyond_the_api(server: Server, bucket: str) -> set[str]:
     that listings show but ListParts and AbortMultipartUpload answer with
     NoSuchUpload (seen in CI). No S3 call removes it; the manager tries
     (the abort counts as done), and `garage bucket cleanup-incomplete-uploads`
-    or a lifecycle rule is what does."""
+    or a lifecycle rule is what does (the manager says so at WARNING)."""
     found = set()
     for upload in server.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
         try:
             server.admin.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            if error_code(err) == "NoSuchUpload":
                 found.add(upload["UploadId"])
     return found
 

@@ -111,6 +111,7 @@ class Unaborted:
             with self._lock:
                 pending, self._uploads = self._uploads, set()
                 unanswered, self._unanswered = self._unanswered, set()
+            listed: set[str] = set()
             for creation in unanswered:
                 found = orphans(client, reader, creation)
                 if found is None:
@@ -123,8 +124,9 @@ class Unaborted:
                         shown(creation.key),
                     )
                     pending.add((creation.bucket, creation.key, upload_id))
+                    listed.add(upload_id)
             for bucket, key, upload_id in sorted(pending):
-                if not abort(client, bucket, key, upload_id):
+                if not abort(client, bucket, key, upload_id, listed=upload_id in listed):
                     self.add(bucket, key, upload_id)
         finally:
             self._retrying.release()
@@ -214,20 +216,36 @@ def _first_part(client: Any, creation: Unanswered, upload_id: str) -> list[Any]:
     return list(response.get("Parts", []))
 
 
-def abort(client: Any, bucket: str, key: str, upload_id: str) -> bool:
+def abort(client: Any, bucket: str, key: str, upload_id: str, *, listed: bool = False) -> bool:
     """Aborts one upload; False when the server could not be asked (a
     transient failure: worth trying again later), else True: aborted now,
     unknown to the server (aborted or completed before), or refused for
-    good. Each failure is logged at WARNING."""
+    good. Each failure is logged at WARNING, and so is an upload the server
+    has just ``listed`` yet does not know."""
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except ClientError as err:
-        if error_code(err) == "NoSuchUpload":
+        if error_code(err) != "NoSuchUpload":
+            failure: BaseException = err
+        elif listed:
+            # Garage lists an upload cut off between its two records and
+            # answers every call about it with NoSuchUpload: no S3 request
+            # can remove it, so the operator has to hear of it.
+            log.warning(
+                "upload %s of %s/%s is listed by the server but unknown to it (NoSuchUpload); "
+                "if it is still listed, only the server's own cleanup can remove it "
+                "(a lifecycle rule for incomplete uploads; on Garage, "
+                "`garage bucket cleanup-incomplete-uploads`)",
+                shown(upload_id),
+                shown(bucket),
+                shown(key),
+            )
+            return True
+        else:
             log.debug(
                 "upload %s of %s/%s: already gone", shown(upload_id), shown(bucket), shown(key)
             )
             return True
-        failure: BaseException = err
     except Exception as err:
         failure = err
     else:
