@@ -241,6 +241,12 @@ impl Destination {
     fn path(&self) -> PathBuf {
         self.parent.path.clone()
     }
+
+    /// Whether an earlier, interrupted download left a journal here.
+    #[getter]
+    fn journaled(&self) -> bool {
+        crate::writer::journal_exists(&self.parent.dir, &self.parent.name)
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,9 @@ class Destination:
     @property
     def path(self) -> Path:
         """``folder/key``."""
+    @property
+    def journaled(self) -> bool:
+        """Whether an earlier, interrupted download left a journal here."""
 
 @final
 class FileReader:

@@ -36,6 +36,7 @@ from .deploy import DeployPlan, DeployReport
 from .deploy.plan import PlanOptions
 from .errors import Cancelled
 from .manager import (
+    BatchDownloadOptions,
     BatchUploadOptions,
     CDNManager,
     DeployRunOptions,
@@ -268,7 +269,7 @@ class AsyncCDNManager:
         bucket: str,
         keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
-        **options: Unpack[ProgressOption],
+        **options: Unpack[BatchDownloadOptions],
     ) -> builtins.list[TransferResult]:
         """As :meth:`CDNManager.download_many`."""
         return await self._transfer(self._ops.download_many, bucket, keys, folder, **options)

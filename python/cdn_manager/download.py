@@ -1,6 +1,13 @@
 """Downloading an object: one streamed GET, or concurrent ranged GETs written
 at their offsets, verified end to end, then committed.
 
+An object of unknown size is asked for whole, and its first range read from
+that answer; when it turns out large, the rest of that body is never read,
+yet the server has already sent what the sockets hold (1.8-7.9 MiB per 64
+MiB object on loopback, billed egress on S3). An object known to be ranged
+(its size from a listing, or a journal to resume) is learnt with a HEAD
+instead, and every range asked for alone.
+
 The bytes go to a Rust writer (a temporary file beside the destination, or a
 new ``bytes`` object); only a fully received and verified object is committed,
 so a failure leaves a file already at the destination as it was. A ranged
@@ -23,7 +30,7 @@ from . import _core
 from .errors import IntegrityError
 from .escape import shown
 from .integrity import Expectation, expectation, verify
-from .planes.base import DataPlane, Get, Response
+from .planes.base import DataPlane, Get, Head, Response
 from .retry import is_transient
 from .s3errors import error_code
 from .transfer import Transfer, run_parts
@@ -73,6 +80,9 @@ class Download(Transfer, Generic[R_co]):
 
     open_writer: OpenWriter[R_co]
     resumable: bool = False
+    #: Learn the object with a HEAD and ask for every range alone: for an
+    #: object the caller knows will be fetched in ranges.
+    head_first: bool = False
     #: Bytes of the last run's object that an earlier run had already
     #: written (0 unless a download was resumed).
     resumed_bytes: int = 0
@@ -110,18 +120,25 @@ class Download(Transfer, Generic[R_co]):
             log.warning("download %s: %s; fetching it again", shown(self.name), shown(why))
 
     def _once(self) -> R_co:
-        first = self.retried(
-            lambda: self.plane.get(Get(self.bucket, self.key, control=self.control)),
-            f"get {self.name}",
-        )
+        planned = self._plan_from_head() if self.head_first else None
+        if planned is not None:
+            first, (headers, exp, ranges) = None, planned
+        else:
+            first = self.retried(
+                lambda: self.plane.get(Get(self.bucket, self.key, control=self.control)),
+                f"get {self.name}",
+            )
         try:
-            exp, ranges = self._plan(expectation(first.headers))
+            if first is not None:
+                headers = first.headers
+                exp, ranges = self._plan(expectation(headers))
             journaled = self.resumable and len(ranges) > 1
             algorithm = exp.algorithm or (JOURNAL_ALGORITHM if journaled else None)
-            header = _journal_header(first.headers, exp, ranges, algorithm) if journaled else None
+            header = _journal_header(headers, exp, ranges, algorithm) if journaled else None
             writer = self.open_writer(exp.size, header, algorithm if journaled else None)
         except BaseException:
-            first.close()
+            if first is not None:
+                first.close()
             raise
         try:
             kept = {s.start: s for s in writer.kept}
@@ -145,7 +162,24 @@ class Download(Transfer, Generic[R_co]):
             writer.abort(keep=True)
             raise
         finally:
-            first.close()
+            if first is not None:
+                first.close()
+
+    def _plan_from_head(
+        self,
+    ) -> tuple[Mapping[str, str], Expectation, list[tuple[int, int]]] | None:
+        """The headers, check and ranges a HEAD gives, or None when the
+        whole-object GET must decide: the object is no longer ranged, or
+        the HEAD offers no checksum (moto's HEAD drops a composite CRC's
+        part count, which its GET keeps)."""
+        headers = self.retried(
+            lambda: self.plane.head(Head(self.bucket, self.key)), f"head {self.name}"
+        )
+        exp = expectation(headers)
+        if exp.algorithm is None and exp.md5 is None:
+            return None
+        exp, ranges = self._plan(exp)
+        return (headers, exp, ranges) if len(ranges) > 1 else None
 
     def _plan(self, exp: Expectation) -> tuple[Expectation, list[tuple[int, int]]]:
         """The check to apply and the byte ranges to fetch."""
@@ -181,12 +215,12 @@ class Download(Transfer, Generic[R_co]):
         algorithm: str | None,
         ranges: list[tuple[int, int]],
         kept: dict[int, _core.PartSink],
-        first: Response,
+        first: Response | None,
         writer: Writer[R_co],
     ) -> list[_core.PartSink]:
         """Writes every range not ``kept`` from an earlier run (digesting
         with ``algorithm``) and returns the sinks of all; the first range
-        comes from the already open response."""
+        comes from the already open response, if any."""
 
         def new_sink(start: int) -> _core.PartSink:
             return writer.part(
@@ -231,6 +265,8 @@ class Download(Transfer, Generic[R_co]):
             done = have(start, end)
             if done is not None:
                 return done
+            if first is None:
+                return ranged(start, end)
             sink = new_sink(start)
             try:
                 first.read_into(sink, end - start)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
@@ -46,6 +46,13 @@ class UploadOptions(ProgressOption, total=False):
 
 class BatchUploadOptions(ProgressOption, total=False):
     cache_control: str | None
+
+
+class BatchDownloadOptions(ProgressOption, total=False):
+    #: Each key's size where known (``ObjectInfo.size`` from a listing):
+    #: an object above ``download_threshold`` is then asked for in ranges
+    #: from the first request, so no byte is sent that is not read.
+    sizes: Mapping[str, int] | None
 
 
 class DeployRunOptions(ProgressOption, DeployOptions, total=False):
@@ -254,7 +261,7 @@ class CDNManager:
         bucket: str,
         keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
-        **options: Unpack[ProgressOption],
+        **options: Unpack[BatchDownloadOptions],
     ) -> builtins.list[TransferResult]:
         """Downloads every key to ``folder/key`` (as :meth:`get_file`),
         ``config.max_in_flight`` at a time; an item ``(key, name)`` lands at
@@ -262,7 +269,9 @@ class CDNManager:
         One failure does not stop the rest: each item's outcome is in the
         returned list, in order. Ctrl-C cancels every item in flight and,
         once all have stopped (temporary files removed), raises
-        :class:`Interrupted` with the items that completed."""
+        :class:`Interrupted` with the items that completed. ``sizes``
+        (key to size, from :meth:`list`) spares large objects the bytes a
+        whole-object first GET sends and no one reads."""
         return self._transfer(self._ops.download_many, bucket, keys, folder, **options)
 
     # The least-privilege audit.

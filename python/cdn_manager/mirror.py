@@ -288,7 +288,8 @@ def pull(
     if plan.changes:
         check_writable(plan.folder)
     items = [(change.key, change.key[len(plan.prefix) :]) for change in plan.changes]
-    return manager.download_many(plan.bucket, items, plan.folder, progress=progress)
+    sizes = {change.key: change.size for change in plan.changes}
+    return manager.download_many(plan.bucket, items, plan.folder, progress=progress, sizes=sizes)
 
 
 def delete_local(plan: SyncPlan) -> list[tuple[str, LocalIOError | None]]:

@@ -318,25 +318,35 @@ class Operations:
         )
 
     def fetch_file(
-        self, control: _core.Control, bucket: str, key: str, folder: Path, name: str | None
+        self,
+        control: _core.Control,
+        bucket: str,
+        key: str,
+        folder: Path,
+        name: str | None,
+        size: int | None = None,
     ) -> TransferResult:
         """``bucket/key`` downloaded to ``folder/name`` (``name`` defaults to
         the key); the result says where, and how much an earlier run had
         already written. The name is checked before any request; the file
         is then created from the folder's descriptor, never through a link
-        below it."""
+        below it. ``size``, if known (from a listing), lets a large object
+        be fetched in ranges from the first request."""
         relative = key if name is None else name
 
         def run() -> TransferResult:
             destination = _core.Destination(folder, relative)
             self._sweep_folder(destination.path.parent)
+            resume = self.config.resume
             download = Download(
                 self.transport,
                 bucket,
                 key,
                 control,
                 partial(_core.FileWriter, destination),
-                resumable=self.config.resume,
+                resumable=resume,
+                head_first=(size is not None and size > self.config.download_threshold)
+                or (resume and destination.journaled),
             )
             download.run()
             return TransferResult(key, path=destination.path, resumed_bytes=download.resumed_bytes)
@@ -451,11 +461,13 @@ class Operations:
         bucket: str,
         keys: Iterable[str | tuple[str, str]],
         folder: str | os.PathLike[str] | None = None,
+        sizes: Mapping[str, int] | None = None,
     ) -> builtins.list[TransferResult]:
+        known = sizes or {}
+        into = Path(bucket if folder is None else folder)
+
         def one(key: str, name: str) -> TransferResult:
-            return self.fetch_file(
-                control, bucket, key, Path(bucket if folder is None else folder), name
-            )
+            return self.fetch_file(control, bucket, key, into, name, known.get(key))
 
         pairs = [(item, item) if isinstance(item, str) else item for item in keys]
         return self._batch(control, [(key, partial(one, key, name)) for key, name in pairs])

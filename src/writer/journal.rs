@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use md5::{Digest, Md5};
-use rustix::fs::{flock, fstat, openat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
+use rustix::fs::{
+    flock, fstat, openat, statat, unlinkat, AtFlags, FileType, FlockOperation, Mode, OFlags,
+};
 use rustix::io::Errno;
 
 use crate::checksum::{Algorithm, Digests};
@@ -44,6 +46,16 @@ pub fn names(name: &str) -> (String, String) {
         format!("{:x}", Md5::digest(name.as_bytes()))
     };
     (format!(".{stem}{PARTIAL}"), format!(".{stem}{JOURNAL}"))
+}
+
+/// Whether destination `name` in `dir` has a journal an earlier run left
+/// (a regular file with something in it): a hint only, for the journal is
+/// read and checked when a writer opens it.
+pub fn exists(dir: &OwnedFd, name: &str) -> bool {
+    let (_, journal) = names(name);
+    statat(dir, journal.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_size > 0
+    })
 }
 
 /// A completed range: `start..end`, and the CRC of its bytes.
@@ -226,6 +238,28 @@ mod tests {
         );
         let (partial, journal) = names(&"x".repeat(255));
         assert!(partial.len() < 64 && journal.len() < 64 && partial.starts_with('.'));
+    }
+
+    #[test]
+    fn only_a_regular_journal_with_content_counts_as_left() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(
+            tmp.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert!(!exists(&dir, "a.bin"));
+        std::fs::write(tmp.path().join(".a.bin.cdn-journal"), b"").unwrap();
+        assert!(!exists(&dir, "a.bin"));
+        std::fs::write(tmp.path().join(".a.bin.cdn-journal"), b"{}\n").unwrap();
+        assert!(exists(&dir, "a.bin"));
+        std::os::unix::fs::symlink(
+            tmp.path().join(".a.bin.cdn-journal"),
+            tmp.path().join(".b.bin.cdn-journal"),
+        )
+        .unwrap();
+        assert!(!exists(&dir, "b.bin"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::checksum::{Algorithm, Digests};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 pub use file::FileWriter;
+pub use journal::exists as journal_exists;
 pub use memory::MemoryWriter;
 
 const CLOSED: &str = "the download was already committed or aborted";
