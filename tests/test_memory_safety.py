@@ -255,3 +255,28 @@ def test_closing_a_response_while_another_thread_reads_it_returns_at_once(
     with pytest.raises(ValueError, match="closed"):
         response.read_into(writer.part(0), 1)
     writer.abort()
+
+
+def test_only_a_mutable_buffer_is_hashed_again_when_its_part_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``bytes`` cannot change, so each part is sent with the CRC taken
+    ahead (hashing it again cost W2 a second pass over every byte); any
+    other buffer is copied and hashed again, and a CRC that no longer
+    matches fails as BufferChanged."""
+    from cdn_manager.source import BufferSource
+
+    data = os.urandom(MiB)
+    ahead = zlib.crc32(data[:4096])
+    mutable = BufferSource(memoryview(bytearray(data)), "crc32")
+    with pytest.raises(IntegrityError) as caught:
+        mutable.read(0, 4096, ahead ^ 1)
+    assert caught.value.reason == "BufferChanged"
+    assert mutable.read(0, 4096, ahead)[1] == ahead
+
+    def no_second_pass(*args: object) -> int:
+        raise AssertionError("a bytes part was hashed again")
+
+    monkeypatch.setattr(_core, "checksum", no_second_pass)
+    body, crc = BufferSource(memoryview(data), "crc32").read(0, 4096, ahead)
+    assert (bytes(body), crc) == (data[:4096], ahead)

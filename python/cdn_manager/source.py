@@ -103,6 +103,9 @@ class BufferSource:
 
     def read(self, offset: int, length: int, expected_crc: int | None) -> tuple[memoryview, int]:
         part = self._view[offset : offset + length]
+        if self._stable and expected_crc is not None:
+            # Nothing can change a ``bytes``: the CRC taken ahead still holds.
+            return part, expected_crc
         if not self._stable:
             # One copy, taken while holding the GIL: no Python thread can
             # change it half-way, and nothing can change it afterwards.
