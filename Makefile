@@ -60,8 +60,10 @@ test-rust: $(VENV)/.deps
 # boto3 forced (the fallback), so neither can regress unseen; then the
 # round-trip, fault and integrity tests once more with the Linux socket
 # tuning off (the portable path). Two workers: most tests wait on loopback
-# servers, so this halves the time even on 2 cores.
-PYTEST := $(PY) -m pytest -q -n 2
+# servers, so this halves the time even on 2 cores. PYTHONFAULTHANDLER: a
+# process the tests start (a Dask worker, a CLI run) that dies of a signal
+# prints every thread's Python stack into the test's output.
+PYTEST := PYTHONFAULTHANDLER=1 $(PY) -m pytest -q -n 2
 PORTABLE_TESTS := tests/test_roundtrip.py tests/test_faults.py tests/test_integrity.py
 test-python: build-dev $(S3S_FS)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not garage"
