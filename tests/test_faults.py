@@ -293,6 +293,28 @@ def test_transient_fault_on_completing_a_multipart_upload_is_cured(
     assert rule.applied == 1
 
 
+def test_a_lost_completion_the_server_is_still_writing_is_waited_for(
+    any_server: Server, bucket: str, fault_proxy: StartProxy
+) -> None:
+    # The answer to CompleteMultipartUpload is lost, botocore asks again,
+    # the retry is refused as an unknown upload, and the object is not there
+    # yet when first looked for. s3s-fs did this under load: it forgets an
+    # upload before it writes the object, and an upload that succeeded was
+    # reported failed. (moto and AWS answer such a retry with success.)
+    data = os.urandom(SIZES["multipart"])
+    proxy = fault_proxy(any_server)
+    lost = proxy.add(Rule(Fault.STALL, at=None, **COMPLETE, times=1))
+    refused = proxy.add(Rule(Fault.NO_SUCH_UPLOAD, **COMPLETE, skip=1, times=1))
+    absent = proxy.add(Rule(Fault.NO_SUCH_KEY, method="HEAD", path="faults/late.bin", times=2))
+    manager = any_server.manager(TRANSIENT_CONFIG, host=proxy.endpoint)
+
+    assert manager.upload(bucket, "faults/late.bin", data) is True
+
+    assert stored_bytes(any_server, bucket, "faults/late.bin") == data
+    assert any_server.unfinished_uploads(bucket) == []
+    assert (lost.applied, refused.applied, absent.applied) == (1, 1, 2)
+
+
 def test_permanent_fault_on_completing_a_multipart_upload_aborts_it(
     any_server: Server, bucket: str, fault_proxy: StartProxy, cdn_log: pytest.LogCaptureFixture
 ) -> None:

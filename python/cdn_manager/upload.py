@@ -346,13 +346,30 @@ class Upload(Transfer):
             # upload may be complete already, and the retry refused as unknown.
             if err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) == 0:
                 raise
-            etag = self._stored(full)
+            etag = self._stored_soon(full)
             if etag is None:
                 raise
             log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
             return etag
         log.debug("upload %s of %s: completed", shown(upload_id), shown(self.name))
         return str(response.get("ETag", ""))
+
+    def _stored_soon(self, full: int) -> str | None:
+        """As :meth:`_stored`, waiting up to ``read_timeout`` for the object:
+        the attempt whose answer was lost may still be writing it. s3s-fs
+        forgets the upload before it assembles the parts, so under load a
+        retry was refused while the first attempt was still at work, and an
+        upload that then succeeded was reported failed."""
+        deadline = time.monotonic() + self.config.read_timeout
+        pause = 0.05
+        while (etag := self._stored(full)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.control.check()
+            time.sleep(min(pause, left))
+            pause = min(2 * pause, 1.0)
+        return etag
 
     def _stored(self, full: int) -> str | None:
         """The ETag of the object now at the key if it is this upload's (its

@@ -78,6 +78,9 @@ class Fault(enum.Enum):
     #: The proxy answers 404 NoSuchUpload itself, as a server that lists an
     #: upload it cannot find again would.
     NO_SUCH_UPLOAD = "404 NoSuchUpload"
+    #: The proxy answers 404 NoSuchKey itself, as a server still writing the
+    #: object would.
+    NO_SUCH_KEY = "404 NoSuchKey"
 
 
 _ANSWERS = {
@@ -96,6 +99,7 @@ _ANSWERS = {
         "NoSuchUpload",
         "The specified multipart upload does not exist.",
     ),
+    Fault.NO_SUCH_KEY: (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
 }
 
 
