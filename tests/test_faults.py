@@ -300,7 +300,7 @@ def test_a_lost_completion_the_server_is_still_writing_is_waited_for(
     # the retry is refused as an unknown upload, and the object is not there
     # yet when first looked for. s3s-fs did this under load: it forgets an
     # upload before it writes the object, and an upload that succeeded was
-    # reported failed. (moto and AWS answer such a retry with success.)
+    # reported failed. (moto answers such a retry with success.)
     data = os.urandom(SIZES["multipart"])
     proxy = fault_proxy(any_server)
     lost = proxy.add(Rule(Fault.STALL, at=None, **COMPLETE, times=1))

@@ -36,6 +36,10 @@ from .upload_journal import Header, Journal, Part, path_for
 
 log = logging.getLogger("cdn_manager")
 
+#: How a retried completion is refused when the upload is gone: S3's code
+#: is NoSuchUpload; s3s-fs answers AccessDenied.
+UNKNOWN_UPLOAD = ("NoSuchUpload", "AccessDenied")
+
 
 @dataclass
 class Upload(Transfer):
@@ -346,7 +350,10 @@ class Upload(Transfer):
             # upload may be complete already, and the retry refused as unknown.
             if err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) == 0:
                 raise
-            etag = self._stored_soon(full)
+            # Refused as unknown, the upload may still be being completed:
+            # wait for its object. Any other refusal gets one look.
+            unknown = error_code(err) in UNKNOWN_UPLOAD
+            etag = self._stored_soon(full) if unknown else self._stored(full)
             if etag is None:
                 raise
             log.info("upload %s: completed by an attempt whose answer was lost", shown(self.name))
