@@ -50,7 +50,6 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from cdn_manager import CDNCredentials, CDNError, CDNManager, TransferConfig
-from cdn_manager.local_server import free_port
 from cdn_manager.planes.adaptive import FALLBACK_MARK
 
 from helpers.faces import BlockingFace
@@ -58,6 +57,7 @@ from helpers.faultproxy import FaultProxy
 from helpers.garage import REGION as GARAGE_REGION
 from helpers.garage import GarageCluster, garage_binary
 from helpers.leaks import leaked, new_secret, remember
+from helpers.ports import reserve_port
 
 MiB = 1024 * 1024
 #: Small parts so multipart paths run on modest payloads (S3's minimum is 5 MiB).
@@ -209,7 +209,7 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[Server]:
-    port = free_port()
+    port = reserve_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -269,7 +269,7 @@ def s3s_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if binary is None:
         pytest.fail("s3s-fs not found: run `make test` (it installs it) or set CDN_MANAGER_S3S_FS")
     root = tmp_path_factory.mktemp("s3s-data")
-    port = free_port()
+    port = reserve_port()
     key, secret = "s3s-key", new_secret("s3s")
     process = subprocess.Popen(
         [

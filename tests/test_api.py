@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import CDNCredentials, CDNManager, InvalidRequest, LocalIOError, NotFound
-from cdn_manager.local_server import free_port
 
 from conftest import BUCKET, MiB, Server, files_under
+from helpers.ports import reserve_port
 
 #: Every test here runs against the sync and the async face.
 pytestmark = pytest.mark.usefixtures("face")
@@ -143,7 +143,7 @@ def test_batches_report_each_item_and_continue_past_failures(
 )
 def test_invalid_bucket_names_are_refused_before_any_request(bucket: str) -> None:
     # A closed port: only a check made before sending can answer InvalidRequest.
-    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{free_port()}", "r", "rs", "w", "ws"))
+    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{reserve_port()}", "r", "rs", "w", "ws"))
     for call in (
         lambda: manager.put_bytes(bucket, "k", b"x"),
         lambda: manager.download_bytes(bucket, "k"),
@@ -156,6 +156,6 @@ def test_invalid_bucket_names_are_refused_before_any_request(bucket: str) -> Non
 
 @pytest.mark.parametrize("key", ["", "x" * 1025, "é" * 513])
 def test_keys_s3_cannot_store_are_refused(key: str) -> None:
-    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{free_port()}", "r", "rs", "w", "ws"))
+    manager = CDNManager(CDNCredentials(f"http://127.0.0.1:{reserve_port()}", "r", "rs", "w", "ws"))
     with pytest.raises(InvalidRequest):
         manager.put_bytes("bucket", key, b"x")

@@ -27,11 +27,11 @@ from cdn_manager import (
     TransferError,
 )
 from cdn_manager.credentials import ENV_VARS
-from cdn_manager.local_server import free_port
 
 from conftest import BUCKET, Server
 from helpers.disk import nothing_lost
 from helpers.leaks import leaked, new_secret
+from helpers.ports import reserve_port
 
 
 def error_line(log: pytest.LogCaptureFixture) -> str:
@@ -267,7 +267,7 @@ def test_failure_log_is_one_line_whatever_the_key(
 def test_unreachable_host_fails_within_seconds(
     workdir: Path, cdn_log: pytest.LogCaptureFixture
 ) -> None:
-    closed = free_port()  # bound then released: nothing listens there
+    closed = reserve_port()  # bound then released: nothing listens there
     creds = CDNCredentials(
         f"http://127.0.0.1:{closed}", "r", new_secret("closed-r"), "w", new_secret("closed-w")
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import urllib3
 
-from cdn_manager.local_server import free_port
+from .ports import reserve_port
 
 #: The region Garage is set up with: its usual value, not AWS's default, so
 #: every test on Garage proves the region is learnt or configured.
@@ -43,9 +43,9 @@ class GarageNode:
     rpc_secret: str
     replication: int
     region: str = REGION
-    rpc_port: int = field(default_factory=free_port)
-    s3_port: int = field(default_factory=free_port)
-    admin_port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=reserve_port)
+    s3_port: int = field(default_factory=reserve_port)
+    admin_port: int = field(default_factory=reserve_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,17 +169,21 @@ class GarageCluster:
         self.cli("bucket", "allow", *(f"--{p}" for p in permissions), bucket, "--key", key)
 
     def wait_until_serving(self, timeout: float = 60.0) -> None:
-        """Until the S3 port of every node answers (layout applied)."""
+        """Until the S3 port of every node answers (layout applied), and
+        answers as S3 does: XML, not another server that holds the port."""
         deadline = time.monotonic() + timeout
-        for node in self.nodes:
+        for i, node in enumerate(self.nodes):
             while True:
                 try:
-                    urllib3.request("GET", node.endpoint, timeout=1.0, retries=False)
+                    answer = urllib3.request("GET", node.endpoint, timeout=1.0, retries=False)
                     break
                 except urllib3.exceptions.HTTPError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
+            kind = answer.headers.get("content-type", "")
+            if kind != "application/xml":
+                raise RuntimeError(f"node {i}'s S3 port answers {answer.status} {kind!r}, not S3")
 
     def repair_tables(self, timeout: float = 60.0) -> None:
         """Starts Garage's anti-entropy on every node now (``garage repair
@@ -197,5 +201,10 @@ class GarageCluster:
             time.sleep(0.5)
 
     def close(self) -> None:
-        for node in self.nodes:
+        """Stops every node and prints the end of each one's log (warnings
+        and errors only), which pytest shows when the test failed."""
+        for i, node in enumerate(self.nodes):
             node.stop()
+            log = node.root / "garage.log"
+            tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
+            print(f"garage node {i} log, last {len(tail)} lines:", *tail, sep="\n  ")
