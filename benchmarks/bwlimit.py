@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from bench import S3sFs
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
 from cdn_manager.cli.parser import parse_rate
-from cdn_manager.local_server import free_port
 
 MiB = 1024 * 1024
 S3S_FS = os.environ.get(
@@ -69,25 +68,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bwlimit.json"))
     args = parser.parse_args()
     data = os.urandom(args.size_mib * MiB)
-    port = free_port()
     with tempfile.TemporaryDirectory(dir="/dev/shm") as root:
-        keys = ["--access-key", "bench", "--secret-key", "bench-secret"]
-        server = subprocess.Popen(
-            [S3S_FS, "--host", "127.0.0.1", "--port", str(port), *keys, root],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        served = Path(root) / "served"
+        served.mkdir()
+        server = S3sFs(S3S_FS, served)
         try:
-            endpoint = f"http://127.0.0.1:{port}"
-            time.sleep(1)
+            key, secret = server.access_key, server.secret_key
             boto3.client(
                 "s3",
-                endpoint_url=endpoint,
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench-secret",
+                endpoint_url=server.endpoint,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
                 region_name="us-east-1",
             ).create_bucket(Bucket="bench")
-            creds = CDNCredentials(endpoint, "bench", "bench-secret", "bench", "bench-secret")
+            creds = CDNCredentials(server.endpoint, key, secret, key, secret)
             rows: list[dict[str, Any]] = []
             print(f"{args.size_mib} MiB, load average {os.getloadavg()[0]:.1f} before")
             print("limit  plane   direction  moving MiB/s  call MiB/s  moving/limit")
@@ -108,8 +102,7 @@ def main() -> None:
                             )
             args.out.write_text(json.dumps({"size_mib": args.size_mib, "rows": rows}, indent=1))
         finally:
-            server.terminate()
-            server.wait(10)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -95,27 +94,22 @@ class LocalServer:
         self._server.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> LocalServer:
-    """Starts moto on 127.0.0.1 (a free port unless given), creates ``bucket``
-    and the two users, then switches IAM enforcement on."""
+    """Starts moto on 127.0.0.1 (a port the kernel picks unless given),
+    creates ``bucket`` and the two users, then switches IAM enforcement on."""
     import boto3
     from moto.server import ThreadedMotoServer
 
     from . import moto_patches
 
     moto_patches.apply()
-    port = port or free_port()
     # The server's per-request access log is noise for a user of this helper.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0 binds at once: a port found free and bound later can be taken
+    # in between, and moto's server then waits forever for it.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or 0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
     try:
         session = boto3.session.Session(
             aws_access_key_id="setup", aws_secret_access_key="setup-only"
