@@ -2,8 +2,8 @@
 
 ``bind(0)`` picks from the kernel's ephemeral range and forgets the port as
 soon as the probe socket closes. So two ports asked for before either server
-binds can be the same one (a Garage node's S3 port was once another node's
-admin port: its S3 requests got the admin API's JSON 400), the other xdist
+binds can be the same one (the likely cause of a CI failure where requests
+to a Garage node's S3 port got its admin API's JSON 400), the other xdist
 worker can be handed it, and while a killed node is down any outgoing
 connection on the machine may take its port as a local one, so the node
 cannot bind it again. Ports here come from below the ephemeral range, where
