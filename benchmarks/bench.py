@@ -58,6 +58,10 @@ PROBES_FOR = {
     "W2": ("raw-put-socket", f"raw-put-multipart-x{STREAMS}"),
 }
 CHILD_TIMEOUT = 900
+#: The s3s-fs binary (--s3s-fs overrides): $CDN_MANAGER_S3S_FS, else where `make bench` installs it.
+S3S_FS = os.environ.get(
+    "CDN_MANAGER_S3S_FS", str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs")
+)
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--s3s-fs",
-        default=os.environ.get(
-            "CDN_MANAGER_S3S_FS", str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs")
-        ),
+        default=S3S_FS,
         help="the s3s-fs binary (make bench installs it)",
     )
     args = parser.parse_args()

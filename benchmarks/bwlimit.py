@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from bench import S3sFs
+from bench import S3S_FS, S3sFs
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
 from cdn_manager.cli.parser import parse_rate
 
 MiB = 1024 * 1024
-S3S_FS = os.environ.get(
-    "CDN_MANAGER_S3S_FS", str(Path.home() / ".cache/cdn-manager/s3s-fs/bin/s3s-fs")
-)
 
 
 class Clock:
