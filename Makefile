@@ -23,7 +23,7 @@ $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest pytest-xdist ruff mypy \
 		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli \
-		"dask[distributed]" ziglang auditwheel
+		"dask[distributed]" ziglang auditwheel import-linter
 	touch $@
 
 $(S3S_FS):
@@ -133,6 +133,8 @@ lint-python: build-dev
 	$(VENV)/bin/ruff format --check python tests examples benchmarks
 	$(VENV)/bin/mypy --strict python/cdn_manager
 	$(PY) -m mypy.stubtest cdn_manager._core
+	# The layers and the absence of import circles (.importlinter).
+	$(VENV)/bin/lint-imports --no-cache
 
 lint-rust:
 	cargo fmt --check

@@ -24,7 +24,7 @@ import boto3
 from bench import S3S_FS, S3sFs
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
-from cdn_manager.cli.parser import parse_rate
+from cdn_manager._cli.parser import parse_rate
 
 MiB = 1024 * 1024
 

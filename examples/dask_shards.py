@@ -23,7 +23,7 @@ from typing import Any
 
 from dask.distributed import Client, LocalCluster
 
-from cdn_manager import CDNManager, mirror
+from cdn_manager import CDNManager
 
 #: What a worker sends back for one shard.
 ShardReport = dict[str, Any]
@@ -50,16 +50,15 @@ def pull_shard(
 ) -> ShardReport:
     """Runs on a worker: pulls shard ``(K, N)`` of ``bucket/prefix`` into
     ``folder``."""
-    plan = mirror.plan_pull(manager, bucket, prefix, folder, shard=shard)
-    results = mirror.pull(manager, plan)
-    failed = [(r.key, str(r.error)) for r in results if not r.ok]
+    plan = manager.plan_pull(bucket, prefix, folder, shard=shard)
+    report = manager.pull(plan)
     return {
         "shard": str(plan.shard),
         "data_plane": manager.data_plane.name,
-        "keys": sorted(r.key for r in results if r.ok),
-        "bytes": sum(c.size for c, r in zip(plan.changes, results, strict=True) if r.ok),
-        "failed": failed,
-        "ok": not failed and not plan.refused,
+        "keys": sorted(download.key for download in report.downloaded),
+        "bytes": sum(download.size for download in report.downloaded),
+        "failed": [(key, str(err)) for key, err in report.failed],
+        "ok": report.ok,
     }
 
 

@@ -50,7 +50,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from cdn_manager import CDNCredentials, CDNError, CDNManager, TransferConfig
-from cdn_manager.planes.adaptive import FALLBACK_MARK
+from cdn_manager._planes.adaptive import FALLBACK_MARK
 
 from helpers.faces import BlockingFace
 from helpers.faultproxy import FaultProxy

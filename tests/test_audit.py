@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import AuditReport
-from cdn_manager.audit import PROBE_PREFIX
+from cdn_manager._operations.audit import PROBE_PREFIX
 from cdn_manager.local_server import reader_policy, writer_policy
 
 from conftest import BUCKET, Server

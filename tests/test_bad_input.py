@@ -26,7 +26,7 @@ from cdn_manager import (
     TransferConfig,
     TransferError,
 )
-from cdn_manager.credentials import ENV_VARS
+from cdn_manager._credentials import ENV_VARS
 
 from conftest import BUCKET, Server
 from helpers.disk import nothing_lost

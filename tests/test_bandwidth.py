@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import AsyncCDNManager, ConfigError, TransferConfig
-from cdn_manager.cli.parser import MOVING_COMMANDS, build_parser
+from cdn_manager._cli.parser import MOVING_COMMANDS, build_parser
 
 from conftest import SMALL_PARTS, MiB, Server
 from helpers.cli import cdn, config_for, start, wait_until

@@ -252,7 +252,7 @@ def test_pull_refuses_keys_that_would_escape_the_folder(
     assert files_under(tmp_path / "deep") == {"target/ok.txt"}
 
 
-def test_objects_without_a_stored_checksum_are_always_pulled(
+def test_objects_only_an_md5_etag_proves_are_pulled_once_and_unprovable_ones_always(
     moto_server: Server, tmp_path: Path
 ) -> None:
     config = config_for(moto_server, tmp_path)
@@ -263,16 +263,33 @@ def test_objects_without_a_stored_checksum_are_always_pulled(
         region_name="us-east-1",
         config=Config(request_checksum_calculation="when_required"),
     )
+    # No checksum sent: a single part is proven by its MD5 ETag...
     plain.put_object(Bucket=bucket, Key="legacy.bin", Body=b"no checksum sent")
+    # ...a multipart upload by nothing at all (its ETag is an MD5 of MD5s).
+    part = os.urandom(5 * MiB)
+    upload = plain.create_multipart_upload(Bucket=bucket, Key="multi.bin")["UploadId"]
+    etag = plain.upload_part(
+        Bucket=bucket, Key="multi.bin", UploadId=upload, PartNumber=1, Body=part
+    )["ETag"]
+    plain.complete_multipart_upload(
+        Bucket=bucket,
+        Key="multi.bin",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )
     first = cdn("pull", bucket, tmp_path / "out", "--json", config=config).json()
-    assert [c["why"] for c in first["transferred"]] == ["new"]
-    # Identical on disk now, but nothing proves it: it is fetched again.
+    assert [(c["key"], c["why"]) for c in first["transferred"]] == [
+        ("legacy.bin", "new"),
+        ("multi.bin", "new"),
+    ]
+    # Identical on disk now, but nothing proves the multipart one: fetched again.
     again = cdn("pull", bucket, tmp_path / "out", "--json", config=config).json()
+    assert again["unchanged"] == ["legacy.bin"]
     assert again["transferred"] == [
         {
-            "key": "legacy.bin",
-            "path": str(tmp_path / "out" / "legacy.bin"),
-            "size": 16,
+            "key": "multi.bin",
+            "path": str(tmp_path / "out" / "multi.bin"),
+            "size": 5 * MiB,
             "why": "no stored checksum",
         }
     ]

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cdn_manager import CDNCredentials, CDNManager, ConfigError
-from cdn_manager.credentials import ENV_VARS, OPTIONAL
+from cdn_manager._credentials import ENV_VARS, OPTIONAL
 
 from conftest import BUCKET, Server
 from helpers.leaks import new_secret

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import CredentialsRejected, NotFound, TransferConfig
-from cdn_manager.planes.adaptive import FALLBACK_MARK
+from cdn_manager._planes.adaptive import FALLBACK_MARK
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server, StartProxy
 from helpers.faultproxy import Fault, Rule

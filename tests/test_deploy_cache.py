@@ -50,7 +50,7 @@ def test_unchanged_10000_file_repush_reads_no_file_and_heads_no_object(
     assert report.ok and report.uploaded == []
     print(f"unchanged 10,000-file re-push: {time.monotonic() - started:.2f} s")
     # Listings and nothing else: a first page, the 20 folders' names, then
-    # each folder's 500 keys side by side (cdn_manager.listing).
+    # each folder's 500 keys side by side (cdn_manager._operations.listing).
     assert {(e.method, e.target.split("?")[0]) for e in proxy.exchanges} == {("GET", f"/{bucket}")}
     assert len(proxy.exchanges) == 1 + 1 + 20
 

@@ -90,10 +90,10 @@ def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(
     assert failed.code == 1
     cache, kind = failed.stderr.splitlines()
     assert cache == (
-        "cdn-manager: error: web/robots.txt: cache_control is 'x', receipt has 'public, max-age=5'"
+        "cdn-manager: error: web/robots.txt: cache-control is 'x', receipt has 'public, max-age=5'"
     )
     # The server's default type for an object stored without one (moto's, or none).
-    assert kind.startswith("cdn-manager: error: web/robots.txt: content_type is ")
+    assert kind.startswith("cdn-manager: error: web/robots.txt: content-type is ")
     assert kind.endswith(", receipt has 'text/plain'")
     assert cdn("verify", receipt, "--local-only", config=config).code == 0
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 from test_deploy import deploy
 
-from cdn_manager.deploy.invalidate import MAX_PATHS, MAX_WILDCARDS, cdn_paths
+from cdn_manager._deploy.invalidate import MAX_PATHS, MAX_WILDCARDS, cdn_paths
 
 from conftest import Server, StartProxy
 from helpers.leaks import remember

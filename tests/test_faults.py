@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from cdn_manager import unaborted
+from cdn_manager._resume import unaborted
 
 from conftest import SMALL_PARTS, MiB, Server, StartProxy, error_lines, files_under
 from helpers.faultproxy import Fault, Rule

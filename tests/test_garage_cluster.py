@@ -28,7 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cdn_manager import CDNCredentials, CDNManager, TransferResult
-from cdn_manager.s3errors import error_code
+from cdn_manager._planes.failures import error_code
 
 from conftest import SMALL_PARTS, MiB, Server, admin_client, files_under
 from helpers.garage import REGION, GarageCluster, GarageNode

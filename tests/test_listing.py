@@ -1,4 +1,4 @@
-"""Listing a large tree one folder per thread (``cdn_manager.listing``):
+"""Listing a large tree one folder per thread (``cdn_manager._operations.listing``):
 the same keys in the same order as a flat listing, on every server, and
 threads that stop with the reader.
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cdn_manager import CDNError
-from cdn_manager.listing import list_prefix
+from cdn_manager._operations.listing import list_prefix
 
 from conftest import Server
 

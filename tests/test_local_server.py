@@ -1,7 +1,7 @@
 """The embedded server serves what the README shows: presigned links work
 (and only as S3 would let them), header-signed requests stay IAM-enforced
 for both keys, and ranged reads return exactly their bytes (they read only
-their range now: see ``cdn_manager.moto_patches``)."""
+their range now: see ``cdn_manager.local_server._moto_patches``)."""
 
 from __future__ import annotations
 

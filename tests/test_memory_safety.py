@@ -264,7 +264,7 @@ def test_only_a_mutable_buffer_is_hashed_again_when_its_part_is_sent(
     ahead (hashing it again cost W2 a second pass over every byte); any
     other buffer is copied and hashed again, and a CRC that no longer
     matches fails as BufferChanged."""
-    from cdn_manager.source import BufferSource
+    from cdn_manager._transfers.sources import BufferSource
 
     data = os.urandom(MiB)
     ahead = zlib.crc32(data[:4096])

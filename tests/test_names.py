@@ -20,7 +20,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from cdn_manager import UnsafePath
-from cdn_manager.escape import is_control, shown
+from cdn_manager._escape import is_control, shown
 
 from conftest import Server, files_under
 from helpers.cli import cdn, config_for, run_in_terminal, write_config

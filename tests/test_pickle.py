@@ -66,7 +66,7 @@ def test_unpickled_manager_chooses_its_data_plane_afresh(moto_server: Server) ->
     config = TransferConfig()
     with CDNManager(moto_server.credentials, config) as manager:
         expected = manager.data_plane
-        manager._ops.transport.planes.switch.to_boto3("this test says so")
+        manager._ops.kit.planes.switch.to_boto3("this test says so")
         assert manager.data_plane.name == "boto3"
         with pickle.loads(pickle.dumps(manager)) as copy:
             assert copy.data_plane == expected

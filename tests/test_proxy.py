@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import CDNCredentials, CDNManager, ConfigError, TransferError, _core
-from cdn_manager.planes import proxy_for
+from cdn_manager._planes import proxy_for
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server
 from helpers.faultproxy import FaultProxy

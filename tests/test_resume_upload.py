@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig, TransferResult, UploadBusy
-from cdn_manager.integrity import encode
+from cdn_manager._checksums import encode
 
 from conftest import SLOW_RATE, MiB, Server
 from helpers.cli import cdn, clean_env, config_for, wait_until

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from cdn_manager import CDNError, _core
-from cdn_manager.transfer import run_each
+from cdn_manager._transfers.parts import run_each
 
 WAIT = 10.0
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import CDNManager, InvalidRequest, mirror
-from cdn_manager.shard import Shard, shard_of
+from cdn_manager import CDNManager, InvalidRequest
+from cdn_manager._sync.shard import Shard, shard_of
 
 from conftest import Server
 from helpers.cli import bucket_keys, cdn, config_for, make_tree, read_tree
@@ -34,7 +34,7 @@ def test_shard_of_is_the_same_in_every_process_and_release() -> None:
     # Pinned: a change here would move objects between shards across versions.
     assert [shard_of(name, 4) for name in ("index.html", "a/b.css", "ünï.txt")] == [3, 4, 1]
     program = (
-        "import sys\nfrom cdn_manager.shard import shard_of\n"
+        "import sys\nfrom cdn_manager._sync.shard import shard_of\n"
         "print([shard_of(n, 7) for n in sys.argv[1:]])"
     )
     seen = set()
@@ -127,29 +127,29 @@ def test_the_shards_of_a_pull_plan_add_up_and_delete_only_their_own_files(
     back = tmp_path / "back"
     with manager:
         manager.deploy(manager.plan_deploy(site, bucket, "web"))
-        mirror.pull(manager, mirror.plan_pull(manager, bucket, "web", back))
+        manager.pull(manager.plan_pull(bucket, "web", back))
         (back / NAMES[30]).write_bytes(b"changed locally")
         make_tree(back, {f"local-only/{i}.txt": b"mine" for i in range(12)})
-        whole = mirror.plan_pull(manager, bucket, "web", back, delete=True)
+        whole = manager.plan_pull(bucket, "web", back, delete=True)
         shards = [
-            mirror.plan_pull(manager, bucket, "web", back, delete=True, shard=(k, 4))
-            for k in range(1, 5)
+            manager.plan_pull(bucket, "web", back, delete=True, shard=(k, 4)) for k in range(1, 5)
         ]
-        assert len(whole.deletes) == 12 and len(whole.changes) == 1
-        for kind in ("deletes", "unchanged"):
-            _disjoint_union([set(getattr(p, kind)) for p in shards], set(getattr(whole, kind)))
-        _disjoint_union(
-            [{c.key for c in p.changes} for p in shards], {c.key for c in whole.changes}
-        )
+        assert len(whole.deletes) == 12 and len(whole.downloads) == 1
+        for kind in ("deletes", "unchanged", "downloads"):
+            _disjoint_union(
+                [{a.key for a in getattr(p, kind)} for p in shards],
+                {a.key for a in getattr(whole, kind)},
+            )
         before = read_tree(back)
         one = shards[0]
-        assert all(result.ok for result in mirror.pull(manager, one))
-        assert all(error is None for _, error in mirror.delete_local(one))
+        report = manager.pull(one)
+        assert report.ok and len(report.deleted) == len(one.deletes)
     after = read_tree(back)
     gone = set(before) - set(after)
-    assert gone == set(one.deletes) and gone
+    assert gone == {d.key.removeprefix("web/") for d in one.deletes} and gone
     assert all(shard_of(name, 4) == 1 for name in gone)
-    assert all(name in after for name in whole.deletes if name not in gone)
+    others = {d.key.removeprefix("web/") for d in whole.deletes} - gone
+    assert others and all(name in after for name in others)
 
 
 def test_push_and_pull_shard_on_the_command_line(moto_server: Server, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """``python -m cdn_manager``: the ``cdn-manager`` command."""
 
-from .cli import main
+from ._cli import main
 
 raise SystemExit(main())

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .escape import shown
+from ._escape import shown
 
 if TYPE_CHECKING:
-    from .objects import TransferResult
+    from ._results import TransferResult
 
 
 class CDNError(Exception):
@@ -19,14 +19,43 @@ class CDNError(Exception):
 
     ``reason`` is a short machine-readable cause: the server's error code
     (``NoSuchKey``, ``AccessDenied``, ...) or a local one (``UnsafePath``, ...).
+    Where they are known, the error also says what was being done, to
+    what, and what the server answered, so callers match on fields rather
+    than on the message: ``operation`` ("upload", "download", "list", ...),
+    ``bucket``, ``key``, ``code`` (the server's error code or HTTP status;
+    None for a local failure) and ``attempts`` (requests made before giving
+    up). None of them ever holds a secret.
     """
 
     reason: str = "CDNError"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        operation: str | None = None,
+        bucket: str | None = None,
+        key: str | None = None,
+        code: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        self.operation = operation
+        self.bucket = bucket
+        self.key = key
+        self.code = code
+        self.attempts = attempts
+
+    def in_context(self, operation: str, bucket: str, key: str | None) -> CDNError:
+        """Fills in what was being done, where the raiser did not; returns
+        the error itself."""
+        self.operation = self.operation or operation
+        self.bucket = self.bucket or bucket
+        self.key = self.key if self.key is not None else key
+        return self
 
 
 class ConfigError(CDNError, ValueError):
@@ -42,11 +71,12 @@ class WrongRegion(ConfigError):
     reason = "WrongRegion"
 
     def __init__(self, bucket: str, configured: str, server_region: str) -> None:
-        self.server_region = server_region
         super().__init__(
             f"bucket {shown(bucket)} is signed for region {shown(server_region)}, "
             f"not the configured {shown(configured)}: set region: {shown(server_region)}",
+            bucket=bucket,
         )
+        self.server_region = server_region
 
 
 class InvalidRequest(CDNError, ValueError):
@@ -102,6 +132,13 @@ class Conflict(CDNError):
     (another writer got there first)."""
 
     reason = "Conflict"
+
+
+class TooManyDeletes(CDNError):
+    """A sync would delete more than its ``max_delete`` allows; nothing was
+    changed."""
+
+    reason = "TooManyDeletes"
 
 
 class DownloadBusy(Conflict):

@@ -1,14 +1,14 @@
 //! How a request fails, and the one place those failures become Python
-//! exceptions (`cdn_manager.s3errors`, `cdn_manager.errors`).
+//! exceptions (`cdn_manager._planes.failures`, `cdn_manager.errors`).
 
 use std::io;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-pyo3::import_exception!(cdn_manager.s3errors, S3Error);
-pyo3::import_exception!(cdn_manager.s3errors, TransportError);
-pyo3::import_exception!(cdn_manager.s3errors, Truncated);
+pyo3::import_exception!(cdn_manager._planes.failures, S3Error);
+pyo3::import_exception!(cdn_manager._planes.failures, TransportError);
+pyo3::import_exception!(cdn_manager._planes.failures, Truncated);
 pyo3::import_exception!(cdn_manager.errors, ConfigError);
 pyo3::import_exception!(cdn_manager.errors, WrongRegion);
 

@@ -1,0 +1,80 @@
+"""The native data plane: object requests signed and sent by the Rust core,
+bytes moved between the socket and the file or buffer with the GIL released."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core
+from .protocol import Condition, Get, Head, ObjectOptions, Put
+
+
+def signing_keys(credentials: Any) -> tuple[str, str, str | None]:
+    """The key pair (and token) of boto3 ``credentials`` as they are now."""
+    frozen = credentials.get_frozen_credentials()
+    return frozen.access_key, frozen.secret_key, frozen.token
+
+
+class NativePlane:
+    """Requests signed and sent by the Rust core. The key pair is read from
+    the boto3 session's credentials at each request, so rotation and refresh
+    apply exactly as they do for the boto3 client."""
+
+    def __init__(self, engine: _core.Engine, credentials: Any, algorithm: str) -> None:
+        self._engine = engine
+        self._credentials = credentials
+        self._algorithm = algorithm
+
+    def _keys(self) -> tuple[str, str, str | None]:
+        return signing_keys(self._credentials)
+
+    def get(self, request: Get) -> _core.Response:
+        return self._engine.get(
+            self._keys(),
+            request.bucket,
+            request.key,
+            request.byte_range,
+            request.if_match,
+            request.control,
+        )
+
+    def head(self, request: Head) -> dict[str, str]:
+        return self._engine.head(self._keys(), request.bucket, request.key)
+
+    def put(self, request: Put) -> str:
+        # The Rust core adds the checksum headers itself.
+        headers = []
+        if request.part is None:
+            headers = _object_headers(request.options) + _condition_headers(request.condition)
+        response = self._engine.put(
+            self._keys(),
+            request.bucket,
+            request.key,
+            request.body,
+            (self._algorithm, request.crc),
+            headers,
+            request.control,
+            request.part,
+        )
+        return response.get("etag", "")
+
+
+def _object_headers(options: ObjectOptions) -> list[tuple[str, str]]:
+    """What a PUT stores beside the bytes, as request headers."""
+    headers = [("x-amz-meta-" + name.lower(), value) for name, value in options.metadata.items()]
+    if options.content_type:
+        headers.append(("content-type", options.content_type))
+    if options.cache_control:
+        headers.append(("cache-control", options.cache_control))
+    if options.content_encoding:
+        headers.append(("content-encoding", options.content_encoding))
+    return headers
+
+
+def _condition_headers(condition: Condition) -> list[tuple[str, str]]:
+    headers = []
+    if condition.if_match is not None:
+        headers.append(("if-match", condition.if_match))
+    if condition.if_none_match:
+        headers.append(("if-none-match", "*"))
+    return headers

@@ -1,0 +1,80 @@
+"""What a sync did: a report of either direction."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CDNError
+from .plan import Action, ActionKind, SyncPlan
+from .target import Invalidation
+
+
+@dataclass
+class SyncReport:
+    """What :meth:`CDNManager.deploy` or :meth:`CDNManager.pull` did."""
+
+    plan: SyncPlan
+    #: Actions carried out, in the order they completed.
+    done: list[Action] = field(default_factory=list)
+    #: Header updates made by uploading the file again (the write key may
+    #: not copy); they are in ``done`` too.
+    reuploaded: list[Action] = field(default_factory=list)
+    #: ``(key, error)`` of every action that failed.
+    failed: list[tuple[str, CDNError]] = field(default_factory=list)
+    #: Actions not attempted because an earlier step failed.
+    held_back: list[Action] = field(default_factory=list)
+    #: The ETag each uploaded or updated object has now.
+    etags: dict[str, str] = field(default_factory=dict)
+    #: Bytes of each resumed download that an interrupted earlier run had
+    #: already written.
+    resumed: dict[str, int] = field(default_factory=dict)
+    invalidation: Invalidation | None = None
+    #: Why the invalidation could not be made (the sync itself stands).
+    invalidation_error: CDNError | None = None
+    receipt: Path | None = None
+    seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.held_back or self.plan.refused or self.invalidation_error)
+
+    def record(self, action: Action, etag: str | None = None) -> None:
+        """Notes ``action`` as done (from any thread)."""
+        with self._lock:
+            self.done.append(action)
+            if etag is not None:
+                self.etags[action.key] = etag
+
+    def fail(self, action: Action, error: CDNError) -> None:
+        with self._lock:
+            self.failed.append((action.key, error))
+
+    def of(self, kind: ActionKind) -> list[Action]:
+        return [action for action in self.done if action.kind is kind]
+
+    @property
+    def uploaded(self) -> list[Action]:
+        return self.of(ActionKind.UPLOAD)
+
+    @property
+    def updated(self) -> list[Action]:
+        """Header updates made in place (copies)."""
+        again = {action.key for action in self.reuploaded}
+        return [action for action in self.of(ActionKind.UPDATE) if action.key not in again]
+
+    @property
+    def downloaded(self) -> list[Action]:
+        return self.of(ActionKind.DOWNLOAD)
+
+    @property
+    def deleted(self) -> list[Action]:
+        return self.of(ActionKind.DELETE)
+
+    @property
+    def overwritten(self) -> list[str]:
+        """Keys whose existing object a push replaced (content or headers)."""
+        replaced = [a.key for a in self.uploaded if a.etag is not None]
+        return sorted(replaced + [a.key for a in self.of(ActionKind.UPDATE)])

@@ -1,0 +1,184 @@
+"""A sync's plan: one list of actions, each with its reason, for either
+direction. A push uploads, updates headers in place and deletes objects; a
+pull downloads and deletes local files; both keep what is the same.
+Planning changes nothing on either side, which is what a dry run shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from .._escape import shown
+from .headers import Headers
+from .local import LeftOut, LocalFile
+from .memory import ChecksumCache, ObjectMemory
+from .remote import Proven
+from .shard import Shard
+
+#: Default of ``max_delete``.
+MAX_DELETE = 1000
+
+Direction = Literal["push", "pull"]
+
+
+class ActionKind(StrEnum):
+    """What an action does."""
+
+    UPLOAD = "upload"
+    UPDATE = "update headers"
+    DOWNLOAD = "download"
+    #: An object (push) or a local file (pull) that has no counterpart.
+    DELETE = "delete"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One key of the plan: what to do with it, and why."""
+
+    kind: ActionKind
+    key: str
+    #: The local file (for a pull, where the object lands).
+    path: Path
+    #: Bytes the action moves (an upload: the file's, before compression; a
+    #: download: the object's), or the size of what it deletes or keeps.
+    size: int
+    why: str
+    #: The ETag the object had at planning (a push's writes and deletes
+    #: are conditional on it); None when there was no object.
+    etag: str | None = None
+    #: A push: the planned file (held to its identity when uploaded).
+    file: LocalFile | None = None
+    #: A push: the headers the object gets (for a delete, those the rules
+    #: give its name, which tell whether a CDN must drop it).
+    headers: Headers | None = None
+    #: A push: an entry point, published after everything else.
+    entry: bool = False
+    #: A push: ``(algorithm, crc)`` of the file's content in the upload
+    #: algorithm.
+    checksum: tuple[str, int] | None = None
+    #: What the object holds (a header update re-sends its stored metadata).
+    proven: Proven | None = None
+
+
+@dataclass
+class PlanStats:
+    """What planning cost: a re-sync of an unchanged tree should read no
+    file (``files_read`` 0) and, where listings carry ETags, send no HEAD
+    (``heads`` 0)."""
+
+    files: int = 0
+    filtered_out: int = 0
+    #: Files left to the other shards (``shard=``).
+    other_shards: int = 0
+    cache_hits: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    heads: int = 0
+    #: Objects proven by the ETag they had when last proven (no HEAD).
+    remembered: int = 0
+
+
+@dataclass
+class SyncPlan:
+    """What a push (:meth:`CDNManager.deploy`) or a pull
+    (:meth:`CDNManager.pull`) would do; ``str(plan)`` shows it."""
+
+    direction: Direction
+    bucket: str
+    prefix: str
+    folder: Path
+    #: The checksum algorithm of uploads and of receipts.
+    algorithm: str
+    delete: bool
+    max_delete: int
+    actions: list[Action] = field(default_factory=list)
+    #: LeftOut out on purpose (symbolic links, special files, folder markers):
+    #: not a failure.
+    skipped: list[LeftOut] = field(default_factory=list)
+    #: Wanted but impossible (names no key or file can hold, unreadable or
+    #: changing files): a failure.
+    refused: list[LeftOut] = field(default_factory=list)
+    stats: PlanStats = field(default_factory=PlanStats)
+    #: The shard this plan covers (None: the whole tree).
+    shard: Shard | None = None
+    #: A push: where the prefix is served (CDN invalidations).
+    public_url: str | None = None
+    #: Every key listed under the prefix at planning.
+    listed: list[str] = field(default_factory=list, repr=False)
+    cache: ChecksumCache | None = field(default=None, repr=False)
+    memory: ObjectMemory | None = field(default=None, repr=False)
+
+    def of(self, kind: ActionKind) -> list[Action]:
+        return [action for action in self.actions if action.kind is kind]
+
+    @property
+    def uploads(self) -> list[Action]:
+        return self.of(ActionKind.UPLOAD)
+
+    @property
+    def updates(self) -> list[Action]:
+        return self.of(ActionKind.UPDATE)
+
+    @property
+    def downloads(self) -> list[Action]:
+        return self.of(ActionKind.DOWNLOAD)
+
+    @property
+    def deletes(self) -> list[Action]:
+        return self.of(ActionKind.DELETE)
+
+    @property
+    def unchanged(self) -> list[Action]:
+        return self.of(ActionKind.KEEP)
+
+    @property
+    def size(self) -> int:
+        """Bytes the plan moves (uploads before any compression)."""
+        return sum(
+            a.size for a in self.actions if a.kind in (ActionKind.UPLOAD, ActionKind.DOWNLOAD)
+        )
+
+    @property
+    def too_many_deletes(self) -> bool:
+        return len(self.deletes) > self.max_delete
+
+    def lines(self) -> list[str]:
+        """The plan, one line per change, in the order it is carried out."""
+        lines = []
+        for entry in (False, True):
+            for action in self.actions:
+                if action.entry != entry:
+                    continue
+                name, path = shown(action.key), shown(str(action.path))
+                if action.kind is ActionKind.UPLOAD:
+                    lines.append(f"upload {name} <- {path} ({action.why})")
+                elif action.kind is ActionKind.UPDATE:
+                    lines.append(f"update headers {name} ({action.why})")
+                elif action.kind is ActionKind.DOWNLOAD:
+                    lines.append(f"download {name} -> {path} ({action.why})")
+        for action in self.deletes:
+            lines.append(
+                f"delete {shown(action.key if self.direction == 'push' else str(action.path))}"
+            )
+        if self.too_many_deletes:
+            lines.append(f"refuse: {len(self.deletes)} deletes exceed max_delete={self.max_delete}")
+        return lines
+
+    def __str__(self) -> str:
+        part = f" (shard {self.shard})" if self.shard else ""
+        remote = f"{self.bucket}/{self.prefix}"
+        if self.direction == "push":
+            head = (
+                f"deploy {self.folder} -> {remote}{part}: {len(self.uploads)} to upload, "
+                f"{len(self.updates)} header updates, {len(self.deletes)} to delete, "
+                f"{len(self.unchanged)} unchanged"
+            )
+        else:
+            head = (
+                f"pull {remote} -> {self.folder}{part}: {len(self.downloads)} to download, "
+                f"{len(self.deletes)} to delete, {len(self.unchanged)} unchanged"
+            )
+        return "\n".join([shown(head), *self.lines()])
