@@ -3,7 +3,7 @@
 //! says why one bucket rather than one per direction).
 //!
 //! Bytes are paid for as they cross the wire (`Control::record_moved`, the
-//! one place both data planes' bytes pass through). A taker may overdraw the
+//! one place both data planes' bytes pass through, is the only taker). A taker may overdraw the
 //! bucket, by a chunk larger than the bucket, say, and then waits until the
 //! debt is repaid: the long-run rate is exact whatever the chunk size, and the
 //! bucket's size only bounds how far ahead of the rate a manager can get after
@@ -15,8 +15,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-
-use crate::control::Control;
 
 /// Seconds of traffic a full bucket holds, the most a manager gets ahead of
 /// the limit after a pause: an eighth of a second keeps the rate over any
@@ -46,16 +44,17 @@ struct Bucket {
 
 impl Bandwidth {
     /// Pays for `n` bytes, waiting (in slices, without the GIL: call it
-    /// detached) until the bucket is out of debt. Fails with `Cancelled`
-    /// (or the pending `KeyboardInterrupt`) once `control` is cancelled.
-    pub fn spend(&self, n: u64, control: &Control) -> PyResult<()> {
+    /// detached) until the bucket is out of debt. Between slices it asks
+    /// `running` whether the taker still runs, and fails with its error
+    /// (a cancelled transfer's) if not.
+    pub fn spend(&self, n: u64, running: impl Fn() -> PyResult<()>) -> PyResult<()> {
         let ready = self.reserve(n);
         loop {
             let now = Instant::now();
             if now >= ready {
                 return Ok(());
             }
-            control.ensure_running()?;
+            running()?;
             thread::sleep((ready - now).min(SLICE));
         }
     }

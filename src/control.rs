@@ -91,7 +91,7 @@ impl Control {
     pub fn record_moved(&self, n: usize) -> PyResult<()> {
         self.record(n as i64)?;
         match &self.bandwidth {
-            Some(bandwidth) => bandwidth.get().spend(n as u64, self),
+            Some(bandwidth) => bandwidth.get().spend(n as u64, || self.ensure_running()),
             None => Ok(()),
         }
     }

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use ureq::http::{self, Method};
+use ureq::http::Method;
 use ureq::BodyReader;
 
 use super::errors::{read_error, truncated};
+use super::header::header_map;
 use super::request::ObjectRequest;
 use super::sign::Credentials;
 use super::tcp::{self, Until};
@@ -20,21 +21,6 @@ use crate::writer::PartSink;
 
 /// Bytes gathered from the socket before each write to the destination.
 const READ_CHUNK: usize = 1 << 20;
-
-/// Response headers by lower-case name, repeated ones joined by `,`.
-pub fn header_map(headers: &http::HeaderMap) -> HashMap<String, String> {
-    let mut map: HashMap<String, String> = HashMap::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        map.entry(name.as_str().to_owned())
-            .and_modify(|v| {
-                v.push(',');
-                v.push_str(&value);
-            })
-            .or_insert(value);
-    }
-    map
-}
 
 /// What to GET: `bucket/key`, bytes `start..end` of it if `byte_range` is
 /// given, only while its ETag is `if_match` if that is given.

@@ -11,14 +11,18 @@
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
 //! - `head.rs`: HEAD, an object's headers
-//! - `put.rs`: PUT and UploadPart, and the body they stream
+//! - `put.rs`: PUT and UploadPart
+//! - `body.rs`: the body they stream from the caller's bytes
+//! - `header.rs`: response headers, as one map
 //! - `errors.rs`: how a request fails, as Python exceptions
 //! - `tcp.rs`, `resolve.rs`: connections and name lookups under ureq
 
+mod body;
 mod endpoint;
 mod errors;
 mod get;
 mod head;
+mod header;
 mod put;
 mod request;
 mod resolve;

@@ -6,10 +6,12 @@
 //! Until `commit` succeeds the destination is never touched, so a failed or
 //! abandoned download leaves a pre-existing file exactly as it was.
 //!
+//! - `destination.rs`: `Destination`, where a download will land
 //! - `file.rs`: `FileWriter`, the temporary file
 //! - `journal.rs`: the journal that makes a file download resumable
 //! - `memory.rs`: `MemoryWriter`, the new `bytes` object
 
+mod destination;
 mod file;
 mod journal;
 mod memory;
@@ -22,8 +24,8 @@ use crate::buffer::Bytes;
 use crate::checksum::{Algorithm, Digests};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
+pub use destination::Destination;
 pub use file::FileWriter;
-pub use journal::exists as journal_exists;
 pub use memory::MemoryWriter;
 
 const CLOSED: &str = "the download was already committed or aborted";
