@@ -16,6 +16,17 @@ use crate::buffer::Bytes;
 use crate::checksum::Algorithm;
 use crate::control::Control;
 
+/// Bodies from this size on are sent only once the server has agreed to
+/// take them (`Expect: 100-continue`, as botocore sends every file body).
+/// A server that refuses a request by its head (a signature scoped for
+/// another region, a key without the permission) may answer at once and
+/// close: a sender still writing a body too large for the socket buffers
+/// then fails with a broken pipe and never reads the answer (Garage: 4 MB
+/// bodies did, 1 MB ones fitted), so the region it names was never learnt.
+/// Below this size the wait for the go-ahead (a round trip) would cost
+/// more than it saves.
+const EXPECT_CONTINUE_FROM: usize = 1 << 20;
+
 /// PUTs `body` at `bucket/key` (as part `number` of multipart upload
 /// `upload_id` when `part` is given) with its CRC; returns the response
 /// headers. An immutable `bytes` body is sent in place, any other buffer
@@ -40,6 +51,9 @@ pub fn put(
     let contents = Bytes::new(body)?.contents(py);
     let data = contents.as_slice();
     headers.push(("content-length".into(), data.len().to_string()));
+    if data.len() >= EXPECT_CONTINUE_FROM {
+        headers.push(("expect".into(), "100-continue".into()));
+    }
     // A part makes no object: only an object's PUT must hear its answer.
     let until = if part.is_some() {
         Until::Answered
