@@ -171,7 +171,7 @@ class Engine:
         socket_tuning: bool = True,
     ) -> Engine:
         """Raises ``ConfigError`` for a proxy it cannot use (http and https
-        CONNECT proxies only), ``ValueError`` for a bad endpoint or bundle."""
+        proxies only), ``ValueError`` for a bad endpoint or bundle."""
     def region_for(self, bucket: str) -> str:
         """The region requests on ``bucket`` are signed for: the configured
         one, else the one its server named, else ``us-east-1``."""

@@ -7,6 +7,7 @@
 //! retry them and verify the result, exactly as for the boto3 data plane.
 //!
 //! - `endpoint.rs`: the endpoint URL, TLS roots, proxy, and the agent
+//! - `proxy.rs`: plain-HTTP requests through a proxy, in absolute form
 //! - `request.rs`: one request: URL, signing, sending, the answer
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
@@ -23,6 +24,7 @@ mod errors;
 mod get;
 mod head;
 mod header;
+mod proxy;
 mod put;
 mod request;
 mod resolve;
@@ -49,6 +51,11 @@ pub struct Engine {
     /// The region every request is signed for, if the user gave one: a
     /// server naming another is then an error, not a hint.
     configured: Option<String>,
+    /// Whether large bodies wait for the server's `100 Continue` (see
+    /// `put.rs`): not through a forward proxy (`proxy.rs`), which may add
+    /// headers to that answer (tinyproxy adds `Via`), and ureq-proto refuses
+    /// a `100 Continue` with headers.
+    expect_continue: bool,
     /// Otherwise, per bucket, the region its server named (AWS buckets live
     /// in many regions; Garage and R2 have their own names).
     learnt: RwLock<HashMap<String, String>>,
@@ -84,7 +91,9 @@ impl Engine {
     /// `max_connections` idle connections for reuse. TLS certificates are
     /// checked against Mozilla's roots (as botocore's certifi does), or
     /// against the PEM file `ca_bundle` only. Every request goes through the
-    /// HTTP(S) CONNECT proxy `proxy` if given (`ConfigError` if it cannot).
+    /// HTTP(S) proxy `proxy` if given (`ConfigError` if it cannot): in
+    /// absolute form to a plain-HTTP endpoint, tunnelled with CONNECT to an
+    /// https one.
     /// `socket_tuning` turns on the Linux socket options of `tcp.rs`.
     #[new]
     #[pyo3(signature = (
@@ -103,6 +112,7 @@ impl Engine {
         socket_tuning: bool,
     ) -> PyResult<Self> {
         let endpoint = Endpoint::parse(endpoint)?;
+        let expect_continue = proxy.is_none() || endpoint.scheme == "https";
         let agent = endpoint::build_agent(AgentSettings {
             connect_timeout,
             read_timeout,
@@ -115,6 +125,7 @@ impl Engine {
             agent,
             endpoint,
             configured: region,
+            expect_continue,
             learnt: RwLock::new(HashMap::new()),
         })
     }

@@ -24,7 +24,8 @@ use crate::control::Control;
 /// then fails with a broken pipe and never reads the answer (Garage: 4 MB
 /// bodies did, 1 MB ones fitted), so the region it names was never learnt.
 /// Below this size the wait for the go-ahead (a round trip) would cost
-/// more than it saves.
+/// more than it saves. Through a forward proxy bodies go without it
+/// (`Engine::expect_continue`).
 const EXPECT_CONTINUE_FROM: usize = 1 << 20;
 
 /// PUTs `body` at `bucket/key` (as part `number` of multipart upload
@@ -51,7 +52,7 @@ pub fn put(
     let contents = Bytes::new(body)?.contents(py);
     let data = contents.as_slice();
     headers.push(("content-length".into(), data.len().to_string()));
-    if data.len() >= EXPECT_CONTINUE_FROM {
+    if engine.expect_continue && data.len() >= EXPECT_CONTINUE_FROM {
         headers.push(("expect".into(), "100-continue".into()));
     }
     // A part makes no object: only an object's PUT must hear its answer.
