@@ -104,6 +104,8 @@ pub struct AgentSettings<'a> {
     pub ca_bundle: Option<&'a Path>,
     pub proxy: Option<&'a str>,
     pub socket_tuning: bool,
+    /// SO_RCVBUF of each connection, under a bandwidth limit.
+    pub receive_buffer: Option<usize>,
 }
 
 /// A pooled agent: at most `max_connections` idle connections kept, TLS
@@ -139,12 +141,15 @@ pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
     // CONNECT tunnel (which opens its own connection through the rest of this
     // chain) for an https one; else a direct connection; then TLS for https.
     let connector = ()
-        .chain(ForwardProxyConnector::new(TunedConnector::new(
-            settings.socket_tuning,
-            false,
-        )))
+        .chain(ForwardProxyConnector::new(
+            TunedConnector::new(settings.socket_tuning, false)
+                .receive_buffer(settings.receive_buffer),
+        ))
         .chain(ConnectProxyConnector::default())
-        .chain(TunedConnector::new(settings.socket_tuning, batch_reads))
+        .chain(
+            TunedConnector::new(settings.socket_tuning, batch_reads)
+                .receive_buffer(settings.receive_buffer),
+        )
         .chain(RustlsConnector::default());
     Ok(Agent::with_parts(
         config,

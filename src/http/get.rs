@@ -125,7 +125,12 @@ impl Response {
     }
 }
 
-/// Reads exactly `length` bytes of `body` into `sink`.
+/// Reads exactly `length` bytes of `body` into `sink`. Under a bandwidth
+/// limit each chunk is paid for before it is read: the socket's receive
+/// buffer (kept small then, see `tcp.rs`) fills and the server stops
+/// sending until the limit allows more. Paid after, the kernel kept
+/// receiving a whole buffer ahead of the limit on every connection, and a
+/// limited download moved up to twice its rate on the wire.
 fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) -> PyResult<()> {
     let Body { reader, unread } = body;
     let size = READ_CHUNK.min(length as usize).max(1);
@@ -134,6 +139,9 @@ fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) 
     let expecting = tcp::expect_body(length as usize);
     while remaining > 0 {
         let want = remaining.min(buffer.len() as u64) as usize;
+        if let Some(control) = sink.control() {
+            control.get().pay(want)?;
+        }
         let mut filled = 0;
         while filled < want {
             expecting.update((remaining - filled as u64) as usize);
@@ -142,12 +150,12 @@ fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) 
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    sink.append(&buffer[..filled])?;
+                    sink.append_paid(&buffer[..filled])?;
                     return Err(read_error(origin, &e));
                 }
             }
         }
-        sink.append(&buffer[..filled])?;
+        sink.append_paid(&buffer[..filled])?;
         remaining -= filled as u64;
         *unread = unread.map(|n| n.saturating_sub(filled as u64));
         if filled < want {

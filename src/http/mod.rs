@@ -32,12 +32,14 @@ mod sign;
 mod tcp;
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use ureq::Agent;
 
+use crate::bandwidth;
 use crate::control::Control;
 use endpoint::{AgentSettings, Endpoint};
 pub use get::Response;
@@ -95,10 +97,12 @@ impl Engine {
     /// absolute form to a plain-HTTP endpoint, tunnelled with CONNECT to an
     /// https one.
     /// `socket_tuning` turns on the Linux socket options of `tcp.rs`.
+    /// `max_bandwidth` (bytes a second), the manager's limit if it has one,
+    /// keeps each connection's receive buffer small (`tcp.rs`).
     #[new]
     #[pyo3(signature = (
         endpoint, region, connect_timeout, read_timeout, max_connections,
-        ca_bundle = None, proxy = None, socket_tuning = true,
+        ca_bundle = None, proxy = None, socket_tuning = true, max_bandwidth = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -110,6 +114,7 @@ impl Engine {
         ca_bundle: Option<PathBuf>,
         proxy: Option<&str>,
         socket_tuning: bool,
+        max_bandwidth: Option<NonZeroU64>,
     ) -> PyResult<Self> {
         let endpoint = Endpoint::parse(endpoint)?;
         let expect_continue = proxy.is_none() || endpoint.scheme == "https";
@@ -120,6 +125,8 @@ impl Engine {
             ca_bundle: ca_bundle.as_deref(),
             proxy,
             socket_tuning,
+            receive_buffer: max_bandwidth
+                .map(|rate| bandwidth::receive_buffer(rate.get(), max_connections)),
         })?;
         Ok(Engine {
             agent,

@@ -110,6 +110,16 @@ impl PartSink {
     /// Appends `data` (without the GIL): checks for cancellation, writes,
     /// digests, reports progress and waits for the bandwidth limit.
     pub fn append(&mut self, data: &[u8]) -> PyResult<()> {
+        self.append_paid(data)?;
+        match &self.control {
+            Some(control) => control.get().pay(data.len()),
+            None => Ok(()),
+        }
+    }
+
+    /// As `append`, for bytes already paid for (`Control::pay`) before
+    /// they were read.
+    pub fn append_paid(&mut self, data: &[u8]) -> PyResult<()> {
         if let Some(control) = &self.control {
             control.get().ensure_running()?;
         }
@@ -117,7 +127,7 @@ impl PartSink {
         self.target.write_at(data, offset)?;
         self.digests.update(data);
         match &self.control {
-            Some(control) => control.get().record_moved(data.len()),
+            Some(control) => control.get().record(data.len() as i64),
             None => Ok(()),
         }
     }
