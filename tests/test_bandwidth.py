@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import AsyncCDNManager, ConfigError, TransferConfig
+from cdn_manager import AsyncCDNManager, CDNCredentials, ConfigError, TransferConfig
 from cdn_manager.cli.parser import MOVING_COMMANDS, build_parser
 
 from conftest import SMALL_PARTS, MiB, Server
@@ -216,15 +216,24 @@ def test_cancelling_a_transfer_that_waits_for_bandwidth_stops_it(
     def progress(n: int) -> None:
         moved.set()
 
-    async def cancelled_in_time() -> bool:
-        manager = AsyncCDNManager(s3s_server.credentials, TransferConfig(max_bandwidth=1))
+    def waiting(proxy: FaultProxy) -> bool:
+        # An upload reports a chunk, then pays for it; a native download
+        # pays for its first chunk before it reads it (so reports nothing
+        # for hours): its GET has reached the server.
+        if direction == "upload":
+            return moved.is_set()
+        return any(e.method == "GET" for e in proxy.exchanges)
+
+    async def cancelled_in_time(proxy: FaultProxy) -> bool:
+        credentials = CDNCredentials(**{**s3s_server.credentials.__dict__, "host": proxy.endpoint})
+        manager = AsyncCDNManager(credentials, TransferConfig(max_bandwidth=1))
         call = (
             manager.download_bytes(bucket, "obj.bin", progress=progress)
             if direction == "download"
             else manager.put_bytes(bucket, "obj.bin", data, progress=progress)
         )
         task = asyncio.create_task(call)
-        assert await asyncio.to_thread(moved.wait, 60), "no byte moved"
+        await asyncio.to_thread(wait_until, lambda: waiting(proxy), 60, "the transfer to start")
         task.cancel()
         await asyncio.wait({task}, timeout=CANCEL_TIMEOUT)
         if not task.done():
@@ -232,7 +241,9 @@ def test_cancelling_a_transfer_that_waits_for_bandwidth_stops_it(
         await manager.aclose()
         return task.cancelled()
 
-    assert asyncio.run(cancelled_in_time()), "the cancelled transfer kept waiting for bandwidth"
+    with FaultProxy(s3s_server.endpoint) as proxy:
+        cancelled = asyncio.run(cancelled_in_time(proxy))
+    assert cancelled, "the cancelled transfer kept waiting for bandwidth"
     assert s3s_server.unfinished_uploads(bucket) == []
     if direction == "upload":
         assert "Contents" not in s3s_server.admin.list_objects_v2(Bucket=bucket)

@@ -129,8 +129,9 @@ impl Response {
 /// limit each chunk is paid for before it is read: the socket's receive
 /// buffer (kept small then, see `tcp.rs`) fills and the server stops
 /// sending until the limit allows more. Paid after, the kernel kept
-/// receiving a whole buffer ahead of the limit on every connection, and a
-/// limited download moved up to twice its rate on the wire.
+/// receiving into every connection's buffer while its reader slept, and
+/// the wire ran ahead of the limit (issue 27: 1.35x for 40 downloads at
+/// once).
 fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) -> PyResult<()> {
     let Body { reader, unread } = body;
     let size = READ_CHUNK.min(length as usize).max(1);
