@@ -129,16 +129,19 @@ bench-garage-quick: bench-build bench-tools $(GARAGE)
 	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
 
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests examples benchmarks
-	$(VENV)/bin/ruff format --check python tests examples benchmarks
+	$(VENV)/bin/ruff check python tests examples benchmarks tools
+	$(VENV)/bin/ruff format --check python tests examples benchmarks tools
 	$(VENV)/bin/mypy --strict python/cdn_manager
 	$(PY) -m mypy.stubtest cdn_manager._core
 	# The layers and the absence of import circles (.importlinter).
 	$(VENV)/bin/lint-imports --no-cache
 
+# The crate's modules must not use each other in a circle (issue 26):
+# tools/module_cycles.py names each circle and the lines behind it.
 lint-rust:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	$(PYTHON) tools/module_cycles.py src
 
 lint: lint-rust lint-python
 

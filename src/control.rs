@@ -90,8 +90,15 @@ impl Control {
     /// bandwidth limit allows them (call it without the GIL).
     pub fn record_moved(&self, n: usize) -> PyResult<()> {
         self.record(n as i64)?;
+        self.pay(n)
+    }
+
+    /// Waits until the bandwidth limit allows `n` more bytes, without
+    /// reporting them (call it without the GIL): for bytes paid for before
+    /// they are read, and reported once they are.
+    pub fn pay(&self, n: usize) -> PyResult<()> {
         match &self.bandwidth {
-            Some(bandwidth) => bandwidth.get().spend(n as u64, self),
+            Some(bandwidth) => bandwidth.get().spend(n as u64, || self.ensure_running()),
             None => Ok(()),
         }
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::paths::shown;
+use crate::escape::shown;
 
 pyo3::import_exception!(cdn_manager.errors, UnsafePath);
 pyo3::import_exception!(cdn_manager.errors, Cancelled);

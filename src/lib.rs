@@ -6,6 +6,7 @@
 //! object requests, with the GIL released for all I/O and hashing.
 //!
 //! - `paths.rs`: key -> safe local path
+//! - `escape.rs`: outside names escaped for messages
 //! - `writer.rs`, `reader.rs`: downloads written, uploads read
 //! - `buffer.rs`: a caller's bytes read soundly without the GIL
 //! - `checksum.rs`: CRC32/CRC32C/MD5
@@ -22,6 +23,7 @@ mod checksum;
 mod compress;
 mod control;
 mod error;
+mod escape;
 mod filehash;
 mod http;
 mod paths;
@@ -46,11 +48,9 @@ mod _core {
     #[pymodule_export]
     use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]
-    use crate::paths::Destination;
-    #[pymodule_export]
     use crate::reader::{file_part_checksums, FileReader};
     #[pymodule_export]
-    use crate::writer::{FileWriter, MemoryWriter, PartSink};
+    use crate::writer::{Destination, FileWriter, MemoryWriter, PartSink};
 
     use pyo3::prelude::*;
 

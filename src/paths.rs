@@ -15,11 +15,11 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use pyo3::prelude::*;
 use rustix::fs::{mkdirat, openat, statat, AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use crate::error::{CoreError, CoreResult};
+use crate::escape::is_control;
 
 /// Longest file-name component Linux file systems accept (NAME_MAX).
 const NAME_MAX: usize = 255;
@@ -31,34 +31,6 @@ fn unsafe_key(key: &str, reason: &'static str) -> CoreError {
         key: key.to_owned(),
         reason,
     }
-}
-
-/// C0, DEL, C1 and the Unicode bidi controls (U+202A–U+202E, U+2066–U+2069):
-/// the characters Python's `escape.shown` escapes (lone surrogates cannot
-/// occur in a Rust string). In a file name they would reach every terminal
-/// and log that lists the folder.
-pub fn is_control(c: char) -> bool {
-    matches!(c as u32, 0..=0x1f | 0x7f..=0x9f | 0x202a..=0x202e | 0x2066..=0x2069)
-}
-
-/// `text` with backslashes and control characters escaped exactly as
-/// Python's `escape.shown` does (`\\`, `\n`, `\x1b`, `\u202e`), for messages.
-pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_control(c) && (c as u32) <= 0xff => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if is_control(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The key's components, or why it cannot be a relative file path.
@@ -109,6 +81,21 @@ pub struct Parent {
     pub name: String,
     /// `folder/key`, for messages and for the caller.
     pub path: PathBuf,
+}
+
+impl Parent {
+    /// The same folder (a new descriptor of it), name and path.
+    pub fn try_clone(&self) -> CoreResult<Parent> {
+        let dir = self
+            .dir
+            .try_clone()
+            .map_err(|e| CoreError::io("reopen folder of", &self.path, e))?;
+        Ok(Parent {
+            dir,
+            name: self.name.clone(),
+            path: self.path.clone(),
+        })
+    }
 }
 
 fn errno_io(action: &'static str, path: &Path, errno: Errno) -> CoreError {
@@ -199,56 +186,6 @@ fn prepare(folder: &Path, key: &str) -> CoreResult<PathBuf> {
     open_parent(folder, key).map(|parent| parent.path)
 }
 
-/// Where a download will land: the object key checked, the folders it
-/// implies created below `folder`, and the file's folder held open, so the
-/// temporary file, the rename and the sync that follow (`FileWriter`) happen
-/// in that very folder, whatever is swapped on the way meanwhile.
-///
-/// Raises `UnsafePath` for a key that cannot be a file strictly inside
-/// `folder`, and `OSError` for file-system failures.
-#[pyclass(frozen)]
-pub struct Destination {
-    parent: Parent,
-}
-
-impl Destination {
-    /// The open folder (a new descriptor of it), the file's name and path:
-    /// one writer's own, as a download may open a writer per attempt.
-    pub fn parent(&self) -> CoreResult<Parent> {
-        let dir = self
-            .parent
-            .dir
-            .try_clone()
-            .map_err(|e| CoreError::io("reopen folder of", &self.parent.path, e))?;
-        Ok(Parent {
-            dir,
-            name: self.parent.name.clone(),
-            path: self.parent.path.clone(),
-        })
-    }
-}
-
-#[pymethods]
-impl Destination {
-    #[new]
-    fn new(py: Python<'_>, folder: PathBuf, key: String) -> PyResult<Self> {
-        let parent = py.detach(|| open_parent(&folder, &key))?;
-        Ok(Destination { parent })
-    }
-
-    /// `folder/key`.
-    #[getter]
-    fn path(&self) -> PathBuf {
-        self.parent.path.clone()
-    }
-
-    /// Whether an earlier, interrupted download left a journal here.
-    #[getter]
-    fn journaled(&self) -> bool {
-        crate::writer::journal_exists(&self.parent.dir, &self.parent.name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,14 +238,6 @@ mod tests {
         for key in ["nbsp\u{a0}x", "zwj\u{200d}x", "arabic\u{600}x", "~x"] {
             assert!(relative_path(key).is_ok(), "{key:?} was refused");
         }
-    }
-
-    #[test]
-    fn shown_matches_pythons_escape() {
-        assert_eq!(
-            shown("a\\b\n\r\t\x1b\u{9b}\u{202e}é"),
-            "a\\\\b\\n\\r\\t\\x1b\\x9b\\u202eé"
-        );
     }
 
     #[test]

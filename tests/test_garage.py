@@ -64,6 +64,35 @@ def test_a_head_first_learns_the_region_it_cannot_be_told(
     assert manager.check(bucket).region == f"{REGION} (learnt)"
 
 
+#: Uploads too large for the socket buffers, as a manager's first request:
+#: (body size, part size) — one PUT, or parts after boto3's
+#: CreateMultipartUpload (which its own redirector sends to the right region).
+FIRST_UPLOADS = {
+    "4MiB-put": (4 * MiB, 128 * MiB),
+    "64MiB-put": (64 * MiB, 128 * MiB),
+    "64MiB-parts": (64 * MiB, 16 * MiB),
+}
+
+
+@pytest.mark.parametrize("upload", list(FIRST_UPLOADS))
+def test_a_large_first_upload_learns_the_region_natively(
+    garage_server: Server, upload: str
+) -> None:
+    # Garage refuses a request signed for us-east-1 by its head and closes;
+    # a sender still writing a large body used to fail with a broken pipe
+    # without reading the refusal, so the region was never learnt (issue 27).
+    size, part = FIRST_UPLOADS[upload]
+    bucket = garage_server.new_bucket()
+    config = replace(SMALL_PARTS, data_plane="native", multipart_threshold=part, part_size=part)
+    manager = garage_server.manager(config, region=None)
+    data = os.urandom(size)
+    manager.put_bytes(bucket, "first.bin", data)
+    stored = garage_server.admin.get_object(Bucket=bucket, Key="first.bin")["Body"].read()
+    assert stored == data
+    assert manager.data_plane.name == "native"
+    assert manager.check(bucket).region == f"{REGION} (learnt)"
+
+
 def test_a_wrong_configured_region_is_an_error_naming_the_servers(
     garage_server: Server, workdir: Path
 ) -> None:

@@ -17,6 +17,7 @@ from cdn_manager import CDNCredentials, CDNManager, ConfigError, TransferError, 
 from cdn_manager._planes import proxy_for
 
 from conftest import BUCKET, SMALL_PARTS, MiB, Server
+from helpers.debianproxy import DebianProxy
 from helpers.faultproxy import FaultProxy
 from helpers.httpproxy import HttpProxy
 from helpers.leaks import new_secret
@@ -86,20 +87,41 @@ def test_transfers_go_through_the_configured_proxy(
         round_trip(manager, f"proxy/{plane}-{scheme}-{size}", size)
         manager.close()
     assert proxy.errors == []
-    # Tunnels for everything but botocore's plain-http requests, which it
-    # sends in absolute form.
-    if plane == "boto3" and scheme == "http":
+    # Both planes as a proxy expects: plain-http requests in absolute form,
+    # a tunnel to an https endpoint.
+    if scheme == "http":
+        assert proxy.tunnels == []
         assert any(f"GET {front.endpoint}/" in line for line in proxy.forwarded)
         assert any(f"PUT {front.endpoint}/" in line for line in proxy.forwarded)
     else:
         assert proxy.tunnels and set(proxy.tunnels) == {authority(front.endpoint)}
-    if plane == "native" and scheme == "http":
-        # Only boto3's multipart control plane (POST) goes in absolute form.
-        assert all(line.startswith("POST ") for line in proxy.forwarded)
+        assert proxy.forwarded == []
     operations = {e.operation: e.user_agent for e in sent(front)}
     object_put = "PutObject" if size < MiB else "UploadPart"
     for operation in ("GetObject", object_put):
         assert operations[operation].startswith(NATIVE_AGENT) == (plane == "native")
+
+
+@pytest.mark.parametrize("name", ["tinyproxy", "squid"])
+def test_debians_proxies_carry_native_transfers_to_a_plain_http_endpoint(
+    moto_server: Server, name: str
+) -> None:
+    # squid refuses a CONNECT to the endpoint's port, and so does tinyproxy
+    # with ConnectPort set (issue 27): plain-http requests go in absolute
+    # form, as botocore sends them, and the proxies log each one.
+    with DebianProxy(name) as proxy:
+        manager = manager_for(
+            moto_server, moto_server.endpoint, None, "native", proxies={"http": proxy.url}
+        )
+        data = os.urandom(20 * MiB)
+        manager.put_bytes(BUCKET, f"proxy/{name}", data)
+        assert manager.download_bytes(BUCKET, f"proxy/{name}") == data
+        manager.close()
+        carried = proxy.requests()
+    target = f"{moto_server.endpoint}/{BUCKET}/proxy/{name}"
+    for method in ("PUT", "GET"):
+        assert any(line.startswith(f"{method} {target}") for line in carried), carried
+    assert not any(line.startswith("CONNECT ") for line in carried)
 
 
 @pytest.mark.parametrize("plane", ["native", "auto"])
@@ -117,7 +139,10 @@ def test_a_proxy_in_the_environment_carries_the_native_requests(
         manager = manager_for(moto_server, front.endpoint, ca, plane)
         round_trip(manager, f"proxy/env-{plane}-{scheme}", 7 * MiB)
         manager.close()
-    assert authority(front.endpoint) in proxy.tunnels
+    if scheme == "http":
+        assert any(f"PUT {front.endpoint}/" in line for line in proxy.forwarded)
+    else:
+        assert authority(front.endpoint) in proxy.tunnels
     agents = {e.operation: e.user_agent for e in sent(front)}
     assert agents["UploadPart"].startswith(NATIVE_AGENT)
     assert agents["GetObject"].startswith(NATIVE_AGENT)
@@ -156,7 +181,7 @@ def test_proxy_credentials_are_sent_and_never_shown(
         manager = manager_for(moto_server, front.endpoint, ca, "native", proxies=proxies)
         round_trip(manager, f"proxy/authenticated-{scheme}", 1000)
         manager.close()
-        assert proxy.tunnels and proxy.refused == 0
+        assert (proxy.tunnels or proxy.forwarded) and proxy.refused == 0
 
         wrong = proxy.url.replace(password, new_secret("wrong-proxy"))
         manager = manager_for(

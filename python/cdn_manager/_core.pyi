@@ -169,9 +169,12 @@ class Engine:
         ca_bundle: str | os.PathLike[str] | None = None,
         proxy: str | None = None,
         socket_tuning: bool = True,
+        max_bandwidth: int | None = None,
     ) -> Engine:
         """Raises ``ConfigError`` for a proxy it cannot use (http and https
-        CONNECT proxies only), ``ValueError`` for a bad endpoint or bundle."""
+        proxies only), ``ValueError`` for a bad endpoint or bundle.
+        ``max_bandwidth``: the manager's limit, which keeps each connection's
+        receive buffer small."""
     def region_for(self, bucket: str) -> str:
         """The region requests on ``bucket`` are signed for: the configured
         one, else the one its server named, else ``us-east-1``."""

@@ -11,6 +11,7 @@ use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConne
 use ureq::{Agent, Proxy, ProxyProtocol};
 
 use super::errors::proxy_error;
+use super::proxy::ForwardProxyConnector;
 use super::resolve::CachingResolver;
 use super::tcp::TunedConnector;
 use crate::error::CoreError;
@@ -78,10 +79,11 @@ fn load_roots(path: &Path) -> PyResult<RootCerts> {
 }
 
 /// The proxy at `url` (`http://[user:pass@]host:port`, or `https://`, which
-/// ureq reaches over TLS, checked against the same roots as the endpoint):
-/// every request is tunnelled through it with CONNECT. Other schemes (SOCKS
-/// needs a ureq feature we leave out) are a `ConfigError`; no message names
-/// the user or the password.
+/// is reached over TLS, checked against the same roots as the endpoint):
+/// requests to a plain-HTTP endpoint go to it in absolute form (`proxy.rs`),
+/// those to an `https://` endpoint through a CONNECT tunnel. Other schemes
+/// (SOCKS needs a ureq feature we leave out) are a `ConfigError`; no message
+/// names the user or the password.
 fn parse_proxy(url: &str) -> PyResult<Proxy> {
     let scheme = url.split_once("://").map_or("http", |(scheme, _)| scheme);
     let proxy = Proxy::new(url)
@@ -89,7 +91,7 @@ fn parse_proxy(url: &str) -> PyResult<Proxy> {
     match proxy.protocol() {
         ProxyProtocol::Http | ProxyProtocol::Https => Ok(proxy),
         _ => Err(proxy_error(format!(
-            "the native plane cannot use a {scheme} proxy (http and https CONNECT proxies only)"
+            "the native plane cannot use a {scheme} proxy (http and https proxies only)"
         ))),
     }
 }
@@ -102,6 +104,8 @@ pub struct AgentSettings<'a> {
     pub ca_bundle: Option<&'a Path>,
     pub proxy: Option<&'a str>,
     pub socket_tuning: bool,
+    /// SO_RCVBUF of each connection, under a bandwidth limit.
+    pub receive_buffer: Option<usize>,
 }
 
 /// A pooled agent: at most `max_connections` idle connections kept, TLS
@@ -115,8 +119,8 @@ pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
     }
     let connect = Some(Duration::from_secs_f64(settings.connect_timeout));
     let read = Some(Duration::from_secs_f64(settings.read_timeout));
-    // Batched reads need to see every byte the socket delivers: not through
-    // a tunnel, where the target's TLS may sit above the transport.
+    // Batched reads need to see every byte the socket delivers, and wait for
+    // bytes of the body only: not through a proxy.
     let batch_reads = settings.socket_tuning && proxy.is_none();
     let config = Agent::config_builder()
         .http_status_as_error(false)
@@ -133,12 +137,20 @@ pub fn build_agent(settings: AgentSettings<'_>) -> PyResult<Agent> {
         .user_agent(concat!("cdn-manager/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls.build())
         .build();
-    // A proxy's CONNECT tunnel first (it opens its own connection through the
-    // rest of this chain), else a direct connection; then TLS for https.
-    let connector =
-        ().chain(ConnectProxyConnector::default())
-            .chain(TunedConnector::new(settings.socket_tuning, batch_reads))
-            .chain(RustlsConnector::default());
+    // Through a proxy, a plain-HTTP endpoint's connection to the proxy, or a
+    // CONNECT tunnel (which opens its own connection through the rest of this
+    // chain) for an https one; else a direct connection; then TLS for https.
+    let connector = ()
+        .chain(ForwardProxyConnector::new(
+            TunedConnector::new(settings.socket_tuning, false)
+                .receive_buffer(settings.receive_buffer),
+        ))
+        .chain(ConnectProxyConnector::default())
+        .chain(
+            TunedConnector::new(settings.socket_tuning, batch_reads)
+                .receive_buffer(settings.receive_buffer),
+        )
+        .chain(RustlsConnector::default());
     Ok(Agent::with_parts(
         config,
         connector,

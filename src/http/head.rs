@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use pyo3::prelude::*;
 use ureq::http::Method;
 
-use super::get::header_map;
+use super::header::header_map;
 use super::request::ObjectRequest;
 use super::sign::Credentials;
 use super::Engine;

@@ -7,18 +7,24 @@
 //! retry them and verify the result, exactly as for the boto3 data plane.
 //!
 //! - `endpoint.rs`: the endpoint URL, TLS roots, proxy, and the agent
+//! - `proxy.rs`: plain-HTTP requests through a proxy, in absolute form
 //! - `request.rs`: one request: URL, signing, sending, the answer
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
 //! - `head.rs`: HEAD, an object's headers
-//! - `put.rs`: PUT and UploadPart, and the body they stream
+//! - `put.rs`: PUT and UploadPart
+//! - `body.rs`: the body they stream from the caller's bytes
+//! - `header.rs`: response headers, as one map
 //! - `errors.rs`: how a request fails, as Python exceptions
 //! - `tcp.rs`, `resolve.rs`: connections and name lookups under ureq
 
+mod body;
 mod endpoint;
 mod errors;
 mod get;
 mod head;
+mod header;
+mod proxy;
 mod put;
 mod request;
 mod resolve;
@@ -26,12 +32,14 @@ mod sign;
 mod tcp;
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use ureq::Agent;
 
+use crate::bandwidth;
 use crate::control::Control;
 use endpoint::{AgentSettings, Endpoint};
 pub use get::Response;
@@ -45,6 +53,11 @@ pub struct Engine {
     /// The region every request is signed for, if the user gave one: a
     /// server naming another is then an error, not a hint.
     configured: Option<String>,
+    /// Whether large bodies wait for the server's `100 Continue` (see
+    /// `put.rs`): not through a forward proxy (`proxy.rs`), which may add
+    /// headers to that answer (tinyproxy adds `Via`), and ureq-proto refuses
+    /// a `100 Continue` with headers.
+    expect_continue: bool,
     /// Otherwise, per bucket, the region its server named (AWS buckets live
     /// in many regions; Garage and R2 have their own names).
     learnt: RwLock<HashMap<String, String>>,
@@ -80,12 +93,16 @@ impl Engine {
     /// `max_connections` idle connections for reuse. TLS certificates are
     /// checked against Mozilla's roots (as botocore's certifi does), or
     /// against the PEM file `ca_bundle` only. Every request goes through the
-    /// HTTP(S) CONNECT proxy `proxy` if given (`ConfigError` if it cannot).
+    /// HTTP(S) proxy `proxy` if given (`ConfigError` if it cannot): in
+    /// absolute form to a plain-HTTP endpoint, tunnelled with CONNECT to an
+    /// https one.
     /// `socket_tuning` turns on the Linux socket options of `tcp.rs`.
+    /// `max_bandwidth` (bytes a second), the manager's limit if it has one,
+    /// keeps each connection's receive buffer small (`tcp.rs`).
     #[new]
     #[pyo3(signature = (
         endpoint, region, connect_timeout, read_timeout, max_connections,
-        ca_bundle = None, proxy = None, socket_tuning = true,
+        ca_bundle = None, proxy = None, socket_tuning = true, max_bandwidth = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -97,8 +114,10 @@ impl Engine {
         ca_bundle: Option<PathBuf>,
         proxy: Option<&str>,
         socket_tuning: bool,
+        max_bandwidth: Option<NonZeroU64>,
     ) -> PyResult<Self> {
         let endpoint = Endpoint::parse(endpoint)?;
+        let expect_continue = proxy.is_none() || endpoint.scheme == "https";
         let agent = endpoint::build_agent(AgentSettings {
             connect_timeout,
             read_timeout,
@@ -106,11 +125,14 @@ impl Engine {
             ca_bundle: ca_bundle.as_deref(),
             proxy,
             socket_tuning,
+            receive_buffer: max_bandwidth
+                .map(|rate| bandwidth::receive_buffer(rate.get(), max_connections)),
         })?;
         Ok(Engine {
             agent,
             endpoint,
             configured: region,
+            expect_continue,
             learnt: RwLock::new(HashMap::new()),
         })
     }

@@ -1,13 +1,13 @@
-//! PUT and UploadPart: the body streamed from the caller's bytes, with its
-//! CRC in the checksum headers.
+//! PUT and UploadPart: the caller's bytes sent as the body (`body.rs`),
+//! with their CRC in the checksum headers.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
 
 use pyo3::prelude::*;
 use ureq::http::Method;
 
-use super::get::header_map;
+use super::body::BodySource;
+use super::header::header_map;
 use super::request::ObjectRequest;
 use super::sign::{checksum_headers, Credentials};
 use super::tcp::{self, Until};
@@ -16,50 +16,17 @@ use crate::buffer::Bytes;
 use crate::checksum::Algorithm;
 use crate::control::Control;
 
-/// Bytes of the body handed to the socket between progress reports.
-const SEND_CHUNK: usize = 256 << 10;
-
-/// The request body: bytes fed to the socket in chunks so progress is
-/// reported, cancellation noticed and the bandwidth limit kept as it goes.
-pub struct BodySource<'a> {
-    data: &'a [u8],
-    sent: usize,
-    control: &'a Control,
-    /// Why the body stopped early (cancelled, or the progress callback
-    /// raised): the request's error, rather than the broken pipe it causes.
-    stopped: Option<PyErr>,
-}
-
-impl BodySource<'_> {
-    fn next_chunk(&mut self, buffer: &mut [u8]) -> PyResult<usize> {
-        self.control.ensure_running()?;
-        let n = buffer
-            .len()
-            .min(SEND_CHUNK)
-            .min(self.data.len() - self.sent);
-        buffer[..n].copy_from_slice(&self.data[self.sent..self.sent + n]);
-        self.sent += n;
-        self.control.record_moved(n)?;
-        Ok(n)
-    }
-
-    /// Back to the first byte, for the same body sent again; the progress
-    /// reported is taken back.
-    pub fn rewind(&mut self) -> PyResult<()> {
-        self.control.record(-(self.sent as i64))?;
-        self.sent = 0;
-        Ok(())
-    }
-}
-
-impl Read for BodySource<'_> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.next_chunk(buffer).map_err(|err| {
-            self.stopped = Some(err);
-            io::Error::other("request body stopped")
-        })
-    }
-}
+/// Bodies from this size on are sent only once the server has agreed to
+/// take them (`Expect: 100-continue`, as botocore sends every file body).
+/// A server that refuses a request by its head (a signature scoped for
+/// another region, a key without the permission) may answer at once and
+/// close: a sender still writing a body too large for the socket buffers
+/// then fails with a broken pipe and never reads the answer (Garage: 4 MB
+/// bodies did, 1 MB ones fitted), so the region it names was never learnt.
+/// Below this size the wait for the go-ahead (a round trip) would cost
+/// more than it saves. Through a forward proxy bodies go without it
+/// (`Engine::expect_continue`).
+const EXPECT_CONTINUE_FROM: usize = 1 << 20;
 
 /// PUTs `body` at `bucket/key` (as part `number` of multipart upload
 /// `upload_id` when `part` is given) with its CRC; returns the response
@@ -85,6 +52,9 @@ pub fn put(
     let contents = Bytes::new(body)?.contents(py);
     let data = contents.as_slice();
     headers.push(("content-length".into(), data.len().to_string()));
+    if engine.expect_continue && data.len() >= EXPECT_CONTINUE_FROM {
+        headers.push(("expect".into(), "100-continue".into()));
+    }
     // A part makes no object: only an object's PUT must hear its answer.
     let until = if part.is_some() {
         Until::Answered
@@ -104,12 +74,7 @@ pub fn put(
         query,
         headers,
     };
-    let mut source = BodySource {
-        data,
-        sent: 0,
-        control,
-        stopped: None,
-    };
+    let mut source = BodySource::new(data, control);
     let result = py.detach(|| {
         tcp::watching(Some(watched), until, || {
             let mut response = engine.send(&credentials, &request, Some(&mut source))?;
@@ -119,9 +84,9 @@ pub fn put(
         })
     });
     if result.is_err() {
-        control.record(-(source.sent as i64))?;
+        control.record(-(source.sent() as i64))?;
     }
     // A body stopped early fails the request with why it stopped, rather
     // than with the broken pipe it causes.
-    result.map_err(|err| source.stopped.take().unwrap_or(err))
+    result.map_err(|err| source.stopped().unwrap_or(err))
 }

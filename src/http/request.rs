@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use ureq::http::{self, Method};
 use ureq::SendBody;
 
+use super::body::BodySource;
 use super::errors::{RequestError, ERROR_BODY_LIMIT};
-use super::put::BodySource;
 use super::sign::{self, Credentials, Payload};
 use super::Engine;
 

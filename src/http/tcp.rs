@@ -15,6 +15,11 @@
 //! each read wait for a batch instead of waking for every few kilobytes.
 //! Fewer, larger window updates let a busy server send in larger bursts.
 //!
+//! Under a bandwidth limit every connection's receive buffer is capped
+//! (SO_RCVBUF, `bandwidth::receive_buffer`): the reader pays for each chunk
+//! before reading it, and the kernel then holds little more than that ahead
+//! of the limit, where its autotuned buffer held megabytes per connection.
+//!
 //! While a transfer's request is on this thread ([`watching`]), every wait on
 //! the socket is cut into slices of [`WATCH_SLICE`], and the transfer's
 //! `Control` is asked between them: a cancelled transfer (Ctrl-C, SIGTERM,
@@ -34,6 +39,8 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
 use ureq::Timeout;
+
+use rustix::net::sockopt::set_socket_recv_buffer_size;
 
 use crate::control::Control;
 use crate::platform;
@@ -177,6 +184,8 @@ pub struct TunedConnector {
     tuning: bool,
     /// Batched body reads too (plain HTTP only, where the system has them).
     batch_reads: bool,
+    /// SO_RCVBUF of every connection, under a bandwidth limit.
+    receive_buffer: Option<usize>,
 }
 
 impl TunedConnector {
@@ -185,7 +194,15 @@ impl TunedConnector {
         TunedConnector {
             tuning: tuning && available,
             batch_reads: batch_reads && available && platform::low_water_reads_batch(),
+            receive_buffer: None,
         }
+    }
+
+    /// Connections that receive at most `size` bytes ahead of their reader
+    /// (`bandwidth::receive_buffer`), if given.
+    pub fn receive_buffer(mut self, size: Option<usize>) -> Self {
+        self.receive_buffer = size;
+        self
     }
 }
 
@@ -241,6 +258,9 @@ impl<In: Transport> Connector<In> for TunedConnector {
         }
         let stream = connect(details)?;
         stream.set_nodelay(true)?;
+        if let Some(size) = self.receive_buffer {
+            set_socket_recv_buffer_size(&stream, size).map_err(io::Error::from)?;
+        }
         let config = details.config;
         Ok(Some(Either::B(TunedTransport {
             stream,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use rustix::fs::{fstat, fsync, openat, renameat, unlinkat, AtFlags, FileType, Mode, OFlags};
 
+use super::destination::Destination;
 use super::journal::{self, intact, Journal, Range};
 use super::{Gate, PartSink, Target, CLOSED};
 use crate::checksum::{Algorithm, Digests};
@@ -23,7 +24,7 @@ use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 #[cfg(test)]
 use crate::paths::open_parent;
-use crate::paths::{Destination, Parent};
+use crate::paths::Parent;
 use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

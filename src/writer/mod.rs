@@ -6,10 +6,12 @@
 //! Until `commit` succeeds the destination is never touched, so a failed or
 //! abandoned download leaves a pre-existing file exactly as it was.
 //!
+//! - `destination.rs`: `Destination`, where a download will land
 //! - `file.rs`: `FileWriter`, the temporary file
 //! - `journal.rs`: the journal that makes a file download resumable
 //! - `memory.rs`: `MemoryWriter`, the new `bytes` object
 
+mod destination;
 mod file;
 mod journal;
 mod memory;
@@ -22,8 +24,8 @@ use crate::buffer::Bytes;
 use crate::checksum::{Algorithm, Digests};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
+pub use destination::Destination;
 pub use file::FileWriter;
-pub use journal::exists as journal_exists;
 pub use memory::MemoryWriter;
 
 const CLOSED: &str = "the download was already committed or aborted";
@@ -108,6 +110,16 @@ impl PartSink {
     /// Appends `data` (without the GIL): checks for cancellation, writes,
     /// digests, reports progress and waits for the bandwidth limit.
     pub fn append(&mut self, data: &[u8]) -> PyResult<()> {
+        self.append_paid(data)?;
+        match &self.control {
+            Some(control) => control.get().pay(data.len()),
+            None => Ok(()),
+        }
+    }
+
+    /// As `append`, for bytes already paid for (`Control::pay`) before
+    /// they were read.
+    pub fn append_paid(&mut self, data: &[u8]) -> PyResult<()> {
         if let Some(control) = &self.control {
             control.get().ensure_running()?;
         }
@@ -115,7 +127,7 @@ impl PartSink {
         self.target.write_at(data, offset)?;
         self.digests.update(data);
         match &self.control {
-            Some(control) => control.get().record_moved(data.len()),
+            Some(control) => control.get().record(data.len() as i64),
             None => Ok(()),
         }
     }

@@ -70,6 +70,7 @@ def _engine(host: str, region: str | None, config: TransferConfig) -> _core.Engi
         config.ca_bundle,
         proxy=proxy_for(host, config.proxies),
         socket_tuning=config.socket_tuning,
+        max_bandwidth=config.max_bandwidth,
     )
 
 
