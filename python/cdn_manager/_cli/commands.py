@@ -1,5 +1,5 @@
 """The commands that move and inspect objects: each runs on the library's
-raising API and reports through :class:`~cdn_manager.cli.app.App`."""
+raising API and reports through :class:`~cdn_manager._cli.app.App`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The native plane until the endpoint shows it refuses it, then boto3's,
 loudly.
 
-A refusal (a code :func:`~cdn_manager.s3errors.is_refusal` names: a
+A refusal (a code :func:`~cdn_manager._planes.failures.is_refusal` names: a
 signature or "not implemented" style answer) before any native request has
 succeeded is tried again through boto3; if boto3's identical request
 succeeds, the manager's object requests go through boto3 from then on. The

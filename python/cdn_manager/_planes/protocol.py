@@ -1,11 +1,11 @@
 """What every data plane does: perform the single requests that carry object
 bytes (GET, PUT and UploadPart).
 
-The transfer flows (``download.py``, ``upload.py``) decide what to send and
+The transfer flows (``_transfers/download.py``, ``upload.py``) decide what to send and
 verify what comes back; a plane only performs one request at a time. There
 are two: the native one (``native.py``: signed and sent by the Rust core,
 bytes moved with the GIL released) and one through the boto3 client
-(``boto3.py``); ``adaptive.py`` starts on the first and moves to the second,
+(``boto3_plane.py``); ``adaptive.py`` starts on the first and moves to the second,
 loudly, when an endpoint turns the native one away.
 """
 
@@ -101,7 +101,7 @@ class Response(Protocol):
 
     def read_into(self, sink: _core.PartSink, length: int) -> None:
         """Streams exactly ``length`` body bytes into ``sink``; raises
-        :class:`~cdn_manager.s3errors.Truncated` if the body ends early."""
+        :class:`~cdn_manager._planes.failures.Truncated` if the body ends early."""
 
     def close(self) -> None: ...
 

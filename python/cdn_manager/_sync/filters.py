@@ -7,7 +7,7 @@ So ``--exclude '*' --include '*.html'`` keeps only pages, and
 ``--include 'drafts/keep.html' --exclude drafts`` keeps nothing of drafts.
 An excluded file is neither uploaded nor, with ``--delete``, deleted on the
 other side: what is filtered out is left alone everywhere. Patterns are
-described in :mod:`cdn_manager.deploy.globs`.
+described in :mod:`.globs`.
 """
 
 from __future__ import annotations

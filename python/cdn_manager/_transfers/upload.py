@@ -5,7 +5,7 @@ it), and the object keeps the full-object CRC as user metadata, so a later
 download can prove every byte on any server. A multipart upload that fails
 is aborted, so no parts are left behind; except that a multipart upload of
 a file (``TransferConfig.resume``) that is interrupted, or cut off past its
-retries, keeps its parts and its journal (``upload_journal.py``), and the
+retries, keeps its parts and its journal (``_resume/upload_journal.py``), and the
 next upload of the same file to the same key sends only the parts missing.
 Uploads from memory are not resumable.
 """
@@ -222,7 +222,7 @@ class Upload(Transfer):
         """Begins a multipart upload and returns its id. A call whose
         answer may have been lost (it failed on the way, or only a retry
         answered) may have created an upload no one knows the id of: the
-        manager looks for it later and aborts it (``unaborted.py``)."""
+        manager looks for it later and aborts it (``_resume/unaborted.py``)."""
         algorithm = self.config.checksum_algorithm
         began = time.time()
         try:

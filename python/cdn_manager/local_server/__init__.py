@@ -7,7 +7,7 @@ in the same process would share both: ``python -m cdn_manager.local_server
 BUCKET`` runs one in a process of its own, prints its endpoint and keys as one
 JSON line, and stops when its standard input closes.
 
-Starting it changes moto in this process (:mod:`cdn_manager.moto_patches`):
+Starting it changes moto in this process (``_moto_patches``):
 presigned URLs are checked (signature, expiry, the key's policies) instead of
 failing with HTTP 500, and a ranged GET reads only its range instead of
 copying the whole object.
