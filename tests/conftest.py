@@ -417,14 +417,14 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def cdn_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The message of every ``CDNError`` created during the test, including
-    those the bool API catches and logs."""
+    """The message and context fields of every ``CDNError`` created during
+    the test, including those the bool API catches and logs."""
     messages: list[str] = []
     original = CDNError.__init__
 
-    def recording(self: CDNError, message: str, *, reason: str | None = None) -> None:
-        original(self, message, reason=reason)
-        messages.append(f"{type(self).__name__}: {self}")
+    def recording(self: CDNError, message: str, **fields: Any) -> None:
+        original(self, message, **fields)
+        messages.append(f"{type(self).__name__}: {self} {fields}")
 
     monkeypatch.setattr(CDNError, "__init__", recording)
     return messages
