@@ -13,6 +13,8 @@ cdn-manager proves it; :data:`EXPECTED` pins it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from cdn_manager import IntegrityError
 from cdn_manager._sync.plan import ActionKind
 
 from conftest import SMALL_PARTS, MiB, Server
@@ -206,3 +209,35 @@ def test_an_object_only_its_size_proves_is_said_to_be_so(
     assert json.loads(pull.out)["verified"] == {"a/1.bin": "size only", "a/2.bin": "size only"}
     assert pull.stderr.count("verified by size only") == 1, pull.stderr
     assert (tmp_path / "pulled" / "2.bin").read_bytes() == local.read_bytes()
+
+
+def test_rclones_md5chksum_proves_an_object_and_is_never_trusted_alone(
+    s3s_server: Server, tmp_path: Path
+) -> None:
+    """On s3s-fs an rclone multipart object has no checksum and no
+    layout to check its multipart ETag by, but rclone's ``md5chksum``
+    metadata: the download is proven by it, and a wrong claim fails the
+    download instead of passing it."""
+    bucket = s3s_server.new_bucket()
+    local = tmp_path / "big.bin"
+    local.write_bytes(os.urandom(16 * MiB + 1234))
+    Rclone.on(s3s_server, tmp_path).put(local, bucket, "r/big.bin")
+    manager = s3s_server.manager(SMALL_PARTS)
+
+    (result,) = manager.download_many(bucket, [("r/big.bin", "got.bin")], tmp_path)
+    assert result.error is None and result.verified == "md5 md5chksum"
+    assert (tmp_path / "got.bin").read_bytes() == local.read_bytes()
+
+    head = s3s_server.admin.head_object(Bucket=bucket, Key="r/big.bin")
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()
+    s3s_server.admin.copy_object(
+        Bucket=bucket,
+        Key="r/big.bin",
+        CopySource={"Bucket": bucket, "Key": "r/big.bin"},
+        Metadata={**head["Metadata"], "md5chksum": wrong},
+        MetadataDirective="REPLACE",
+    )
+    (result,) = manager.download_many(bucket, [("r/big.bin", "bad.bin")], tmp_path)
+    assert isinstance(result.error, IntegrityError), result
+    assert "md5chksum" in str(result.error)
+    assert not (tmp_path / "bad.bin").exists()
