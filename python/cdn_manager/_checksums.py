@@ -62,9 +62,10 @@ def proof(algorithm: str | None, parts: int | None = None) -> str:
     multipart ETag), ``size only`` (``algorithm`` None)."""
     if algorithm is None:
         return SIZE_ONLY
+    counted = "" if parts is None else f" {parts} part{'s' if parts != 1 else ''}"
     if algorithm == "md5":
-        return "md5 etag" if parts is None else f"md5 etag {parts} parts"
-    return f"{algorithm} full-object" if parts is None else f"{algorithm} composite {parts} parts"
+        return f"md5 etag{counted}"
+    return f"{algorithm} full-object" if parts is None else f"{algorithm} composite{counted}"
 
 
 def decode_hash(value: str | None, hash: str) -> bytes | None:
