@@ -16,14 +16,14 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
+.PHONY: demo test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest pytest-xdist ruff mypy \
 		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli \
-		"dask[distributed]" ziglang auditwheel import-linter
+		"dask[distributed]" ziglang auditwheel import-linter crc32c uv
 	touch $@
 
 $(S3S_FS):
@@ -77,6 +77,19 @@ test-garage: build-dev $(GARAGE)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m garage
 	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "garage and not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) -m garage $(PORTABLE_TESTS)
+
+# The interop, embedded-server, audit, round-trip and README tests again on
+# the newest versions pyproject.toml's ranges allow and on the lowest, each
+# in a fresh venv resolved by uv without constraints.txt (.ci/versions.py
+# says how), from a wheel of this tree. .ci/run runs it.
+VERSIONS_DIR := .versions
+VERSIONS_TESTS := tests/test_interop_read.py tests/test_interop.py tests/test_local_server.py \
+	tests/test_audit.py tests/test_roundtrip.py tests/test_readme.py
+test-versions: build-dev $(S3S_FS)
+	rm -rf $(VERSIONS_DIR)/dist
+	$(VENV)/bin/maturin build --release --quiet --out $(VERSIONS_DIR)/dist
+	$(PY) .ci/versions.py newest $(VERSIONS_DIR)/dist/*.whl $(VERSIONS_DIR) $(VERSIONS_TESTS)
+	$(PY) .ci/versions.py lowest $(VERSIONS_DIR)/dist/*.whl $(VERSIONS_DIR) $(VERSIONS_TESTS)
 
 # The inner loop while developing: one plane, no slow or packaging tests.
 test-fast: build-dev $(S3S_FS)
@@ -146,4 +159,4 @@ lint-rust:
 lint: lint-rust lint-python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) target dist
+	rm -rf $(VENV) $(BENCH_VENV) $(VERSIONS_DIR) target dist

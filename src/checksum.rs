@@ -1,10 +1,14 @@
-//! CRC32 / CRC32C / CRC64NVME / MD5: part digests, their combination into a
-//! whole-object CRC, all computed with the GIL released. A CRC is carried as a
-//! `u64` whatever its width (CRC32 values use the low 32 bits).
+//! CRC32 / CRC32C / CRC64NVME and MD5 / SHA-1 / SHA-256: part digests, their
+//! combination into a whole-object CRC, all computed with the GIL released. A
+//! CRC is carried as a `u64` whatever its width (CRC32 values use the low 32
+//! bits); a hash as its raw bytes.
 
-use md5::{Digest, Md5};
+use md5::Md5;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use sha1::Sha1;
+use sha2::Sha256;
 
 use crate::buffer::Bytes;
 
@@ -76,21 +80,85 @@ impl Algorithm {
     }
 }
 
+/// The hashes S3 keeps of an object or of each part (an ETag is an MD5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashKind {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+impl HashKind {
+    pub fn parse(name: &str) -> PyResult<Self> {
+        match name {
+            "md5" => Ok(HashKind::Md5),
+            "sha1" => Ok(HashKind::Sha1),
+            "sha256" => Ok(HashKind::Sha256),
+            other => Err(PyValueError::new_err(format!(
+                "unsupported hash {other:?} (use 'md5', 'sha1' or 'sha256')"
+            ))),
+        }
+    }
+
+    fn start(self) -> Hasher {
+        match self {
+            HashKind::Md5 => Hasher::Md5(<Md5 as md5::Digest>::new()),
+            HashKind::Sha1 => Hasher::Sha1(<Sha1 as sha1::Digest>::new()),
+            HashKind::Sha256 => Hasher::Sha256(<Sha256 as sha2::Digest>::new()),
+        }
+    }
+}
+
+/// A running hash of one of the [`HashKind`]s.
+#[derive(Clone)]
+enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+    Sha256(Sha256),
+}
+
+impl Hasher {
+    fn kind(&self) -> HashKind {
+        match self {
+            Hasher::Md5(_) => HashKind::Md5,
+            Hasher::Sha1(_) => HashKind::Sha1,
+            Hasher::Sha256(_) => HashKind::Sha256,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Md5(h) => md5::Digest::update(h, data),
+            Hasher::Sha1(h) => sha1::Digest::update(h, data),
+            Hasher::Sha256(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    /// The digest of what was hashed so far (the state is kept).
+    fn finish(&self) -> Vec<u8> {
+        match self.clone() {
+            Hasher::Md5(h) => md5::Digest::finalize(h).to_vec(),
+            Hasher::Sha1(h) => sha1::Digest::finalize(h).to_vec(),
+            Hasher::Sha256(h) => sha2::Digest::finalize(h).to_vec(),
+        }
+    }
+}
+
 /// The running digests of one contiguous byte range.
 #[derive(Clone)]
 pub struct Digests {
     algorithm: Option<Algorithm>,
     crc: u64,
-    md5: Option<Md5>,
+    hash: Option<Hasher>,
     length: u64,
 }
 
 impl Digests {
-    pub fn new(algorithm: Option<Algorithm>, md5: bool) -> Self {
+    pub fn new(algorithm: Option<Algorithm>, hash: Option<HashKind>) -> Self {
         Digests {
             algorithm,
             crc: 0,
-            md5: md5.then(Md5::new),
+            hash: hash.map(HashKind::start),
             length: 0,
         }
     }
@@ -99,8 +167,8 @@ impl Digests {
         if let Some(algorithm) = self.algorithm {
             self.crc = algorithm.append(self.crc, data);
         }
-        if let Some(md5) = self.md5.as_mut() {
-            md5.update(data);
+        if let Some(hash) = self.hash.as_mut() {
+            hash.update(data);
         }
         self.length += data.len() as u64;
     }
@@ -113,18 +181,13 @@ impl Digests {
         self.algorithm
     }
 
-    pub fn has_md5(&self) -> bool {
-        self.md5.is_some()
+    pub fn hash_kind(&self) -> Option<HashKind> {
+        self.hash.as_ref().map(Hasher::kind)
     }
 
-    pub fn md5_hex(&self) -> Option<String> {
-        self.md5.as_ref().map(|md5| {
-            md5.clone()
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
+    /// The hash of the bytes so far, if one was asked for.
+    pub fn hash(&self) -> Option<Vec<u8>> {
+        self.hash.as_ref().map(Hasher::finish)
     }
 
     pub fn length(&self) -> u64 {
@@ -146,16 +209,24 @@ pub fn checksum(py: Python<'_>, data: &Bound<'_, PyAny>, algorithm: &str) -> PyR
     Ok(crc)
 }
 
-/// Hex MD5 of `data` (`bytes`, `bytearray`, `memoryview`, ...).
+/// The `hash` ("md5", "sha1" or "sha256") of `data` (`bytes`,
+/// `bytearray`, `memoryview`, ...), as raw bytes.
 #[pyfunction]
-pub fn md5_hex(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<String> {
+#[pyo3(signature = (data, hash = "md5"))]
+pub fn digest<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    hash: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let kind = HashKind::parse(hash)?;
     let data = Bytes::new(data)?;
-    let mut digests = Digests::new(None, true);
+    let mut digests = Digests::new(None, Some(kind));
     data.for_each_piece(py, 0..data.len(), |piece| -> PyResult<()> {
         digests.update(piece);
         Ok(())
     })?;
-    Ok(digests.md5_hex().expect("MD5 was asked for"))
+    let value = digests.hash().expect("a hash was asked for");
+    Ok(PyBytes::new(py, &value))
 }
 
 /// CRC of each `part_size` slice of `data`, in order. The parts of an
@@ -270,19 +341,47 @@ mod tests {
         }
     }
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn hash(kind: HashKind, data: &[u8]) -> Vec<u8> {
+        let mut digests = Digests::new(None, Some(kind));
+        digests.update(data);
+        digests.hash().unwrap()
+    }
+
     #[test]
-    fn digests_track_crc_md5_and_length() {
-        let mut digests = Digests::new(Some(Algorithm::Crc32), true);
+    fn digests_track_crc_hash_and_length() {
+        let mut digests = Digests::new(Some(Algorithm::Crc32), Some(HashKind::Sha256));
         for chunk in DATA.chunks(5) {
             digests.update(chunk);
         }
         assert_eq!(digests.crc(), Some(Algorithm::Crc32.checksum(DATA)));
+        assert_eq!(digests.hash(), Some(hash(HashKind::Sha256, DATA)));
         assert_eq!(digests.length(), DATA.len() as u64);
-        let empty = Digests::new(None, true);
+        let empty = Digests::new(None, Some(HashKind::Md5));
         assert_eq!(
-            empty.md5_hex().as_deref(),
+            empty.hash().map(|h| hex(&h)).as_deref(),
             Some("d41d8cd98f00b204e9800998ecf8427e")
         );
         assert_eq!(empty.crc(), None);
+    }
+
+    #[test]
+    fn known_hashes() {
+        let abc = b"abc";
+        assert_eq!(
+            hex(&hash(HashKind::Sha1, abc)),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(&hash(HashKind::Sha256, abc)),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(&hash(HashKind::Md5, abc)),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
     }
 }

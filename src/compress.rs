@@ -90,7 +90,7 @@ fn compress(
 ) -> CoreResult<(Vec<u8>, u64, Identity, Identity)> {
     let (mut file, before) = open_regular(path)?;
     let mut output = Output::new(encoding, before.2 as usize);
-    let mut digests = Digests::new(Some(algorithm), false);
+    let mut digests = Digests::new(Some(algorithm), None);
     let mut failed = None;
     read_chunks(&mut file, path, |chunk| {
         if failed.is_none() {

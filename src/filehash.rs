@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 
-use crate::checksum::{Algorithm, Digests};
+use crate::checksum::{Algorithm, Digests, HashKind};
 use crate::error::{CoreError, CoreResult};
 use crate::reader::open_checked;
 
@@ -73,9 +73,9 @@ fn digest_file(
     let (mut file, before) = open_regular(path)?;
     let mut crcs: Vec<Digests> = algorithms
         .iter()
-        .map(|&algorithm| Digests::new(Some(algorithm), false))
+        .map(|&algorithm| Digests::new(Some(algorithm), None))
         .collect();
-    let mut md5 = Digests::new(None, md5);
+    let mut md5 = Digests::new(None, md5.then_some(HashKind::Md5));
     read_chunks(&mut file, path, |chunk| {
         for digests in crcs.iter_mut() {
             digests.update(chunk);
@@ -84,7 +84,10 @@ fn digest_file(
     })?;
     let after = identity(&file, path)?;
     let values = crcs.iter().map(|d| d.crc().unwrap_or(0)).collect();
-    Ok((values, md5.md5_hex(), before, after))
+    let md5 = md5
+        .hash()
+        .map(|hash| hash.iter().map(|b| format!("{b:02x}")).collect());
+    Ok((values, md5, before, after))
 }
 
 /// The CRC of the whole file for each of `algorithms` (in that order) and,

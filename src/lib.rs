@@ -38,7 +38,7 @@ mod _core {
     #[pymodule_export]
     use crate::bandwidth::Bandwidth;
     #[pymodule_export]
-    use crate::checksum::{checksum, combine_checksums, md5_hex, part_checksums};
+    use crate::checksum::{checksum, combine_checksums, digest, part_checksums};
     #[pymodule_export]
     use crate::compress::compress_file;
     #[pymodule_export]
@@ -48,7 +48,7 @@ mod _core {
     #[pymodule_export]
     use crate::http::{sign_request, Engine, Response};
     #[pymodule_export]
-    use crate::reader::{file_part_checksums, FileReader};
+    use crate::reader::{file_part_checksums, file_part_hashes, FileReader};
     #[pymodule_export]
     use crate::writer::{Destination, FileWriter, MemoryWriter, PartSink};
 

@@ -19,7 +19,7 @@ use pyo3::types::PyBytes;
 use rustix::fs::{openat, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
-use crate::checksum::{parallel_map, Algorithm};
+use crate::checksum::{parallel_map, Algorithm, Digests, HashKind};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 use crate::platform;
@@ -85,20 +85,32 @@ fn range_checksum(
     file: &File,
     path: &Path,
     algorithm: Algorithm,
-    (offset, length): (u64, u64),
+    range: (u64, u64),
     running: &dyn Fn() -> PyResult<()>,
 ) -> PyResult<u64> {
+    let mut digests = Digests::new(Some(algorithm), None);
+    read_range(file, path, range, running, |chunk| digests.update(chunk))?;
+    Ok(digests.crc().unwrap_or(0))
+}
+
+/// Reads `length` bytes at `offset` in chunks, handing each to `each`.
+fn read_range(
+    file: &File,
+    path: &Path,
+    (offset, length): (u64, u64),
+    running: &dyn Fn() -> PyResult<()>,
+    mut each: impl FnMut(&[u8]),
+) -> PyResult<()> {
     let mut buffer = vec![0; HASH_CHUNK.min(length as usize)];
-    let mut crc = 0;
     let mut done = 0;
     while done < length {
         running()?;
         let n = (length - done).min(buffer.len() as u64) as usize;
         read_exact_at(file, path, &mut buffer[..n], offset + done)?;
-        crc = algorithm.append(crc, &buffer[..n]);
+        each(&buffer[..n]);
         done += n as u64;
     }
-    Ok(crc)
+    Ok(())
 }
 
 fn part_ranges(size: u64, part_size: u64) -> PyResult<Vec<(u64, u64)>> {
@@ -132,6 +144,33 @@ pub fn file_part_checksums(
         .into_iter()
         .collect()
     })
+}
+
+/// The `hash` ("md5", "sha1" or "sha256") of each `part_size` slice of the
+/// first `size` bytes of the file at `path`, in order, read in parallel: what
+/// a multipart object's composite hash (or multipart ETag) is made of.
+#[pyfunction]
+#[pyo3(signature = (path, size, part_size, hash = "md5"))]
+pub fn file_part_hashes<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    size: u64,
+    part_size: u64,
+    hash: &str,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let kind = HashKind::parse(hash)?;
+    let ranges = part_ranges(size, part_size)?;
+    let hashes = py.detach(|| -> PyResult<Vec<Vec<u8>>> {
+        let file = open(&path)?;
+        parallel_map(&ranges, |&range| -> PyResult<Vec<u8>> {
+            let mut digests = Digests::new(None, Some(kind));
+            read_range(&file, &path, range, &|| Ok(()), |c| digests.update(c))?;
+            Ok(digests.hash().unwrap_or_default())
+        })
+        .into_iter()
+        .collect()
+    })?;
+    Ok(hashes.iter().map(|h| PyBytes::new(py, h)).collect())
 }
 
 /// A local file opened once for an upload (see the module's notes).

@@ -382,6 +382,14 @@ def any_server(request: pytest.FixtureRequest) -> Server:
     return server
 
 
+@pytest.fixture(params=["moto", "garage"])
+def peer_server(request: pytest.FixtureRequest) -> Server:
+    """moto and Garage: the servers the other tools (AWS CLI, boto3,
+    rclone, s3cmd) are run against in the interop tests."""
+    server: Server = request.getfixturevalue(ANY_SERVER[request.param])
+    return server
+
+
 @pytest.fixture
 def bucket(any_server: Server) -> Iterator[str]:
     """A fresh bucket on ``any_server`` (so no other test's objects or

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import boto3
 import pytest
 
 from cdn_manager import AuditReport
@@ -15,12 +16,14 @@ from cdn_manager._operations.audit import PROBE_PREFIX
 from cdn_manager.local_server import reader_policy, writer_policy
 
 from conftest import BUCKET, Server
-from helpers.leaks import KNOWN_SECRETS
+from helpers.leaks import KNOWN_SECRETS, remember
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_CHECKS = {
     "write key can write",
     "read key can read",
+    "read key can HEAD",
+    "read key can list",
     "write key cannot read",
     "write key cannot list",
     "read key cannot write",
@@ -55,8 +58,12 @@ def test_properly_set_up_keys_pass_the_audit(iam_server: Server) -> None:
     [
         ("admin", "read", {"read key cannot write", "read key cannot delete"}),
         ("admin", "write", {"write key cannot read", "write key cannot list"}),
-        ("powerless", "read", {"read key can read"}),
-        ("powerless", "write", {"write key can write", "read key can read"}),
+        ("powerless", "read", {"read key can read", "read key can HEAD", "read key can list"}),
+        (
+            "powerless",
+            "write",
+            {"write key can write", "read key can read", "read key can HEAD"},
+        ),
     ],
 )
 def test_a_key_with_the_wrong_rights_fails_the_audit(
@@ -71,6 +78,38 @@ def test_a_key_with_the_wrong_rights_fails_the_audit(
     assert not report.ok
     assert failed(report) == expected_failures, str(report)
     assert "some checks FAILED" in str(report)
+    assert probes_left(iam_server) == []
+
+
+def test_a_read_key_that_may_only_get_objects_fails_the_audit(iam_server: Server) -> None:
+    """A read key that can fetch but not list (nor, on moto 5.2.6 and later,
+    HEAD) breaks ``ls``, ``pull`` and ranged downloads: the audit says so."""
+    key, secret = iam_server.admin_key
+    iam = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret).client(
+        "iam", endpoint_url=iam_server.endpoint, region_name="us-east-1"
+    )
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{BUCKET}/*"],
+            }
+        ],
+    }
+    iam.create_user(UserName="cdn-get-only")
+    iam.put_user_policy(
+        UserName="cdn-get-only", PolicyName="get-only", PolicyDocument=json.dumps(policy)
+    )
+    created = iam.create_access_key(UserName="cdn-get-only")["AccessKey"]
+    remember(created["SecretAccessKey"])
+    report = iam_server.manager(
+        **pair((created["AccessKeyId"], created["SecretAccessKey"]), "read")
+    ).check(BUCKET)
+    assert not report.ok
+    assert "read key can list" in failed(report), str(report)
+    assert failed(report) <= {"read key can list", "read key can HEAD"}, str(report)
     assert probes_left(iam_server) == []
 
 

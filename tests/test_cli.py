@@ -252,7 +252,7 @@ def test_pull_refuses_keys_that_would_escape_the_folder(
     assert files_under(tmp_path / "deep") == {"target/ok.txt"}
 
 
-def test_objects_only_an_md5_etag_proves_are_pulled_once_and_unprovable_ones_always(
+def test_objects_only_an_md5_etag_proves_are_pulled_once(
     moto_server: Server, tmp_path: Path
 ) -> None:
     config = config_for(moto_server, tmp_path)
@@ -263,9 +263,9 @@ def test_objects_only_an_md5_etag_proves_are_pulled_once_and_unprovable_ones_alw
         region_name="us-east-1",
         config=Config(request_checksum_calculation="when_required"),
     )
-    # No checksum sent: a single part is proven by its MD5 ETag...
+    # No checksum sent: a single part is proven by its MD5 ETag, a multipart
+    # upload by its ETag too (an MD5 of the parts' MD5s, over its layout).
     plain.put_object(Bucket=bucket, Key="legacy.bin", Body=b"no checksum sent")
-    # ...a multipart upload by nothing at all (its ETag is an MD5 of MD5s).
     part = os.urandom(5 * MiB)
     upload = plain.create_multipart_upload(Bucket=bucket, Key="multi.bin")["UploadId"]
     etag = plain.upload_part(
@@ -282,17 +282,11 @@ def test_objects_only_an_md5_etag_proves_are_pulled_once_and_unprovable_ones_alw
         ("legacy.bin", "new"),
         ("multi.bin", "new"),
     ]
-    # Identical on disk now, but nothing proves the multipart one: fetched again.
+    assert first["verified"] == {"legacy.bin": "md5 etag", "multi.bin": "md5 etag 1 part"}
     again = cdn("pull", bucket, tmp_path / "out", "--json", config=config).json()
-    assert again["unchanged"] == ["legacy.bin"]
-    assert again["transferred"] == [
-        {
-            "key": "multi.bin",
-            "path": str(tmp_path / "out" / "multi.bin"),
-            "size": 5 * MiB,
-            "why": "no stored checksum",
-        }
-    ]
+    assert again["unchanged"] == ["legacy.bin", "multi.bin"]
+    assert again["transferred"] == []
+    assert again["verified"] == first["verified"]
 
 
 # The least-privilege audit.

@@ -1,62 +1,32 @@
-"""Interop (issue 4, item 7): what cdn-manager writes, plain boto3 and the AWS
-CLI read back byte for byte, checking every checksum they are offered; what
-the CLI writes, cdn-manager downloads and verifies. (Objects written by plain
-boto3 are downloaded in ``test_integrity``.)"""
+"""Interop (issue 4, item 7; issue 27): what cdn-manager writes, plain boto3,
+the AWS CLI, rclone and s3cmd read back byte for byte, checking every
+checksum they are offered; what the CLI writes, cdn-manager downloads and
+verifies. (Every peer's objects read by cdn-manager: ``test_interop_read``.)"""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import json
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import MiB, Server
+from conftest import SMALL_PARTS, MiB, Server
+from helpers.peers import AwsCli, Rclone, S3cmd
 from helpers.writers import write_with_cdn_manager
 
 #: Below and above SMALL_PARTS' thresholds: one PUT, and four parts.
 SIZES = {"small.bin": 100_000, "multipart.bin": 16 * MiB + 1234}
 
 
-@dataclass
-class AwsCli:
-    """The AWS CLI (awscli from PyPI, in this venv) pointed at one server."""
-
-    endpoint: str
-    env: dict[str, str]
-
-    def __call__(self, *args: str) -> str:
-        command = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", self.endpoint]
-        done = subprocess.run(
-            [*command, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-
 @pytest.fixture
 def aws(any_server: Server, tmp_path: Path) -> AwsCli:
-    """Its own config (multipart above 5 MiB in 5 MiB parts, path-style) and
-    the server's admin key pair, nothing read from the user's ~/.aws."""
-    config = tmp_path / "aws-config"
-    config.write_text(
-        "[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"
-        "  multipart_threshold = 5MB\n  multipart_chunksize = 5MB\n"
-    )
-    key, secret = any_server.admin_key
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(config),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_ACCESS_KEY_ID": key,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    return AwsCli(any_server.endpoint, env)
+    """The AWS CLI with its own config and the server's admin key pair,
+    nothing read from the user's ~/.aws."""
+    return AwsCli.on(any_server, tmp_path)
 
 
 @pytest.fixture
@@ -113,3 +83,64 @@ def test_cdn_manager_downloads_what_the_aws_cli_wrote(
     for name, data in objects.items():
         assert manager.download(bucket, f"cli/{name}") is True, name
         assert (in_tmp / bucket / "cli" / name).read_bytes() == data, name
+
+
+#: What cdn-manager writes for the peers to read: (upload algorithm, size).
+CDN_OBJECTS = {
+    "plain-crc32.bin": ("crc32", 100_000),
+    "multipart-crc32.bin": ("crc32", 16 * MiB + 1234),
+    "plain-crc32c.bin": ("crc32c", 100_000),
+    "multipart-crc32c.bin": ("crc32c", 16 * MiB + 1234),
+}
+PEERS = ["aws-cli", "boto3", "rclone", "s3cmd"]
+
+
+def peer_get(peer: str, server: Server, tmp: Path) -> Callable[[str, str, Path], None]:
+    """``get(bucket, key, local)`` by ``peer``."""
+    if peer == "aws-cli":
+        return AwsCli.on(server, tmp).get
+    if peer == "rclone":
+        return Rclone.on(server, tmp).get
+    if peer == "s3cmd":
+        return S3cmd.on(server, tmp).get
+
+    def get(bucket: str, key: str, local: Path) -> None:
+        # botocore checks a whole GET's full-object checksum where there is one.
+        answer = server.admin.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        local.write_bytes(answer["Body"].read())
+
+    return get
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_peers_read_every_kind_of_object_cdn_manager_writes(
+    peer_server: Server, tmp_path: Path, peer: str
+) -> None:
+    """Plain and multipart, CRC32 and CRC32C, and a file a deploy stored
+    gzip-compressed: each peer gets the stored bytes exactly, and says
+    nothing against them."""
+    bucket = peer_server.new_bucket()
+    objects = {}
+    for name, (algorithm, size) in CDN_OBJECTS.items():
+        objects[name] = os.urandom(size)
+        config = dataclasses.replace(SMALL_PARTS, checksum_algorithm=algorithm)
+        peer_server.manager(config).put_bytes(bucket, f"cdn/{name}", objects[name])
+    site = tmp_path / "site"
+    site.mkdir()
+    page = b"<p>" + b"compressible " * 50_000 + b"</p>"
+    (site / "page.html").write_bytes(page)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('rules:\n  - match: "*.html"\n    content_encoding: gzip\n')
+    manager = peer_server.manager(SMALL_PARTS)
+    assert manager.deploy(manager.plan_deploy(site, bucket, "cdn", rules=rules)).ok
+    stored = peer_server.admin.get_object(Bucket=bucket, Key="cdn/page.html")
+    assert stored["ContentEncoding"] == "gzip"
+    objects["page.html"] = stored["Body"].read()
+    assert gzip.decompress(objects["page.html"]) == page
+
+    get = peer_get(peer, peer_server, tmp_path)
+    for name, data in objects.items():
+        target = tmp_path / "peer" / name
+        target.parent.mkdir(exist_ok=True)
+        get(bucket, f"cdn/{name}", target)
+        assert target.read_bytes() == data, name

@@ -145,7 +145,7 @@ def test_checksums_of_a_bytearray_changed_meanwhile_stay_sound() -> None:
     with Scribbler(data):
         for _ in range(5):
             assert 0 <= _core.checksum(data) < 2**32
-            assert len(_core.md5_hex(memoryview(data))) == 32
+            assert len(_core.digest(memoryview(data))) == 16
             assert len(_core.part_checksums(data, 5 * MiB)) == 2
     frozen = bytes(data)
     assert _core.checksum(data) == zlib.crc32(frozen)

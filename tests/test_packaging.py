@@ -20,6 +20,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 from conftest import USER_CACHE_HOME
+from helpers.readme import run_console_blocks, start_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = Path(__file__).resolve().parent / "helpers" / "install_smoke.py"
@@ -80,10 +81,11 @@ def glibc_versions_needed(library: bytes) -> set[tuple[int, ...]]:
     return needed
 
 
-def install_and_smoke(target: Path, tmp_path: Path) -> dict[str, object]:
+def install_and_smoke(target: Path, tmp_path: Path, constraints: bool = True) -> dict[str, object]:
     """Installs ``target`` (wheel or sdist) with the ``server`` extra into a
-    new virtualenv, then runs ``cdn-manager --version`` and the round trip
-    there; returns the round trip's report."""
+    new virtualenv (pinned by constraints.txt, or, without ``constraints``,
+    whatever pip resolves today), then runs ``cdn-manager --version`` and
+    the round trips there; returns their report."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
@@ -94,9 +96,10 @@ def install_and_smoke(target: Path, tmp_path: Path) -> dict[str, object]:
         # (same profile and features): 4-15 min less on 2 cores.
         env["CARGO_TARGET_DIR"] = str(ROOT / "target")
     # The constraints pin what .venv was tested with, which pip's cache holds.
+    pinned = ["-c", ROOT / "constraints.txt"] if constraints else []
     subprocess.run(
         [bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-c", ROOT / "constraints.txt", f"{target}[server]"],
+         *pinned, f"{target}[server]"],
         check=True,
         cwd=tmp_path,
         env=env,
@@ -146,6 +149,40 @@ def test_release_wheel_installs_into_a_fresh_venv_and_round_trips(
     report = install_and_smoke(release_wheel, tmp_path)
     assert report["plane"] == "native"
     assert report["round_trip"] is True
+
+
+@pytest.mark.slow
+def test_the_wheel_installed_as_a_new_user_would_runs_the_readme_walkthrough(
+    release_wheel: Path, tmp_path: Path
+) -> None:
+    """``pip install WHEEL[server]`` with nothing pinned (today's boto3 and
+    moto, moto 5.2.6 having changed its IAM action names), then the
+    README's command-line session against its embedded server, a 64 MiB
+    file up and back down with the command line (a multipart upload, a
+    ranged download), and a CRC32C multipart round trip."""
+    report = install_and_smoke(release_wheel, tmp_path, constraints=False)
+    assert report["round_trips"] == {"crc32": True, "crc32c": True}, report
+    cli = tmp_path / "venv" / "bin" / "cdn-manager"
+    run_console_blocks(tmp_path / "readme", cli=cli)
+
+    folder = tmp_path / "big"
+    server = start_server(folder, "--json", cli=cli)
+    try:
+        assert server.stdout is not None
+        json.loads(server.stdout.readline())  # up, and cdn.yaml written
+        data = os.urandom(64 * 1024 * 1024)
+        (folder / "big.bin").write_bytes(data)
+        for command in (
+            ["upload", "cdn-demo", "big/big.bin", "big.bin"],
+            ["download", "cdn-demo", "big/big.bin", "back.bin"],
+        ):
+            done = subprocess.run(
+                [cli, *command], cwd=folder, capture_output=True, text=True, timeout=600
+            )
+            assert done.returncode == 0, done.stderr
+        assert (folder / "back.bin").read_bytes() == data
+    finally:
+        stop(server)
 
 
 def test_sdist_holds_every_source_file_and_nothing_built(sdist: Path) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from boto3.s3.transfer import TransferConfig as S3TransferConfig
 
 from cdn_manager import (
     CDNCredentials,
@@ -28,7 +29,7 @@ from cdn_manager import (
     _core,
 )
 
-from conftest import SLOW_RATE, MiB, Server
+from conftest import SLOW_RATE, MiB, Server, admin_client
 from helpers.cli import cdn, clean_env, config_for, wait_until
 from helpers.faultproxy import Fault, FaultProxy, Flow, Rule
 from helpers.resumable import CONFIG
@@ -184,6 +185,57 @@ def test_an_object_replaced_between_the_runs_is_downloaded_anew(
     assert only_the_file(target) == [KEY]
 
 
+@pytest.mark.parametrize("replacement", ["md5-only", "md5-only-multipart"])
+def test_an_object_replaced_by_another_tools_leaves_no_state_behind(
+    moto_server: Server, tmp_path: Path, replacement: str
+) -> None:
+    """Replaced by an object whose only check is an MD5 (one PUT with no
+    checksum: fetched as one unjournaled range; or a multipart upload with
+    none: its ETag's parts, not journaled either), the download ends exact
+    and the killed run's temporary file and journal are gone with it."""
+    bucket = moto_server.new_bucket()
+    store(moto_server, bucket, os.urandom(SIZE))
+    target = tmp_path / "target" / KEY
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, target)
+    new = os.urandom(SIZE)
+    local = tmp_path / "new.bin"
+    local.write_bytes(new)
+    parts = PART if replacement == "md5-only-multipart" else 2 * SIZE
+    client = admin_client(moto_server.endpoint, checksums="when_required")
+    client.upload_file(
+        str(local),
+        bucket,
+        KEY,
+        Config=S3TransferConfig(multipart_threshold=parts, multipart_chunksize=PART),
+    )
+
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        (result,) = manager.download_many(bucket, [KEY], target.parent)
+    assert result.ok, result.error
+    assert result.verified == ("md5 etag 5 parts" if parts == PART else "md5 etag")
+    assert target.read_bytes() == new
+    assert only_the_file(target) == [KEY]
+
+
+def test_a_download_without_resuming_removes_an_earlier_attempts_state(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    bucket = moto_server.new_bucket()
+    data = os.urandom(SIZE)
+    store(moto_server, bucket, data)
+    target = tmp_path / "target" / KEY
+    with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
+        kill_midway(moto_server, proxy, tmp_path, bucket, target)
+    config = TransferConfig(**{**CONFIG.__dict__, "resume": False})
+
+    with CDNManager(moto_server.credentials, config) as manager:
+        (result,) = manager.download_many(bucket, [KEY], target.parent)
+    assert result.ok and result.resumed_bytes == 0
+    assert target.read_bytes() == data
+    assert only_the_file(target) == [KEY]
+
+
 def test_kept_bytes_damaged_between_the_runs_are_fetched_again(
     moto_server: Server, tmp_path: Path
 ) -> None:
@@ -288,6 +340,8 @@ def test_the_cli_says_what_it_resumed_unless_told_not_to(
     assert run.code == 0, run.stderr
     assert ("resumed: " in run.out) is not bool(flags), run.out
     assert target.read_bytes() == data
+    # Not resumed or resumed, the earlier attempt's state is gone.
+    assert only_the_file(target) == [KEY]
 
 
 def test_clean_lists_then_removes_what_interrupted_downloads_left(

@@ -20,9 +20,10 @@ __all__ = [
     "checksum",
     "combine_checksums",
     "compress_file",
+    "digest",
     "file_digests",
     "file_part_checksums",
-    "md5_hex",
+    "file_part_hashes",
     "part_checksums",
     "sign_request",
 ]
@@ -34,8 +35,9 @@ def checksum(data: Buffer, algorithm: str = "crc32") -> int:
     """CRC ("crc32", "crc32c" or "crc64nvme") of a bytes-like object, GIL
     released (a mutable buffer is hashed from copies taken under the GIL)."""
 
-def md5_hex(data: Buffer) -> str:
-    """Hex MD5 of a bytes-like object, GIL released (as ``checksum``)."""
+def digest(data: Buffer, hash: str = "md5") -> bytes:
+    """The ``hash`` ("md5", "sha1" or "sha256") of a bytes-like object, as
+    raw bytes, GIL released (as ``checksum``)."""
 
 def part_checksums(data: Buffer, part_size: int, algorithm: str = "crc32") -> list[int]:
     """CRC of each ``part_size`` slice of ``data``, in order."""
@@ -63,6 +65,13 @@ def file_part_checksums(
     path: str | os.PathLike[str], size: int, part_size: int, algorithm: str = "crc32"
 ) -> list[int]:
     """CRC of each ``part_size`` slice of the file's first ``size`` bytes."""
+
+def file_part_hashes(
+    path: str | os.PathLike[str], size: int, part_size: int, hash: str = "md5"
+) -> list[bytes]:
+    """The ``hash`` ("md5", "sha1" or "sha256") of each ``part_size`` slice
+    of the file's first ``size`` bytes: what a multipart object's composite
+    hash (or multipart ETag) is made of."""
 
 def file_digests(
     path: str | os.PathLike[str], algorithms: Sequence[str], md5: bool = False
@@ -254,7 +263,7 @@ class FileWriter:
         self,
         offset: int,
         algorithm: str | None = None,
-        md5: bool = False,
+        hash: str | None = None,
         control: Control | None = None,
     ) -> PartSink:
         """A sink writing consecutive bytes from ``offset``, digesting them."""
@@ -277,7 +286,7 @@ class MemoryWriter:
         self,
         offset: int,
         algorithm: str | None = None,
-        md5: bool = False,
+        hash: str | None = None,
         control: Control | None = None,
     ) -> PartSink: ...
     def commit(self) -> bytes: ...
@@ -300,4 +309,5 @@ class PartSink:
     @property
     def crc(self) -> int | None: ...
     @property
-    def md5_hex(self) -> str | None: ...
+    def hash(self) -> bytes | None:
+        """The hash asked for (``part(hash=...)``) of the bytes written."""

@@ -25,6 +25,10 @@ class ObjectInfo:
     #: ``(algorithm, crc)`` of the whole object where the store keeps one
     #: (natively or as this library's metadata); only from ``stat``.
     checksum: tuple[str, int] | None = None
+    #: ``(algorithm, value, parts)`` of a multipart object that carries a
+    #: composite checksum (the CRC or SHA of its parts' checksums: the
+    #: value is an ``int`` CRC or the digest's ``bytes``); only from ``stat``.
+    composite: tuple[str, int | bytes, int] | None = None
     #: "gzip", "br", ... when the stored bytes are compressed; only from ``stat``.
     content_encoding: str | None = None
     #: User metadata (``x-amz-meta-NAME``: names in lower case, without the
@@ -55,6 +59,10 @@ class TransferResult:
     #: Bytes of a resumed download that an interrupted earlier run had
     #: already written (0: nothing was resumed).
     resumed_bytes: int = 0
+    #: How a download's bytes were proven: ``"crc64nvme full-object"``,
+    #: ``"crc32 composite 13 parts"``, ``"md5 etag"``, ``"size only"``, …
+    #: (None for an upload, or a download that failed).
+    verified: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -209,9 +209,12 @@ impl FileWriter {
         let (dir, temp, name) = (&file.dir, file.temp_name.as_str(), file.name.as_str());
         renameat(dir, temp, dir, name)
             .map_err(|e| CoreError::io("rename into", &self.destination, e.into()))?;
-        if let Some(journal) = &file.journal {
-            journal.remove(dir);
-            journal.release();
+        match &file.journal {
+            Some(journal) => {
+                journal.remove(dir);
+                journal.release();
+            }
+            None => journal::remove_leftovers(dir, name, &self.destination),
         }
         fsync(dir).map_err(|e| CoreError::io("sync folder of", &self.destination, e.into()))
     }
@@ -293,16 +296,16 @@ impl FileWriter {
     }
 
     /// A sink that writes consecutive bytes from `offset` and digests them.
-    #[pyo3(signature = (offset, algorithm = None, md5 = false, control = None))]
+    #[pyo3(signature = (offset, algorithm = None, hash = None, control = None))]
     fn part(
         &self,
         offset: u64,
         algorithm: Option<&str>,
-        md5: bool,
+        hash: Option<&str>,
         control: Option<Py<Control>>,
     ) -> PyResult<PartSink> {
         self.temp.gate.ensure_open()?;
-        PartSink::new(self.temp.clone(), offset, algorithm, md5, control)
+        PartSink::new(self.temp.clone(), offset, algorithm, hash, control)
     }
 
     /// Flushes the file to disk and renames it over the destination.

@@ -58,6 +58,25 @@ pub fn exists(dir: &OwnedFd, name: &str) -> bool {
     })
 }
 
+/// Removes the temporary file and journal that an earlier attempt at
+/// destination `name` in `dir` kept, unless a download holds that journal
+/// now: the destination was just written whole and verified, so they
+/// describe nothing left to resume. `path`: the destination, for messages.
+pub fn remove_leftovers(dir: &OwnedFd, name: &str, path: &Path) {
+    let (partial, journal) = names(name);
+    if statat(dir, journal.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
+        // A resumer creates its journal before its temporary file: without
+        // one, a temporary file of that name is nobody's.
+        let _ = unlinkat(dir, partial.as_str(), AtFlags::empty());
+        return;
+    }
+    if let Ok(held) = Journal::lock(dir, &journal, path.with_file_name(&journal)) {
+        let _ = unlinkat(dir, partial.as_str(), AtFlags::empty());
+        held.remove(dir);
+        held.release();
+    }
+}
+
 /// A completed range: `start..end`, and the CRC of its bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Range {
@@ -211,7 +230,7 @@ fn parse(line: &str) -> Option<Range> {
 /// The digests of the bytes of `range` in `file`, if they still have their
 /// journaled CRC.
 pub fn intact(file: &File, range: Range, algorithm: Algorithm) -> Option<Digests> {
-    let mut digests = Digests::new(Some(algorithm), false);
+    let mut digests = Digests::new(Some(algorithm), None);
     let mut buffer = vec![0; CHUNK.min((range.end - range.start) as usize)];
     let mut offset = range.start;
     while offset < range.end {

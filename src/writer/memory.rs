@@ -80,16 +80,16 @@ impl MemoryWriter {
     }
 
     /// A sink that writes consecutive bytes from `offset` and digests them.
-    #[pyo3(signature = (offset, algorithm = None, md5 = false, control = None))]
+    #[pyo3(signature = (offset, algorithm = None, hash = None, control = None))]
     fn part(
         &self,
         offset: u64,
         algorithm: Option<&str>,
-        md5: bool,
+        hash: Option<&str>,
         control: Option<Py<Control>>,
     ) -> PyResult<PartSink> {
         self.memory.gate.ensure_open()?;
-        PartSink::new(self.memory.clone(), offset, algorithm, md5, control)
+        PartSink::new(self.memory.clone(), offset, algorithm, hash, control)
     }
 
     /// The finished object, once the writes in flight are done; later

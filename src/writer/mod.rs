@@ -19,9 +19,10 @@ mod memory;
 use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 use crate::buffer::Bytes;
-use crate::checksum::{Algorithm, Digests};
+use crate::checksum::{Algorithm, Digests, HashKind};
 use crate::control::Control;
 use crate::error::{CoreError, CoreResult};
 pub use destination::Destination;
@@ -90,14 +91,15 @@ impl PartSink {
         target: Arc<dyn Target>,
         start: u64,
         algorithm: Option<&str>,
-        md5: bool,
+        hash: Option<&str>,
         control: Option<Py<Control>>,
     ) -> PyResult<Self> {
         let algorithm = algorithm.map(Algorithm::parse).transpose()?;
+        let hash = hash.map(HashKind::parse).transpose()?;
         Ok(PartSink {
             target,
             start,
-            digests: Digests::new(algorithm, md5),
+            digests: Digests::new(algorithm, hash),
             control,
         })
     }
@@ -147,7 +149,7 @@ impl PartSink {
         if let Some(control) = &self.control {
             control.get().record(-(self.digests.length() as i64))?;
         }
-        self.digests = Digests::new(self.digests.algorithm(), self.digests.has_md5());
+        self.digests = Digests::new(self.digests.algorithm(), self.digests.hash_kind());
         Ok(())
     }
 
@@ -169,9 +171,9 @@ impl PartSink {
         self.digests.crc()
     }
 
-    /// Hex MD5 of the bytes written, if asked for.
+    /// The hash of the bytes written (raw bytes), if one was asked for.
     #[getter]
-    fn md5_hex(&self) -> Option<String> {
-        self.digests.md5_hex()
+    fn hash<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.digests.hash().map(|hash| PyBytes::new(py, &hash))
     }
 }

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._resume import leftovers, upload_journal
 from ..errors import AccessDenied, CDNError, ConfigError, NotFound
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App, UsageError
 from .output import human_size, resumed_note
+from .report import warn_size_only
 
 
 def split_location(location: str) -> tuple[str, str]:
@@ -123,6 +125,8 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
     size = path.stat().st_size
     if result.resumed_bytes:
         app.say(resumed_note(result.resumed_bytes, size))
+    if result.verified == SIZE_ONLY:
+        warn_size_only(app, [args.key])
     app.say(
         f"downloaded {args.bucket}/{shown(args.key)} -> {shown(str(path))} ({human_size(size)})"
     )
@@ -134,6 +138,7 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
             "path": str(path),
             "size": size,
             "resumed_bytes": result.resumed_bytes,
+            "verified": result.verified,
         }
     )
     return EXIT_OK

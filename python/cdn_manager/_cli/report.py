@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._sync.outcome import SyncReport
 from .._sync.plan import Action, ActionKind, SyncPlan
@@ -54,12 +55,26 @@ def _line(plan: SyncPlan, action: Action, dry: bool, again: set[str]) -> str:
     return f"{verb} {name if plan.direction == 'push' else shown(str(action.path))}"
 
 
-def _document(plan: SyncPlan, action: Action, again: set[str]) -> Any:
+def _document(plan: SyncPlan, action: Action, again: set[str], report: SyncReport | None) -> Any:
     if action.kind is ActionKind.DELETE:
         return action.key if plan.direction == "push" else str(action.path)
     if action.kind is ActionKind.UPDATE:
         return {"key": action.key, "why": action.why, "uploaded_again": action.key in again}
-    return {"key": action.key, "path": str(action.path), "size": action.size, "why": action.why}
+    document = {"key": action.key, "path": str(action.path), "size": action.size, "why": action.why}
+    if report is not None:
+        document["verified"] = report.proof(action)
+    return document
+
+
+def warn_size_only(app: App, keys: list[str]) -> None:
+    """Says once, on stderr, which objects no checksum could prove."""
+    if keys:
+        shown_keys = ", ".join(shown(key) for key in keys[:3])
+        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+        app.warn(
+            f"verified by size only (no checksum, ETag or MD5 to prove the bytes): "
+            f"{shown_keys}{more}"
+        )
 
 
 def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: float) -> int:
@@ -137,7 +152,16 @@ def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: fl
     ok = (report.ok if report is not None else not plan.refused) and not too_many
 
     def of(*kinds: ActionKind) -> list[Any]:
-        return [_document(plan, a, again) for a in done if a.kind in kinds]
+        return [_document(plan, a, again, report) for a in done if a.kind in kinds]
+
+    proofs = {} if report is None else {a.key: report.proof(a) for a in plan.unchanged}
+    if report is not None:
+        proofs.update(
+            (a.key, report.proof(a))
+            for a in done
+            if a.kind in (ActionKind.UPLOAD, ActionKind.DOWNLOAD)
+        )
+        warn_size_only(app, sorted(key for key, how in proofs.items() if how == SIZE_ONLY))
 
     app.emit(
         {
@@ -152,6 +176,7 @@ def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: fl
             "updated": of(ActionKind.UPDATE),
             "deleted": of(ActionKind.DELETE),
             "unchanged": [a.key for a in plan.unchanged],
+            "verified": proofs,
             "skipped": [asdict(left) for left in plan.skipped],
             "refused": [asdict(left) for left in plan.refused],
             "failed": failed,

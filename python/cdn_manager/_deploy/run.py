@@ -102,10 +102,15 @@ class _Runner:
         headers = action.headers
         etag = action.etag
         condition = Condition(if_match=etag) if etag is not None else Condition(if_none_match=True)
+        metadata = dict(headers.metadata)
+        if action.kind is ActionKind.UPDATE and action.proven is not None:
+            # The same bytes again (the write key may not copy): other
+            # tools' metadata still describes them.
+            metadata = {**headers.others(action.proven.headers), **metadata}
         options = ObjectOptions(
             content_type=headers.content_type,
             cache_control=headers.cache_control,
-            metadata=dict(headers.metadata),
+            metadata=metadata,
             content_encoding=headers.content_encoding,
         )
         if headers.content_encoding is None:
@@ -136,7 +141,8 @@ class _Runner:
             return self.store.store(self.control, bucket, key, source, options, condition)
         except Conflict:
             state = proven(self.store.stat(bucket, key))
-            if state.content == action.checksum and state.headers == action.headers:
+            same = action.headers is not None and not action.headers.differences(state.headers)
+            if state.content == action.checksum and same:
                 log.info("upload %s: already stored by an earlier attempt", shown(key))
                 return state.etag
             raise
@@ -148,7 +154,11 @@ class _Runner:
             options = ObjectOptions(
                 content_type=headers.content_type,
                 cache_control=headers.cache_control,
-                metadata={**dict(headers.metadata), **dict(action.proven.ours)},
+                metadata={
+                    **headers.others(action.proven.headers),
+                    **dict(headers.metadata),
+                    **dict(action.proven.ours),
+                },
                 content_encoding=headers.content_encoding,
             )
             try:

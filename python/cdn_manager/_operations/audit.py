@@ -74,8 +74,9 @@ def _read(client: Any, bucket: str, key: str) -> None:
 
 def check(kit: TransferKit, bucket: str) -> AuditReport:
     """Probes ``bucket`` with both keys and reports whether the read key can
-    read and is refused writes and deletes, and the write key can write and
-    is refused reads and listings.
+    read, HEAD and list (what a download, ``stat`` and ``pull`` ask) and is
+    refused writes and deletes, and the write key can write and is refused
+    reads and listings.
 
     Writes at most two small objects under :data:`PROBE_PREFIX` and deletes
     them again (with whichever key may); a probe that cannot be removed is
@@ -108,8 +109,19 @@ def check(kit: TransferKit, bucket: str) -> AuditReport:
     )
     if wrote == "allowed":
         probe_with("read key can read", "allowed", partial(_read, reader, bucket, probe))
+        probe_with(
+            "read key can HEAD",
+            "allowed",
+            partial(reader.head_object, Bucket=bucket, Key=probe),
+        )
     else:
-        add("read key can read", "allowed", "not tested (no probe object to read)")
+        for check_name in ("read key can read", "read key can HEAD"):
+            add(check_name, "allowed", "not tested (no probe object to read)")
+    probe_with(
+        "read key can list",
+        "allowed",
+        partial(reader.list_objects_v2, Bucket=bucket, Prefix=PROBE_PREFIX, MaxKeys=1),
+    )
     # Without the probe this reads a missing key, which a key allowed to read
     # answers with a 404 and a key refused reads with a 403.
     probe_with("write key cannot read", "denied", partial(_read, writer, bucket, probe))

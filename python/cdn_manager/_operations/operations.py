@@ -295,7 +295,12 @@ class Operations:
                 or (resume and destination.journaled),
             )
             download.run()
-            return TransferResult(key, path=destination.path, resumed_bytes=download.resumed_bytes)
+            return TransferResult(
+                key,
+                path=destination.path,
+                resumed_bytes=download.resumed_bytes,
+                verified=download.verified,
+            )
 
         return self._guard.run("download", bucket, key, run)
 
@@ -334,6 +339,14 @@ class Operations:
                 plane.get(Get(bucket, key, byte_range=(0, 1))).close()
                 raise
             return object_info(key, headers)
+
+        return self._guard.run("stat", bucket, key, head)
+
+    def part_size(self, bucket: str, key: str) -> int:
+        """The size of part 1 of a multipart object (a HEAD with the read key)."""
+
+        def head() -> int:
+            return int(control.head(self.kit.download_client, bucket, key, part=1)["ContentLength"])
 
         return self._guard.run("stat", bucket, key, head)
 

@@ -268,7 +268,8 @@ def _list_and_prove(
     to_head: list[_Pair] = []
 
     def head(pair: _Pair) -> Proven:
-        return proven(store.stat(plan.bucket, pair.key))
+        layout = partial(store.part_size, plan.bucket, pair.key)
+        return proven(store.stat(plan.bucket, pair.key), layout)
 
     def heads() -> Iterator[Callable[[], Proven]]:
         with contextlib.closing(store.list(plan.bucket, plan.prefix)) as objects:
@@ -360,8 +361,8 @@ def _push_action(plan: SyncPlan, pair: _Pair) -> Action:
         return upload(why, state.etag)
     if state.headers.content_encoding != headers.content_encoding:
         return upload(Why.ENCODING_DIFFERS, state.etag)
-    if state.headers != headers:
-        fields = ", ".join(headers.differences(state.headers))
+    fields = ", ".join(headers.differences(state.headers))
+    if fields:
         return _action(
             ActionKind.UPDATE,
             pair,

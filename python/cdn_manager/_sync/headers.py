@@ -1,5 +1,9 @@
 """What a push stores beside an object's bytes and compares: the headers
-and user metadata a deploy owns."""
+and user metadata a deploy owns.
+
+User metadata keys the rules do not set belong to whoever set them (rclone's
+``mtime`` and ``md5chksum``, s3cmd's ``s3cmd-attrs``): they are never a
+difference, and a header update keeps them."""
 
 from __future__ import annotations
 
@@ -41,9 +45,21 @@ class Headers:
         )
 
     def differences(self, other: Headers) -> list[str]:
-        """The names of the fields that differ from ``other``'s."""
-        return [
+        """The names of the fields of ``other`` (what an object has) that
+        differ from these (what the rules want): the metadata differs only
+        if a key set here has another value, or none, there."""
+        found = [
             name
-            for name in ("cache_control", "content_type", "content_encoding", "metadata")
+            for name in ("cache_control", "content_type", "content_encoding")
             if getattr(self, name) != getattr(other, name)
         ]
+        theirs = dict(other.metadata)
+        if any(theirs.get(name) != value for name, value in self.metadata):
+            found.append("metadata")
+        return found
+
+    def others(self, other: Headers) -> dict[str, str]:
+        """The metadata of ``other`` (an object's) whose keys these headers
+        (the rules') do not set: another tool's, kept as it is."""
+        mine = dict(self.metadata)
+        return {name: value for name, value in other.metadata if name not in mine}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LocalIOError
-from .memory import Identity
+from .memory import Identity, identity_of
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,6 @@ class LeftOut:
 
     name: str
     why: str
-
-
-def identity_of(status: os.stat_result) -> Identity:
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 def walk(folder: Path, skipped: list[LeftOut], refused: list[LeftOut]) -> list[LocalFile]:

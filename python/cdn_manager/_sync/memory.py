@@ -36,7 +36,7 @@ from .. import _core
 from .._escape import shown
 from .._resume.cachedir import cache_folder as user_cache
 from ..errors import LocalIOError
-from .remote import Proven, Value
+from .remote import Proven, Value, composite_of_file, is_composite
 from .shard import Shard
 
 log = logging.getLogger("cdn_manager")
@@ -46,6 +46,10 @@ FORMAT = "cdn-manager deploy cache 1"
 RACY_NS = 2_000_000_000
 #: ``(device, inode, size, mtime_ns, ctime_ns)``.
 Identity = tuple[int, int, int, int, int]
+
+
+def identity_of(status: os.stat_result) -> Identity:
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
 def cache_folder() -> Path:
@@ -195,18 +199,32 @@ class ChecksumCache:
     def digests(
         self, path: Path, identity: Identity, algorithms: Iterable[str]
     ) -> dict[str, Value]:
-        """The file's checksums (``"md5"`` or a CRC name): from the cache,
-        else read once (the Rust core, GIL released) and remembered. Raises
-        :class:`LocalIOError` (reason ``FileChanged`` if the file is no
-        longer the one planned, or changed while it was read)."""
+        """The file's checksums (``"md5"``, a CRC name, or a composite's
+        name over a part layout: :func:`~.remote.composite_of_file`): from
+        the cache, else read (the Rust core, GIL released) and remembered.
+        Raises :class:`LocalIOError` (reason ``FileChanged`` if the file is
+        no longer the one planned, or changed while it was read)."""
         wanted = set(algorithms)
         cached = self.known(identity, wanted)
         if cached is not None:
             return cached
-        crcs = sorted(wanted - {"md5"})
+        composites = sorted(name for name in wanted if is_composite(name))
+        plain = wanted.difference(composites)
+        crcs = sorted(plain - {"md5"})
         started = time.time_ns()
+        found: dict[str, Value] = {}
         try:
-            values, md5, before, after = _core.file_digests(path, crcs, "md5" in wanted)
+            if plain or not composites:
+                values, md5, before, after = _core.file_digests(path, crcs, "md5" in plain)
+                found.update(zip(crcs, values, strict=True))
+                if md5 is not None:
+                    found["md5"] = md5
+            else:
+                before = after = identity_of(path.lstat())
+            if composites:
+                for name in composites:
+                    found[name] = composite_of_file(path, identity[2], name)
+                after = identity_of(path.lstat())
         except OSError as err:
             raise LocalIOError(
                 f"checksum {shown(str(path))}: {err.strerror or err}", reason=type(err).__name__
@@ -215,9 +233,6 @@ class ChecksumCache:
             raise LocalIOError(
                 f"{shown(str(path))} changed while the deploy was planned", reason="FileChanged"
             )
-        found: dict[str, Value] = dict(zip(crcs, values, strict=True))
-        if md5 is not None:
-            found["md5"] = md5
         device, inode, size, mtime, ctime = identity
         key = f"{device}:{inode}"
         with self._lock:

@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._checksums import SIZE_ONLY
 from ..errors import CDNError
 from .plan import Action, ActionKind, SyncPlan
+from .remote import describe
 from .target import Invalidation
 
 
@@ -30,12 +32,28 @@ class SyncReport:
     #: Bytes of each resumed download that an interrupted earlier run had
     #: already written.
     resumed: dict[str, int] = field(default_factory=dict)
+    #: How each downloaded object's bytes were proven (``TransferResult.verified``).
+    verified: dict[str, str] = field(default_factory=dict)
     invalidation: Invalidation | None = None
     #: Why the invalidation could not be made (the sync itself stands).
     invalidation_error: CDNError | None = None
     receipt: Path | None = None
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def proof(self, action: Action) -> str:
+        """How the object of a transfer or an unchanged pair was proven to
+        hold the file's bytes: what its download checked, the checksum it
+        was uploaded with, or the one that proved the pair the same."""
+        if action.key in self.verified:
+            return self.verified[action.key]
+        if action.kind is ActionKind.UPLOAD and action.checksum is not None:
+            return describe(action.checksum, action.size)
+        state = action.proven
+        if state is None:
+            return SIZE_ONLY
+        claim = state.stored if self.plan.direction == "pull" else state.content
+        return describe(claim, action.size)
 
     @property
     def ok(self) -> bool:

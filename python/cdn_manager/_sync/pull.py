@@ -80,6 +80,9 @@ def run_pull(
             return TransferResult(action.key, error=err)
         if result.resumed_bytes:
             report.resumed[action.key] = result.resumed_bytes
+        if result.verified is not None:
+            with report._lock:
+                report.verified[action.key] = result.verified
         report.record(action)
         return result
 

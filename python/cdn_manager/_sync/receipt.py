@@ -31,7 +31,7 @@ from .._transfers.parts import run_each
 from ..errors import CDNError, ConfigError, NotFound
 from .compare import Why, compare, content_differs, stored_differs
 from .headers import Headers
-from .local import identity_of
+from .memory import identity_of
 from .outcome import SyncReport
 from .plan import Action, ActionKind
 from .remote import proven
@@ -52,9 +52,13 @@ class Entry:
     path: str
     headers: Headers | None = None
     version_id: str | None = None
+    #: How the object was proven to hold these bytes when the receipt was
+    #: written (``crc32 composite 4 parts``, ``md5 etag``, ``size only``, …).
+    verified: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "verified": self.verified,
             "size": self.size,
             "checksum": {"algorithm": self.algorithm, "value": encode(self.crc, self.algorithm)},
             "etag": self.etag,
@@ -122,6 +126,7 @@ class Receipt:
                         str(item["path"]),
                         None if headers is None else Headers.from_dict(headers),
                         item.get("version_id"),
+                        item.get("verified"),
                     )
                 )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
@@ -138,8 +143,8 @@ def write_receipt(path: str | os.PathLike[str], store: Store, report: SyncReport
     done = [a for a in report.done if a.kind is not ActionKind.DELETE]
     if plan.direction == "push":
         for action in done:
-            receipt.entries.append(_pushed(action, report.etags[action.key]))
-        receipt.entries += [_pushed(action, action.etag or "") for action in kept]
+            receipt.entries.append(_pushed(report, action, report.etags[action.key]))
+        receipt.entries += [_pushed(report, action, action.etag or "") for action in kept]
     else:
         assert plan.cache is not None
         for action in [*done, *kept]:
@@ -149,11 +154,20 @@ def write_receipt(path: str | os.PathLike[str], store: Store, report: SyncReport
     return receipt.write(path)
 
 
-def _pushed(action: Action, etag: str) -> Entry:
+def _pushed(report: SyncReport, action: Action, etag: str) -> Entry:
     assert action.checksum is not None and action.file is not None
     algorithm, crc = action.checksum
     file = action.file
-    return Entry(action.key, file.size, algorithm, crc, etag, str(file.path), action.headers)
+    return Entry(
+        action.key,
+        file.size,
+        algorithm,
+        crc,
+        etag,
+        str(file.path),
+        action.headers,
+        verified=report.proof(action),
+    )
 
 
 def _pulled(store: Store, report: SyncReport, action: Action) -> Entry:
@@ -165,7 +179,15 @@ def _pulled(store: Store, report: SyncReport, action: Action) -> Entry:
     assert isinstance(crc, int)
     # Some servers (s3s-fs) list no ETags: ask the object itself.
     etag = action.etag or store.stat(plan.bucket, action.key).etag
-    return Entry(action.key, identity[2], plan.algorithm, crc, etag, str(action.path))
+    return Entry(
+        action.key,
+        identity[2],
+        plan.algorithm,
+        crc,
+        etag,
+        str(action.path),
+        verified=report.proof(action),
+    )
 
 
 def _value(value: object) -> str:

@@ -30,6 +30,9 @@ class Store(Protocol):
 
     def stat(self, bucket: str, key: str) -> ObjectInfo: ...
 
+    def part_size(self, bucket: str, key: str) -> int:
+        """The size of part 1 of a multipart object."""
+
     def store(
         self,
         control: _core.Control,

@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from .. import _core
+from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._planes import control
 from .._planes.failures import error_code
@@ -34,7 +35,7 @@ from .._planes.protocol import DataPlane, Get, Head, Response
 from .._planes.retry import is_transient
 from ..errors import IntegrityError
 from .parts import Transfer, run_parts
-from .verify import Expectation, expectation, verify
+from .verify import Expectation, expectations, verify
 
 log = logging.getLogger("cdn_manager")
 
@@ -54,7 +55,7 @@ class Writer(Protocol[R_co]):
         self,
         offset: int,
         algorithm: str | None = None,
-        md5: bool = False,
+        hash: str | None = None,
         control: _core.Control | None = None,
     ) -> _core.PartSink: ...
     @property
@@ -87,6 +88,8 @@ class Download(Transfer, Generic[R_co]):
     #: Bytes of the last run's object that an earlier run had already
     #: written (0 unless a download was resumed).
     resumed_bytes: int = 0
+    #: How the committed bytes were proven (:attr:`Expectation.method`).
+    verified: str | None = None
 
     @property
     def plane(self) -> DataPlane:
@@ -132,9 +135,11 @@ class Download(Transfer, Generic[R_co]):
         try:
             if first is not None:
                 headers = first.headers
-                exp, ranges = self._plan(expectation(headers))
-            journaled = self.resumable and len(ranges) > 1
-            algorithm = exp.algorithm or (JOURNAL_ALGORITHM if journaled else None)
+                exp, ranges = self._plan(expectations(headers))
+            # A hash is not journaled (a kept range is checked by its CRC
+            # alone): such an object is fetched whole again, never resumed.
+            journaled = self.resumable and len(ranges) > 1 and exp.hash is None
+            algorithm = exp.crc or (JOURNAL_ALGORITHM if journaled else None)
             header = _journal_header(headers, exp, ranges, algorithm) if journaled else None
             writer = self.open_writer(exp.size, header, algorithm if journaled else None)
         except BaseException:
@@ -155,7 +160,15 @@ class Download(Transfer, Generic[R_co]):
                 self.control.advance(self.resumed_bytes)
             sinks = self._fetch(exp, algorithm, ranges, kept, first, writer)
             verify(exp, sinks)
-            return writer.commit()
+            committed = writer.commit()
+            self.verified = exp.method
+            log.log(
+                logging.INFO if exp.method == SIZE_ONLY else logging.DEBUG,
+                "download %s: verified by %s",
+                shown(self.name),
+                exp.method,
+            )
+            return committed
         except (IntegrityError, _ObjectChanged):
             writer.abort()  # what was kept is of no use: start over
             raise
@@ -171,35 +184,45 @@ class Download(Transfer, Generic[R_co]):
     ) -> tuple[Mapping[str, str], Expectation, list[tuple[int, int]]] | None:
         """The headers, check and ranges a HEAD gives, or None when the
         whole-object GET must decide: the object is no longer ranged, or
-        the HEAD offers no checksum (moto's HEAD drops a composite CRC's
+        the HEAD offers only its size (moto's HEAD drops a composite CRC's
         part count, which its GET keeps)."""
         headers = self.retried(
             lambda: self.plane.head(Head(self.bucket, self.key)), f"head {self.name}"
         )
-        exp = expectation(headers)
-        if exp.algorithm is None and exp.md5 is None:
+        found = expectations(headers)
+        if found[0].algorithm is None:
             return None
-        exp, ranges = self._plan(exp)
+        exp, ranges = self._plan(found)
         return (headers, exp, ranges) if len(ranges) > 1 else None
 
-    def _plan(self, exp: Expectation) -> tuple[Expectation, list[tuple[int, int]]]:
-        """The check to apply and the byte ranges to fetch."""
-        if exp.composite is not None:
-            # A composite CRC needs the parts exactly as uploaded, even small.
-            layout = self._composite_part_size(exp)
-            if layout is not None:
-                return exp, _split(exp.size, layout)
-            log.warning("download %s: unknown part layout, checking size only", shown(self.name))
-            exp = replace(exp, algorithm=None, composite=None, source="size")
-        if exp.needs_sequential_read or exp.size <= self.config.download_threshold:
-            return exp, [(0, exp.size)]
-        return exp, _split(exp.size, self.config.part_size_for(exp.size))
+    def _plan(self, found: list[Expectation]) -> tuple[Expectation, list[tuple[int, int]]]:
+        """The strongest of the checks ``found`` that applies, and the byte
+        ranges to fetch."""
+        layouts: dict[int, int | None] = {}
+        for exp in found:
+            if exp.parts is not None:
+                # A composite value needs the parts exactly as uploaded, even small.
+                if exp.parts not in layouts:
+                    layouts[exp.parts] = self._composite_part_size(exp)
+                layout = layouts[exp.parts]
+                if layout is not None:
+                    return exp, _split(exp.size, layout)
+                log.info(
+                    "download %s: unknown part layout, %s not checked",
+                    shown(self.name),
+                    exp.method,
+                )
+                continue
+            if exp.needs_sequential_read or exp.size <= self.config.download_threshold:
+                return exp, [(0, exp.size)]
+            return exp, _split(exp.size, self.config.part_size_for(exp.size))
+        raise AssertionError("the size is always a check")
 
     def _composite_part_size(self, exp: Expectation) -> int | None:
         """Part size of a multipart object, assuming equal parts but the last
         (as every mainstream uploader makes them); None if sizes disagree."""
-        assert exp.composite is not None
-        count = exp.composite[1]
+        assert exp.parts is not None
+        count = exp.parts
         # No If-Match here: some servers compare it with the part's own ETag.
         # The ranged GETs carry it, so a replaced object is still caught.
         first = control.head(self.kit.download_client, self.bucket, self.key, part=1)
@@ -222,9 +245,7 @@ class Download(Transfer, Generic[R_co]):
         comes from the already open response, if any."""
 
         def new_sink(start: int) -> _core.PartSink:
-            return writer.part(
-                start, algorithm=algorithm, md5=exp.md5 is not None, control=self.control
-            )
+            return writer.part(start, algorithm=algorithm, hash=exp.hash, control=self.control)
 
         def have(start: int, end: int) -> _core.PartSink | None:
             sink = kept.get(start)

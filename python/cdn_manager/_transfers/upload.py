@@ -166,7 +166,7 @@ class Upload(Transfer):
         def send(number: int) -> PartEntry:
             offset = (number - 1) * part_size
             body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
-            md5 = _core.md5_hex(body) if self.config.verify_etag else None
+            md5 = _core.digest(body).hex() if self.config.verify_etag else None
 
             request = Put(self.bucket, self.key, body, crc, self.control, part=(upload_id, number))
 

@@ -72,6 +72,35 @@ def writer_policy(bucket: str) -> dict[str, Any]:
     }
 
 
+#: The request names moto 5.2.6 and later check (each request's own S3
+#: operation) for the IAM actions moto 5.2.5, like AWS, checks: a policy
+#: written with AWS's names is refused there. The embedded server grants
+#: both, so that each key may do the same, and no more, under either.
+MOTO_OPERATIONS = {
+    "s3:GetObject": ("s3:HeadObject",),
+    "s3:ListBucket": ("s3:ListObjectsV2", "s3:ListObjects"),
+    "s3:ListBucketMultipartUploads": ("s3:ListMultipartUploads",),
+    "s3:PutObject": (
+        "s3:CreateMultipartUpload",
+        "s3:UploadPart",
+        "s3:CompleteMultipartUpload",
+        "s3:CopyObject",
+    ),
+    "s3:ListMultipartUploadParts": ("s3:ListParts",),
+}
+
+
+def with_moto_operations(policy: dict[str, Any]) -> dict[str, Any]:
+    """``policy`` with every action also granted under the names moto 5.2.6
+    and later check (:data:`MOTO_OPERATIONS`)."""
+    statements = []
+    for statement in policy["Statement"]:
+        actions = list(statement["Action"])
+        actions += [alias for action in actions for alias in MOTO_OPERATIONS.get(action, ())]
+        statements.append({**statement, "Action": actions})
+    return {**policy, "Statement": statements}
+
+
 _ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -96,7 +125,9 @@ class LocalServer:
 
 def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> LocalServer:
     """Starts moto on 127.0.0.1 (a port the kernel picks unless given),
-    creates ``bucket`` and the two users, then switches IAM enforcement on."""
+    creates ``bucket`` and the two users (:func:`reader_policy` and
+    :func:`writer_policy`, :func:`with_moto_operations`), then switches IAM
+    enforcement on."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -117,8 +148,8 @@ def start_local_server(bucket: str = "cdn-demo", port: int | None = None) -> Loc
         iam = session.client("iam", endpoint_url=endpoint, region_name="us-east-1")
         keys: dict[str, tuple[str, str]] = {}
         for user, policy in (
-            ("cdn-reader", reader_policy(bucket)),
-            ("cdn-writer", writer_policy(bucket)),
+            ("cdn-reader", with_moto_operations(reader_policy(bucket))),
+            ("cdn-writer", with_moto_operations(writer_policy(bucket))),
             ("cdn-admin", _ADMIN_POLICY),
         ):
             iam.create_user(UserName=user)
