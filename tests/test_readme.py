@@ -203,17 +203,22 @@ def test_console_blocks_run_and_print_what_they_show(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("script", ["demo.py", "cli_demo.py"])
 def test_make_demo_removes_what_it_creates(tmp_path: Path, script: str) -> None:
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    scratch, home, cache, work = (tmp_path / name for name in ("tmp", "home", "cache", "work"))
+    for folder in (scratch, home, cache, work):
+        folder.mkdir()
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],
-        cwd=tmp_path,
-        env=clean_env(TMPDIR=str(scratch)),
+        cwd=work,
+        env=clean_env(TMPDIR=str(scratch), HOME=str(home), XDG_CACHE_HOME=str(cache)),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo OK" in done.stdout
-    assert list(scratch.iterdir()) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+    # Nothing left: not in the temporary folder, the working folder, nor the
+    # user's cache (push remembers checksums there) or home.
+    for folder in (scratch, home, cache, work):
+        assert list(folder.iterdir()) == [], folder
+    # The swapped keys are refused as keys, not as a missing bucket.
+    assert "may not exist" not in done.stdout and "bucket name" not in done.stdout
