@@ -47,8 +47,8 @@ $(VENV)/.dev: $(VENV)/.runtime
 	@touch $@
 
 $(VENV)/.docs: $(VENV)/.runtime
-	@echo "==> $(VENV): the documentation tools (mkdocs, mkdocs-material, mkdocstrings-python)"
-	@$(PIP) mkdocs mkdocs-material mkdocstrings-python
+	@echo "==> $(VENV): the documentation tools (mkdocs, mkdocs-material, mkdocstrings-python, include-markdown)"
+	@$(PIP) mkdocs mkdocs-material mkdocstrings-python mkdocs-include-markdown-plugin
 	@touch $@
 
 # The Rust core, built (release: the hashing is ~50x slower unoptimised) and
@@ -177,11 +177,12 @@ lint-rust: ## cargo fmt --check, cargo clippy
 
 lint: lint-rust lint-python ## every linter (CI runs it)
 
-# The documentation site (mkdocs.yml, docs/), into site/; --strict fails on
-# any warning (a broken link, a page left out of the nav, an API name that
-# does not resolve).
-docs: $(VENV)/.docs $(VENV)/.built ## the documentation site in site/ (mkdocs build --strict)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+# The documentation site (mkdocs.yml: the README as its home, docs/, and an
+# API reference read from the docstrings without importing the package),
+# into build/site; --strict fails on any warning (a broken link, an API name
+# that does not resolve). The Material theme's banner about MkDocs 2 is off.
+docs: $(VENV)/.docs ## the documentation site in build/site (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-clean: ## remove .venv, the benchmark venv, the Rust build, dist/ and site/
-	rm -rf $(VENV) $(BENCH_VENV) target dist site
+clean: ## remove .venv, the benchmark venv, the Rust build, dist/ and build/
+	rm -rf $(VENV) $(BENCH_VENV) target dist build
