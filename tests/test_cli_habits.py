@@ -179,3 +179,11 @@ def test_a_refused_object_blames_the_key_not_the_bucket(iam_server: Server, tmp_
     assert "the write key may not be allowed to upload in bucket 'cdn-test'" in line
     assert "cdn-manager doctor cdn-test" in line
     assert "bucket name" not in line and "may not exist" not in line
+
+
+def test_what_people_typed_is_quoted_as_typed_not_as_python_would() -> None:
+    run = cdn("download", "cdn-demo", "k", "--bwlimit", "it's fast")
+    assert run.code == 2
+    assert "not a rate: 'it's fast' (bytes per second" in run.stderr
+    shard = cdn("push", "site", "cdn-demo/site", "--shard", "1/x")
+    assert shard.code == 2 and "a shard is K/N, not '1/x'" in shard.stderr

@@ -100,7 +100,7 @@ def _expiry(text: str) -> int:
     try:
         seconds = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{shown(text)}'") from None
     if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)")
     return seconds
@@ -108,7 +108,7 @@ def _expiry(text: str) -> int:
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a TCP port: '{shown(text)}'")
     return int(text)
 
 
@@ -128,7 +128,7 @@ def parse_rate(text: str) -> int:
     found = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)", text.strip(), re.IGNORECASE)
     if found is None:
         raise argparse.ArgumentTypeError(
-            f"not a rate: {text!r} (bytes per second, e.g. 250000, 500K, 10M)"
+            f"not a rate: '{shown(text)}' (bytes per second, e.g. 250000, 500K, 10M)"
         )
     rate = int(Fraction(found[1]) * RATE_UNITS[found[2].upper()])
     if rate < 1:

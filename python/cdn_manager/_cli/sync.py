@@ -42,7 +42,7 @@ def _shard(text: str) -> Shard:
 
 def _in_flight(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a positive whole number: '{shown(text)}'")
     return int(text)
 
 

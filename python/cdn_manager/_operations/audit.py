@@ -46,7 +46,7 @@ class AuditReport:
         return bool(self.findings) and all(f.ok for f in self.findings)
 
     def __str__(self) -> str:
-        lines = [f"cdn-manager check of bucket {self.bucket!r} at {self.host}"]
+        lines = [f"cdn-manager check of bucket '{self.bucket}' at {self.host}"]
         if self.region is not None:
             lines.append(f"  region: {self.region}")
         for f in self.findings:
