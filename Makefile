@@ -87,7 +87,7 @@ demo: $(VENV)/.built ## try it: an embedded S3 server, both keys, the library, t
 	@echo "cdn-manager is installed in $(VENV). To use it in this shell:"
 	@echo "    source $(VENV)/bin/activate"
 
-test-rust: $(VENV)/.dev
+test-rust: $(VENV)/.dev ## cargo test (the Rust core's own tests)
 	cargo test --quiet
 
 # The whole suite twice: on "auto", what users get by default (native, with
@@ -160,7 +160,7 @@ bench-quick: bench-build bench-tools $(S3S_FS) ## a few minutes of the benchmark
 
 # The quick run against one Garage node (started as the tests start it);
 # writes benchmarks/results/garage-quick.*.
-bench-garage-quick: bench-build bench-tools $(GARAGE)
+bench-garage-quick: bench-build bench-tools $(GARAGE) ## the quick benchmark against one Garage node
 	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
 
 lint-python: build-dev ## ruff, mypy --strict, stubtest, import-linter

@@ -133,9 +133,10 @@ def pull_kept(folder: Path) -> tuple[int, str] | None:
     if not kept:
         return None
     shown_folder = shown(str(folder))
+    downloads = "1 download keeps" if len(journals) == 1 else f"{len(journals)} downloads keep"
     return kept, (
-        f"{len(journals)} downloads keep {human_size(kept)} in {shown_folder}: run the same "
-        f"command again to resume them, or `{PROG} clean {shown_folder}` to discard them"
+        f"{downloads} {human_size(kept)} in {shown_folder}: run the same command again to "
+        f"resume, or `{PROG} clean {shown_folder}` to discard what was kept"
     )
 
 
