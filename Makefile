@@ -52,10 +52,11 @@ $(VENV)/.docs: $(VENV)/.runtime
 	@touch $@
 
 # The Rust core, built (release: the hashing is ~50x slower unoptimised) and
-# installed into .venv only when its sources changed since the last build.
-RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
-$(VENV)/.built: $(VENV)/.runtime $(RUST_SOURCES)
-	@echo "==> compiling the Rust core (release) and installing cdn-manager into $(VENV): 2-4 min cold on 2 cores, seconds once built"
+# installed into .venv only when its sources changed since the last build
+# (a new .venv has no stamp, so it builds too).
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+$(VENV)/.built: $(RUST_SOURCES) | $(VENV)/.runtime
+	@echo "==> compiling the Rust core (release) and installing cdn-manager into $(VENV): minutes cold on 2 cores, seconds once built"
 	@$(QUIETLY) $(VENV)/bin/maturin develop --release
 	@touch $@
 
@@ -113,9 +114,13 @@ test-garage: build-dev $(GARAGE) ## every test that runs on Garage (one node, a 
 	CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -m "garage and not packaging"
 	CDN_MANAGER_DATA_PLANE=native CDN_MANAGER_SOCKET_TUNING=off $(PYTEST) -m garage $(PORTABLE_TESTS)
 
-# The inner loop while developing: one plane, no slow or packaging tests.
-test-fast: build-dev $(S3S_FS)
-	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m "not slow and not packaging and not garage"
+# The inner loop while developing (marker `inner`, set by tests/conftest.py):
+# one case of each test function, on s3s-fs and the sync face where it runs
+# on several, one plane, without the tests that explore one capability in
+# depth (conftest.py's DEPTH), slow, packaging or Garage tests. make test
+# runs all of them.
+test-fast: build-dev $(S3S_FS) ## the inner loop: each capability once, one plane (about 90 s)
+	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m inner
 
 test: test-rust test-python ## cargo test, then the pytest suite on each data plane
 
