@@ -31,18 +31,19 @@ PIP := $(QUIETLY) $(PY) -m pip install --disable-pip-version-check -c constraint
 
 # Three install sets in one .venv, so that `source .venv/bin/activate` serves
 # them all: the runtime and the embedded server (what `make demo` needs, with
-# maturin to build the Rust core), the development tools on top (tests and
-# lint), and the documentation tools (make docs).
+# maturin to build the Rust core; moto's S3 and IAM only, the server extra),
+# the development tools on top (tests and lint; moto with every service, for
+# the tests' CloudFront), and the documentation tools (make docs).
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	@echo "==> $(VENV): a Python environment with the runtime (boto3, PyYAML, shtab) and the embedded server (moto)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) --upgrade pip
-	@$(PIP) maturin boto3 PyYAML shtab "moto[server]"
+	@$(PIP) maturin boto3 PyYAML shtab "moto[s3]" flask flask-cors
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
 	@echo "==> $(VENV): the development tools (pytest, ruff, mypy, awscli, dask, ziglang, ...)"
-	@$(PIP) pytest pytest-xdist ruff mypy "boto3-stubs[s3]" types-PyYAML typing_extensions \
+	@$(PIP) "moto[server]" pytest pytest-xdist ruff mypy "boto3-stubs[s3]" types-PyYAML typing_extensions \
 		awscli brotli "dask[distributed]" ziglang auditwheel import-linter
 	@touch $@
 
