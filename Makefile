@@ -58,7 +58,9 @@ $(VENV)/.docs: $(VENV)/.runtime
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 $(VENV)/.built: $(RUST_SOURCES) | $(VENV)/.runtime
 	@echo "==> compiling the Rust core (release) and installing cdn-manager into $(VENV): minutes cold on 2 cores, seconds once built"
-	@$(QUIETLY) $(VENV)/bin/maturin develop --release
+	@( while sleep 30; do echo "    still compiling ($$SECONDS s)"; done ) & ticker=$$!; \
+		$(QUIETLY) $(VENV)/bin/maturin develop --release; status=$$?; \
+		kill $$ticker; exit $$status
 	@touch $@
 
 $(S3S_FS):

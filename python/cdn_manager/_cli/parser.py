@@ -45,6 +45,8 @@ examples:
   {PROG} rm cdn-demo site/old.html
   {PROG} presign cdn-demo docs/guide.pdf --expires 600
   {PROG} doctor cdn-demo                      # is each key least-privilege?
+  {PROG} ls s3://cdn-demo/site/               # s3://BUCKET/KEY wherever BUCKET KEY goes
+  eval "$({PROG} completion bash)"            # tab completion (also zsh, fish)
 
 configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else
   $XDG_CONFIG_HOME/{PROG}/{DEFAULT_CONFIG} (~/.config/{PROG}/{DEFAULT_CONFIG}), else the
