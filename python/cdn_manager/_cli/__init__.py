@@ -121,12 +121,12 @@ def _command_word(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
 def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     """No command: the help, with the list of commands (exit 2). A word that
     is no command: the nearest one, if any (exit 2)."""
-    if {"-h", "--help", "--version"} & set(argv):
-        return
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     names = list(commands.choices)
     word = _command_word(parser, argv)
     if word is None:
+        if {"-h", "--help", "--version"} & set(argv):
+            return
         parser.print_help(sys.stderr)
         parser.exit(2, f"\n{PROG}: error: no command given\n")
     if word in names:
