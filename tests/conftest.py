@@ -388,6 +388,7 @@ DEPTH = {
     "test_docs::test_make_demo_removes_what_it_creates": "the demo, whole",
     "test_cli_habits::test_doctor_says_when_the_bucket_itself_may_be_missing": "three audits",
     "test_cli_habits::test_s3_urls_work_through_every_command": "every command, end to end",
+    "test_shard::test_push_and_pull_shard_on_the_command_line": "shards through the CLI",
     "test_cli::test_local_server_serves_the_other_commands_and_stops_on_ctrl_c": "a server",
     "test_cli::test_configuration_is_found_in_the_documented_order": "each place in turn",
     "test_cli::test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resumed": (

@@ -44,11 +44,21 @@ def test_a_mistyped_command_gets_the_nearest_one(typed: str, hint: str) -> None:
     assert run.stderr.splitlines()[-1].startswith(f"cdn-manager: error: {hint}")
 
 
-def complete_in_bash(line: str) -> list[str]:
-    """What bash offers on TAB after ``line``, with the script
-    ``cdn-manager completion bash`` prints loaded as a user loads it."""
-    script = f"""
-        eval "$('{CLI}' completion bash)"
+@pytest.fixture(scope="module")
+def bash_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``cdn-manager completion bash`` prints, in a file."""
+    run = cdn("completion", "bash")
+    assert run.code == 0
+    path = tmp_path_factory.mktemp("completion") / "cdn-manager.bash"
+    path.write_bytes(run.stdout)
+    return path
+
+
+def complete_in_bash(script: Path, line: str) -> list[str]:
+    """What bash offers on TAB after ``line``, with the completion script
+    loaded as a user loads it (``source``)."""
+    program = f"""
+        source '{script}'
         COMP_LINE='{line}'
         COMP_POINT=${{#COMP_LINE}}
         read -ra COMP_WORDS <<< "$COMP_LINE"
@@ -58,21 +68,32 @@ def complete_in_bash(line: str) -> list[str]:
         "$function" cdn-manager "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
         printf '%s\\n' "${{COMPREPLY[@]}}"
     """
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return sorted(word.strip() for word in done.stdout.split())
 
 
-def test_bash_completes_commands_and_each_commands_own_options() -> None:
-    assert complete_in_bash("cdn-manager up") == ["upload"]
-    assert complete_in_bash("cdn-manager p") == ["presign", "pull", "push"]
-    assert "--no-resume" in complete_in_bash("cdn-manager download --")
-    assert "--dry-run" in complete_in_bash("cdn-manager push --")
+def test_bash_completes_commands_and_each_commands_own_options(bash_script: Path) -> None:
+    assert complete_in_bash(bash_script, "cdn-manager up") == ["upload"]
+    assert complete_in_bash(bash_script, "cdn-manager p") == ["presign", "pull", "push"]
+    assert "--no-resume" in complete_in_bash(bash_script, "cdn-manager download --")
+    assert "--dry-run" in complete_in_bash(bash_script, "cdn-manager push --")
     # Options that do not apply are not offered.
-    listing = complete_in_bash("cdn-manager ls --")
+    listing = complete_in_bash(bash_script, "cdn-manager ls --")
     assert "--json" in listing
     assert "--no-resume" not in listing and "--bwlimit" not in listing
-    assert complete_in_bash("cdn-manager completion ") == ["bash", "fish", "zsh"]
+    assert complete_in_bash(bash_script, "cdn-manager completion ") == ["bash", "fish", "zsh"]
+
+
+def test_the_bash_script_loads_with_eval_as_the_help_says() -> None:
+    done = subprocess.run(
+        ["bash", "-c", f"eval \"$('{CLI}' completion bash)\" && complete -p cdn-manager"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("complete ") and done.stdout.rstrip().endswith(" cdn-manager")
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
