@@ -6,6 +6,7 @@ wrong."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -242,3 +243,24 @@ def test_what_people_typed_is_quoted_as_typed_not_as_python_would() -> None:
     assert "not a rate: 'it's fast' (bytes per second" in run.stderr
     shard = cdn("push", "site", "cdn-demo/site", "--shard", "1/x")
     assert shard.code == 2 and "a shard is K/N, not '1/x'" in shard.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completes_commands_and_each_commands_own_options(tmp_path: Path) -> None:
+    script = tmp_path / "cdn-manager.fish"
+    script.write_bytes(cdn("completion", "fish").stdout)
+
+    def offered(line: str) -> list[str]:
+        done = subprocess.run(
+            ["fish", "-c", f"source {script}; complete -C '{line}'"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return sorted(row.split("\t")[0] for row in done.stdout.splitlines())
+
+    assert offered("cdn-manager up") == ["upload"]
+    assert offered("cdn-manager download --no") == ["--no-resume"]
+    assert offered("cdn-manager ls --no") == []
+    assert offered("cdn-manager completion ") == ["bash", "fish", "zsh"]
