@@ -33,7 +33,10 @@ def main() -> None:
         config.write_text(server.credentials.to_yaml())
         config.chmod(0o600)  # it holds both secrets
         creds = CDNCredentials.from_yaml(config)
-        print(f"loaded {config.name}: {creds}")
+        print(
+            f"loaded {config.name}: endpoint {creds.host}, read key "
+            f"{creds.downloader_access_key}, write key {creds.uploader_access_key}"
+        )
         manager = CDNManager(creds)
 
         payload = os.urandom(20 * 1024 * 1024 + 123)

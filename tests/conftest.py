@@ -364,15 +364,85 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+#: What ``make test-fast`` (the inner loop, marker ``inner``) leaves to
+#: ``make test``: modules and tests that explore one capability in depth,
+#: where the inner loop keeps one round trip of each capability.
+DEPTH = {
+    "test_names": "every class of control character, through every command",
+    "test_faults": "the fault matrix: each fault at each step",
+    "test_interrupts": "Ctrl-C and SIGTERM at each stage, on each plane",
+    "test_memory_safety": "second interrupts, buffers released while in use",
+    "test_bandwidth": "transfers held to a rate (seconds each)",
+    "test_interop": "other tools' objects (aws, rclone, s3cmd)",
+    "test_faultproxy": "the test proxy's own faults",
+    "test_proxy": "HTTP proxies, both planes",
+    "test_tls": "TLS in front of the servers",
+    "test_local_server": "the embedded server's own behaviour",
+    "test_resume": "interrupted downloads, resumed",
+    "test_resume_upload": "interrupted uploads, resumed",
+    "test_hints": "each hint, through the library and the command",
+    "test_deploy_cli": "push and pull options, one by one",
+    "test_async": "the async face under load and cancellation",
+    "test_docs::test_console_blocks_run_and_print_what_they_show": "every page's sessions",
+    "test_docs::test_python_blocks_run": "every page's Python",
+    "test_docs::test_make_demo_removes_what_it_creates": "the demo, whole",
+    "test_cli_habits::test_doctor_says_when_the_bucket_itself_may_be_missing": "three audits",
+    "test_cli_habits::test_s3_urls_work_through_every_command": "every command, end to end",
+    "test_shard::test_push_and_pull_shard_on_the_command_line": "shards through the CLI",
+    "test_cli::test_local_server_serves_the_other_commands_and_stops_on_ctrl_c": "a server",
+    "test_cli::test_configuration_is_found_in_the_documented_order": "each place in turn",
+    "test_cli::test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resumed": (
+        "interrupts"
+    ),
+    "test_cli::test_interrupted_pull_exits_130_and_leaves_only_complete_files": "interrupts",
+    "test_cli::test_doctor_passes_with_least_privilege_keys_and_fails_with_swapped_ones": "audits",
+    "test_cli::test_doctor_flags_one_key_pair_used_for_both_roles": "audits",
+    "test_cli::test_failures_are_one_readable_line_without_the_secret": "each failure",
+    "test_cli::test_pull_downloads_64_files_at_once_and_max_in_flight_sets_how_many": "width",
+    "test_cli::test_objects_only_an_md5_etag_proves_are_pulled_once_and_unprovable_ones_always": (
+        "each kind of proof"
+    ),
+    "test_cli::test_pull_refuses_keys_that_would_escape_the_folder": "hostile keys (again)",
+    "test_cli::test_download_destinations_and_plain_listing": "each destination",
+}
+#: Where a test runs on several servers or faces, the inner loop's choice.
+INNER_PARAMS = {"any_server": "s3s-fs", "face": "sync"}
+
+
+def _inner_rank(item: pytest.Item) -> int:
+    """How far ``item``'s parameters are from the inner loop's choice."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return sum(params[name] != value for name, value in INNER_PARAMS.items() if name in params)
+
+
+def _mark_inner_loop(items: list[pytest.Item]) -> None:
+    """Marks ``inner`` one case of each test function (on s3s-fs and the
+    sync face where it is parametrized so, else its first case), unless it
+    is slow, packaging, on Garage or in :data:`DEPTH`."""
+    cases: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        module = item.path.stem
+        name = getattr(item, "originalname", item.name)
+        if module in DEPTH or f"{module}::{name}" in DEPTH:
+            continue
+        if any(item.get_closest_marker(m) for m in ("slow", "packaging", "garage")):
+            continue
+        cases.setdefault(f"{item.path}::{name}", []).append(item)
+    for same in cases.values():
+        min(same, key=_inner_rank).add_marker(pytest.mark.inner)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks every test that runs on Garage (a node or the cluster, named by
     a fixture or chosen by a parameter) ``garage``: ``make test-garage``
-    runs those, ``make test`` the rest, so that each stays short."""
+    runs those, ``make test`` the rest, so that each stays short. Then
+    marks the inner loop (``make test-fast``)."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         chosen = any(isinstance(v, str) and v.startswith("garage") for v in params.values())
         if chosen or "garage_bin" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.garage)
+    _mark_inner_loop(items)
 
 
 @pytest.fixture(params=list(ANY_SERVER))

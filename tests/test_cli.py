@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+
+from cdn_manager._cli.output import human_size
 
 from conftest import MiB, Server, files_under
 from helpers.cli import (
@@ -427,7 +430,7 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resume
     wait_until(upload_started, 60, "a multipart upload")
     time.sleep(1.0)  # parts are on the wire
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
 
     assert process.returncode == 130
     assert bucket_keys(slow_moto, bucket) == []
@@ -435,6 +438,22 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resume
         # Refined by issue 13: an upload of a file keeps its stored parts for
         # the next run, which resumes and leaves no multipart upload behind.
         assert len(slow_moto.admin.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 1
+        # It says what it kept (the parts the server confirmed, perhaps none
+        # yet: at most what the server lists), and how to resume or discard it.
+        said = re.fullmatch(
+            r"cdn-manager: error: interrupted: the server keeps (.+) of 40\.0 MiB of this "
+            r"upload: run the same command again to resume it, or `cdn-manager clean` to "
+            r"discard it",
+            err.decode().splitlines()[-1],
+        )
+        assert said, err.decode()
+        (upload,) = slow_moto.admin.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        listed = slow_moto.admin.list_parts(
+            Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"]
+        ).get("Parts", [])
+        stored = sum(part["Size"] for part in listed)
+        part = 8 * MiB  # the default part size
+        assert said[1] in {human_size(n * part) for n in range(stored // part + 1)}
         again = cdn("upload", bucket, "big.bin", folder / "big.bin", config=config)
         assert again.code == 0, again.stderr
         assert bucket_keys(slow_moto, bucket) == ["big.bin"]

@@ -222,7 +222,9 @@ def test_sigterm_stops_a_cli_upload_as_ctrl_c_does(
         print(f"signal to exit: {took:.2f} s")
         assert took < REACTION_BOUND + (0 if plane == "native" else held)
         assert process.returncode == 130
-        assert err.decode().endswith("cdn-manager: error: interrupted\n")
+        # What it kept for the next run, and how to resume or discard it.
+        assert err.decode().startswith("cdn-manager: error: interrupted: the server keeps ")
+        assert err.decode().endswith("or `cdn-manager clean` to discard it\n")
         assert bucket_keys(moto_server, bucket) == []
         # Refined by issue 13: the upload of a file keeps its parts for the
         # next run (resuming them is test_resume_upload.py's); `clean`, with

@@ -20,7 +20,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 from conftest import USER_CACHE_HOME
-from helpers.readme import run_console_blocks, start_server, stop
+from helpers.docs import README, run_console_blocks, start_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = Path(__file__).resolve().parent / "helpers" / "install_smoke.py"
@@ -163,10 +163,10 @@ def test_the_wheel_installed_as_a_new_user_would_runs_the_readme_walkthrough(
     report = install_and_smoke(release_wheel, tmp_path, constraints=False)
     assert report["round_trips"] == {"crc32": True, "crc32c": True}, report
     cli = tmp_path / "venv" / "bin" / "cdn-manager"
-    run_console_blocks(tmp_path / "readme", cli=cli)
+    run_console_blocks(tmp_path / "readme", README, cli=cli)
 
     folder = tmp_path / "big"
-    server = start_server(folder, "--json", cli=cli)
+    server = start_server(folder, README, "--json", cli=cli)
     try:
         assert server.stdout is not None
         json.loads(server.stdout.readline())  # up, and cdn.yaml written

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,9 +29,10 @@ from cdn_manager import (
     TransferError,
     _core,
 )
+from cdn_manager._cli.output import human_size
 
 from conftest import SLOW_RATE, MiB, Server, admin_client
-from helpers.cli import cdn, clean_env, config_for, wait_until
+from helpers.cli import cdn, clean_env, config_for, start, wait_until, write_config
 from helpers.faultproxy import Fault, FaultProxy, Flow, Rule
 from helpers.resumable import CONFIG
 
@@ -342,6 +344,40 @@ def test_the_cli_says_what_it_resumed_unless_told_not_to(
     assert target.read_bytes() == data
     # Not resumed or resumed, the earlier attempt's state is gone.
     assert only_the_file(target) == [KEY]
+
+
+@pytest.mark.parametrize("command", ["download", "pull"])
+def test_an_interrupted_cli_download_says_what_it_kept_and_how_to_go_on(
+    s3s_server: Server, tmp_path: Path, command: str
+) -> None:
+    bucket = s3s_server.new_bucket()
+    store(s3s_server, bucket, os.urandom(5 * TransferConfig().part_size))
+    target = tmp_path / "target" / KEY
+    target.parent.mkdir()
+    with FaultProxy(s3s_server.endpoint) as proxy:
+        # Two ranges get through; every other one hangs until the interrupt.
+        proxy.add(Rule(Fault.STALL, method="GET", ranged=True, skip=2, stall_seconds=120))
+        config = write_config(tmp_path, via(s3s_server, proxy))
+        # The native plane stops a held request at the interrupt; boto3 would
+        # wait out its read timeout, and retry, before exiting.
+        env = clean_env(CDN_MANAGER_DATA_PLANE="native")
+        if command == "download":
+            process = start("download", bucket, KEY, target, config=config, env=env)
+        else:
+            process = start("pull", bucket, target.parent, config=config, env=env)
+        wait_until(lambda: len(journaled(target)) >= 2, 120, "two journaled ranges")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    kept = human_size(sum(end - start for start, end in journaled(target)))
+    folder = target.parent
+    assert err.decode().splitlines()[-1] == (
+        f"cdn-manager: error: interrupted: {kept} of the download kept in {folder}: run the "
+        f"same command again to resume it, or `cdn-manager clean {folder}` to discard it"
+        if command == "download"
+        else f"cdn-manager: error: interrupted: 1 download keeps {kept} in {folder}: run the "
+        f"same command again to resume, or `cdn-manager clean {folder}` to discard what was kept"
+    )
 
 
 def test_clean_lists_then_removes_what_interrupted_downloads_left(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
 import signal
@@ -79,17 +80,74 @@ def _interrupted(app: App, err: KeyboardInterrupt) -> int:
     for result in completed:
         where = "" if result.path is None else f" -> {shown(str(result.path))}"
         app.say(f"completed {shown(result.key)}{where}")
-    app.error("interrupted")
+    kept = app.kept() if app.kept is not None else None
+    app.error("interrupted" if kept is None else f"interrupted: {kept[1]}")
     document = error_document(err, "interrupted")
     document["completed"] = [result_document(result) for result in completed]
+    document["kept_bytes"] = 0 if kept is None else kept[0]
     app.emit(document)
     return EXIT_INTERRUPTED
+
+
+#: What users of other tools type, and our command for it.
+_OTHER_NAMES = {
+    "cp": "upload or download",
+    "put": "upload",
+    "get": "download",
+    "sync": "push or pull",
+    "list": "ls",
+    "delete": "rm",
+    "remove": "rm",
+    "check": "doctor",
+}
+
+
+def _command_word(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The first word of ``argv`` that is not an option or an option's value."""
+    valued = {
+        flag for action in parser._actions if action.nargs != 0 for flag in action.option_strings
+    }
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if word in valued:
+            next(words, None)
+        elif not word.startswith("-") or word == "-":
+            return word
+    return None
+
+
+def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """No command: the help, with the list of commands (exit 2). A word that
+    is no command: the nearest one, if any (exit 2)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = list(commands.choices)
+    word = _command_word(parser, argv)
+    if word is None:
+        if {"-h", "--help", "--version"} & set(argv):
+            return
+        parser.print_help(sys.stderr)
+        parser.exit(2, f"\n{PROG}: error: no command given\n")
+    if word in names:
+        return
+    near = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    other = _OTHER_NAMES.get(word.lower())
+    if near:
+        hint = f"did you mean '{near[0]}'?"
+    elif other:
+        hint = f"{PROG} calls it {other}"
+    else:
+        hint = f"the commands are {', '.join(names)}"
+    parser.error(f"unknown command '{shown(word)}' ({hint})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    _check_command(parser, words)
+    args = parser.parse_args(words)
     app = App(args)
     _setup_logging(app)
     try:

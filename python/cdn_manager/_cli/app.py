@@ -106,7 +106,11 @@ class App:
         self.config: str | None = args.config
         #: The ``--bwlimit`` option (bytes per second) of commands that move bytes.
         self.bwlimit: int | None = getattr(args, "bwlimit", None)
-        self.resume: bool = not args.no_resume
+        #: ``--no-resume``, on the commands whose transfers resume.
+        self.resume: bool = not getattr(args, "no_resume", False)
+        #: What an interrupted command kept for its next run, told after
+        #: an interrupt: ``(bytes, what to do about them)``, or None.
+        self.kept: Callable[[], tuple[int, str] | None] | None = None
         #: The ``--max-in-flight`` option of push and pull.
         self.max_in_flight: int | None = getattr(args, "max_in_flight", None)
         self._manager: CDNManager | None = None

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,21 @@ from .app import EXIT_FAILURE, EXIT_OK, PROG, App, UsageError
 from .output import human_size, resumed_note
 from .report import warn_size_only
 
+#: How aws, s5cmd and rclone users name a bucket: ``s3://BUCKET/KEY``.
+S3_SCHEME = "s3://"
+
+
+def strip_scheme(text: str) -> str | None:
+    """``BUCKET[/KEY]`` of ``s3://BUCKET[/KEY]``; None if ``text`` is not such a URL."""
+    return text[len(S3_SCHEME) :] if text[: len(S3_SCHEME)].lower() == S3_SCHEME else None
+
 
 def split_location(location: str) -> tuple[str, str]:
-    """``BUCKET[/PREFIX]`` -> ``(bucket, prefix)``."""
-    bucket, _, prefix = location.partition("/")
+    """``BUCKET[/PREFIX]`` or ``s3://BUCKET[/PREFIX]`` -> ``(bucket, prefix)``."""
+    stripped = strip_scheme(location)
+    bucket, _, prefix = (location if stripped is None else stripped).partition("/")
     if not bucket:
-        raise UsageError(f"{location!r}: expected BUCKET or BUCKET/PREFIX")
+        raise UsageError(f"'{shown(location)}': expected BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
     return bucket, prefix
 
 
@@ -66,8 +76,14 @@ def cmd_upload(app: App, args: argparse.Namespace) -> int:
             with app.progress(size, args.key) as bar:
                 app.manager.put_bytes(args.bucket, args.key, data, progress=bar, **options)
         resumed = 0  # standard input is not resumable
+    elif Path(args.file).is_dir():
+        raise UsageError(
+            f"{shown(args.file)} is a folder: `{PROG} push {shown(args.file)} "
+            f"{args.bucket}/{shown(args.key)}` uploads a folder (only what changed)"
+        )
     else:
         size = Path(args.file).stat().st_size
+        app.kept = partial(_upload_kept, app, args.bucket, args.key, Path(args.file))
         with app.progress(size, args.key) as bar:
             result = app.manager.upload_file(
                 args.bucket, args.key, args.file, progress=bar, **options
@@ -88,6 +104,42 @@ def cmd_upload(app: App, args: argparse.Namespace) -> int:
         }
     )
     return EXIT_OK
+
+
+def _upload_kept(app: App, bucket: str, key: str, file: Path) -> tuple[int, str] | None:
+    kept = upload_journal.kept(app.manager.creds.host, bucket, key, file)
+    if kept is None:
+        return None
+    stored, size = kept
+    return stored, (
+        f"the server keeps {human_size(stored)} of {human_size(size)} of this upload: run the "
+        f"same command again to resume it, or `{PROG} clean` to discard it"
+    )
+
+
+def _download_kept(target: Path) -> tuple[int, str] | None:
+    kept = leftovers.kept(target)
+    if kept is None:
+        return None
+    folder = shown(str(target.parent))
+    return kept, (
+        f"{human_size(kept)} of the download kept in {folder}: run the same command again to "
+        f"resume it, or `{PROG} clean {folder}` to discard it"
+    )
+
+
+def pull_kept(folder: Path) -> tuple[int, str] | None:
+    """What the downloads of an interrupted pull into ``folder`` keep."""
+    journals = [p for p in leftovers.find(folder) if p.name.endswith(leftovers.JOURNAL)]
+    kept = sum(leftovers.journaled_bytes(journal) or 0 for journal in journals)
+    if not kept:
+        return None
+    shown_folder = shown(str(folder))
+    downloads = "1 download keeps" if len(journals) == 1 else f"{len(journals)} downloads keep"
+    return kept, (
+        f"{downloads} {human_size(kept)} in {shown_folder}: run the same command again to "
+        f"resume, or `{PROG} clean {shown_folder}` to discard what was kept"
+    )
 
 
 def download_target(key: str, dest: str | None) -> Path:
@@ -115,6 +167,7 @@ def cmd_download(app: App, args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
         return EXIT_OK
     target = download_target(args.key, args.dest)
+    app.kept = partial(_download_kept, target)
     with app.progress(total, args.key) as bar:
         (result,) = manager.download_many(
             args.bucket, [(args.key, target.name)], target.parent, progress=bar
@@ -231,6 +284,7 @@ def cmd_doctor(app: App, args: argparse.Namespace) -> int:
             "host": report.host,
             "bucket": report.bucket,
             "region": report.region,
+            "hint": report.hint,
             "findings": [asdict(finding) for finding in report.findings],
             "leftovers": {"download_files": len(files), "interrupted_uploads": len(uploads)},
         }

@@ -7,8 +7,10 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 from importlib import metadata
+from typing import Any
 
 from .._credentials import ENV_VARS
+from .._escape import shown
 from .._operations.operations import MAX_PRESIGN_SECONDS
 from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
 from .commands import (
@@ -19,7 +21,9 @@ from .commands import (
     cmd_presign,
     cmd_rm,
     cmd_upload,
+    strip_scheme,
 )
+from .completion import add_completion_command
 from .server import cmd_local_server
 from .sync import add_mirror_commands
 
@@ -41,6 +45,8 @@ examples:
   {PROG} rm cdn-demo site/old.html
   {PROG} presign cdn-demo docs/guide.pdf --expires 600
   {PROG} doctor cdn-demo                      # is each key least-privilege?
+  {PROG} ls s3://cdn-demo/site/               # s3://BUCKET/KEY wherever BUCKET KEY goes
+  eval "$({PROG} completion bash)"            # tab completion (also zsh, fish)
 
 configuration: --config FILE, else ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}, else
   $XDG_CONFIG_HOME/{PROG}/{DEFAULT_CONFIG} (~/.config/{PROG}/{DEFAULT_CONFIG}), else the
@@ -70,12 +76,6 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help="print one JSON document on stdout",
     )
     group.add_argument(
-        "--no-resume",
-        action="store_true",
-        default=default(False),
-        help="an interrupted download or file upload keeps nothing, and none is resumed",
-    )
-    group.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -90,11 +90,19 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _resume_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="an interrupted transfer keeps nothing, and none kept earlier is resumed",
+    )
+
+
 def _expiry(text: str) -> int:
     try:
         seconds = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{shown(text)}'") from None
     if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)")
     return seconds
@@ -102,7 +110,7 @@ def _expiry(text: str) -> int:
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a TCP port: '{shown(text)}'")
     return int(text)
 
 
@@ -111,6 +119,9 @@ def _port(text: str) -> int:
 RATE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 #: The commands that move object bytes, which all take ``--bwlimit``.
 MOVING_COMMANDS = ("upload", "download", "push", "pull")
+#: The commands whose transfers may be resumed (a push starts each upload
+#: again: every write of a deploy is conditional), which take ``--no-resume``.
+RESUMING_COMMANDS = ("upload", "download", "pull")
 
 
 def parse_rate(text: str) -> int:
@@ -119,7 +130,7 @@ def parse_rate(text: str) -> int:
     found = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)", text.strip(), re.IGNORECASE)
     if found is None:
         raise argparse.ArgumentTypeError(
-            f"not a rate: {text!r} (bytes per second, e.g. 250000, 500K, 10M)"
+            f"not a rate: '{shown(text)}' (bytes per second, e.g. 250000, 500K, 10M)"
         )
     rate = int(Fraction(found[1]) * RATE_UNITS[found[2].upper()])
     if rate < 1:
@@ -136,6 +147,89 @@ def _bandwidth_option(command: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="at most RATE bytes per second, uploads and downloads together; "
         "K, M, G are powers of 1024 (10M = 10 MiB/s = 10,485,760 bytes/s)",
+    )
+
+
+class _Object(argparse.Action):
+    """Where an object is, as ``BUCKET KEY`` or as aws, s5cmd and rclone
+    users type it, ``s3://BUCKET/KEY``, then the command's other operands
+    (``rest``, then up to one ``optional``): sets ``bucket``, ``key`` and
+    one attribute per operand. With ``many``, the words are objects of one
+    bucket (``BUCKET KEY...`` or ``s3://BUCKET/KEY...``): sets ``bucket``
+    and ``keys``."""
+
+    def __init__(
+        self,
+        *args: Any,
+        rest: tuple[str, ...] = (),
+        optional: str | None = None,
+        many: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.rest, self.optional, self.many = rest, optional, many
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        words: list[str] = list(values)
+        try:
+            if self.many:
+                namespace.bucket, namespace.keys = _objects(words)
+                return
+            bucket, key, words = _object(words)
+        except ValueError as err:
+            raise argparse.ArgumentError(self, str(err)) from None
+        if not len(self.rest) <= len(words) <= len(self.rest) + (self.optional is not None):
+            names = " ".join([*self.rest, *([f"[{self.optional}]"] if self.optional else [])])
+            raise argparse.ArgumentError(
+                self, f"expected BUCKET KEY {names} or s3://BUCKET/KEY {names}".rstrip()
+            )
+        namespace.bucket, namespace.key = bucket, key
+        for name, word in zip((*self.rest, self.optional), [*words, None], strict=False):
+            if name is not None:
+                setattr(namespace, name.lower(), word)
+
+
+def _object(words: list[str]) -> tuple[str, str, list[str]]:
+    """``(bucket, key, the words after them)``."""
+    location = strip_scheme(words[0])
+    if location is not None:
+        bucket, _, key = location.partition("/")
+        if not bucket or not key:
+            raise ValueError(f"{shown(words[0])}: expected s3://BUCKET/KEY")
+        return bucket, key, words[1:]
+    if len(words) < 2:
+        raise ValueError("expected BUCKET KEY or s3://BUCKET/KEY")
+    return words[0], words[1], words[2:]
+
+
+def _objects(words: list[str]) -> tuple[str, list[str]]:
+    """``BUCKET KEY...`` or ``s3://BUCKET/KEY...`` (one bucket) as ``(bucket, keys)``."""
+    if strip_scheme(words[0]) is None:
+        if len(words) < 2:
+            raise ValueError("expected BUCKET KEY... or s3://BUCKET/KEY...")
+        return words[0], words[1:]
+    named = []
+    for word in words:
+        if strip_scheme(word) is None:
+            raise ValueError(f"{shown(word)}: give every object as s3://BUCKET/KEY")
+        named.append(_object([word])[:2])
+    buckets = {bucket for bucket, _ in named}
+    if len(buckets) > 1:
+        raise ValueError("objects of one bucket at a time")
+    return named[0][0], [key for _, key in named]
+
+
+def _object_usage(command: argparse.ArgumentParser, after: str = "") -> None:
+    """The two ways to name the object, in the command's usage lines."""
+    tail = f" {after}" if after else ""
+    command.usage = (
+        f"%(prog)s [options] BUCKET KEY{tail}\n       %(prog)s [options] s3://BUCKET/KEY{tail}"
     )
 
 
@@ -172,13 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_upload,
         "store a file (or stdin) as BUCKET/KEY with the write key",
         f"  {PROG} upload cdn-demo img/logo.png ./logo.png\n"
-        f"  {PROG} upload cdn-demo data.json - --cache-control 'max-age=60' < data.json\n",
+        f"  {PROG} upload s3://cdn-demo/img/logo.png ./logo.png\n"
+        f"  {PROG} upload cdn-demo data.json - --cache-control 'max-age=60' < data.json\n"
+        f"a folder goes with `{PROG} push FOLDER BUCKET[/PREFIX]`.\n",
     )
-    up.add_argument("bucket", metavar="BUCKET")
-    up.add_argument("key", metavar="KEY")
-    up.add_argument("file", metavar="FILE", help="the file to send, or - for stdin")
-    up.add_argument("--content-type", help="default: guessed from KEY's extension")
-    up.add_argument("--cache-control", help="e.g. 'public, max-age=86400'")
+    up.add_argument(
+        "words",
+        nargs="+",
+        action=_Object,
+        rest=("FILE",),
+        metavar="BUCKET KEY FILE",
+        help="where to store it (or s3://BUCKET/KEY), then the file to send, or - for stdin",
+    )
+    _object_usage(up, "FILE")
+    up.add_argument("--content-type", metavar="TYPE", help="default: guessed from KEY's extension")
+    up.add_argument("--cache-control", metavar="VALUE", help="e.g. 'public, max-age=86400'")
 
     down = command(
         "download",
@@ -186,17 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch BUCKET/KEY with the read key, verified before it lands",
         f"  {PROG} download cdn-demo img/logo.png            # -> ./logo.png\n"
         f"  {PROG} download cdn-demo img/logo.png assets/    # -> assets/logo.png\n"
+        f"  {PROG} download s3://cdn-demo/img/logo.png assets/\n"
         f"  {PROG} download cdn-demo data.json - | jq .\n",
     )
-    down.add_argument("bucket", metavar="BUCKET")
-    down.add_argument("key", metavar="KEY")
     down.add_argument(
-        "dest",
-        metavar="DEST",
-        nargs="?",
-        help="file to write, or a folder for KEY's last component (default: the current "
-        "folder); - writes to stdout once the whole object is verified",
+        "words",
+        nargs="+",
+        action=_Object,
+        optional="DEST",
+        metavar="BUCKET KEY [DEST]",
+        help="the object (or s3://BUCKET/KEY), then the file to write, or a folder for "
+        "KEY's last component (default: the current folder); - writes to stdout once "
+        "the whole object is verified",
     )
+    _object_usage(down, "[DEST]")
 
     add_mirror_commands(command)
 
@@ -204,21 +309,30 @@ def build_parser() -> argparse.ArgumentParser:
         "ls",
         cmd_ls,
         "list the objects whose key starts with PREFIX (size, modified UTC, key)",
-        f"  {PROG} ls cdn-demo\n  {PROG} ls cdn-demo/site/ --json\n",
+        f"  {PROG} ls cdn-demo\n  {PROG} ls cdn-demo/site/ --json\n"
+        f"  {PROG} ls s3://cdn-demo/site/\n",
     )
-    ls.add_argument("location", metavar="BUCKET[/PREFIX]")
+    ls.add_argument("location", metavar="BUCKET[/PREFIX]", help="or s3://BUCKET[/PREFIX]")
 
     rm = command(
         "rm",
         cmd_rm,
         "delete objects with the write key (a key that does not exist is an error)",
         f"  {PROG} rm cdn-demo site/old.html site/older.html\n"
+        f"  {PROG} rm s3://cdn-demo/site/old.html\n"
         f"  {PROG} rm --force cdn-demo site/maybe.html     # gone already? fine\n"
         "each key is looked up with the read key first (S3 answers a delete of a\n"
         "missing key as a success), unless --force.\n",
     )
-    rm.add_argument("bucket", metavar="BUCKET")
-    rm.add_argument("keys", metavar="KEY", nargs="+")
+    rm.add_argument(
+        "words",
+        nargs="+",
+        action=_Object,
+        many=True,
+        metavar="BUCKET KEY...",
+        help="a bucket and its keys, or one s3://BUCKET/KEY per object (one bucket)",
+    )
+    rm.usage = "%(prog)s [options] BUCKET KEY...\n       %(prog)s [options] s3://BUCKET/KEY..."
     rm.add_argument(
         "-f",
         "--force",
@@ -230,10 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         "presign",
         cmd_presign,
         "print a URL that lets anyone GET BUCKET/KEY for a while (signed with the read key)",
-        f"  {PROG} presign cdn-demo img/logo.png --expires 600\n",
+        f"  {PROG} presign cdn-demo img/logo.png --expires 600\n"
+        f"  {PROG} presign s3://cdn-demo/img/logo.png\n",
     )
-    presign.add_argument("bucket", metavar="BUCKET")
-    presign.add_argument("key", metavar="KEY")
+    presign.add_argument(
+        "words", nargs="+", action=_Object, metavar="BUCKET KEY", help="or s3://BUCKET/KEY"
+    )
+    _object_usage(presign)
     presign.add_argument(
         "--expires", type=_expiry, default=3600, metavar="SECONDS", help="default: 3600"
     )
@@ -245,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot read (exit 1 if any check fails)",
         f"  {PROG} doctor cdn-demo\n",
     )
-    doctor.add_argument("bucket", metavar="BUCKET")
+    doctor.add_argument("bucket", metavar="BUCKET", type=_bucket, help="or s3://BUCKET")
 
     clean = command(
         "clean",
@@ -272,9 +389,22 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=_port, help="default: a free port")
     server.add_argument("--force", action="store_true", help="replace an existing config file")
 
+    add_completion_command(commands, parser)
+
     for name in MOVING_COMMANDS:
         _bandwidth_option(commands.choices[name])
+    for name in RESUMING_COMMANDS:
+        _resume_option(commands.choices[name])
     return parser
+
+
+def _bucket(text: str) -> str:
+    """``BUCKET`` or ``s3://BUCKET``."""
+    location = strip_scheme(text)
+    bucket = text if location is None else location.rstrip("/")
+    if not bucket or "/" in bucket:
+        raise argparse.ArgumentTypeError(f"expected BUCKET or s3://BUCKET, not {shown(text)}")
+    return bucket
 
 
 def _version() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from typing import Any
 
 from .._config import TransferConfig
@@ -14,7 +15,7 @@ from .._sync.plan import MAX_DELETE
 from .._sync.shard import Shard
 from ..errors import InvalidRequest
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App, CommandFactory
-from .commands import split_location
+from .commands import pull_kept, split_location
 from .report import report_sync
 
 
@@ -41,7 +42,7 @@ def _shard(text: str) -> Shard:
 
 def _in_flight(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a positive whole number: '{shown(text)}'")
     return int(text)
 
 
@@ -145,6 +146,7 @@ def cmd_pull(app: App, args: argparse.Namespace) -> int:
         app.warn(f"no objects under {shown(bucket)}/{shown(plan.prefix)}")
     if args.dry_run:
         return report_sync(app, plan, None, time.monotonic() - started)
+    app.kept = partial(pull_kept, plan.folder)
     with app.progress(plan.size, f"pull {len(plan.downloads)} files") as bar:
         report = manager.pull(plan, receipt=args.receipt, progress=bar)
     return report_sync(app, plan, report, time.monotonic() - started)

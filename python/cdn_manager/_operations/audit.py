@@ -38,18 +38,22 @@ class AuditReport:
     #: The signing region used and where it came from ("garage (learnt)"),
     #: or None if the server refused it.
     region: str | None = None
+    #: What the findings together suggest (the bucket may not exist), or None.
+    hint: str | None = None
 
     @property
     def ok(self) -> bool:
         return bool(self.findings) and all(f.ok for f in self.findings)
 
     def __str__(self) -> str:
-        lines = [f"cdn-manager check of bucket {self.bucket!r} at {self.host}"]
+        lines = [f"cdn-manager check of bucket '{self.bucket}' at {self.host}"]
         if self.region is not None:
             lines.append(f"  region: {self.region}")
         for f in self.findings:
             mark = "ok  " if f.ok else "FAIL"
             lines.append(f"  [{mark}] {f.check}: expected {f.expected}, got {f.observed}")
+        if self.hint is not None:
+            lines.append(f"  note: {self.hint}")
         lines.append("all checks passed" if self.ok else "some checks FAILED")
         return "\n".join(lines)
 
@@ -66,6 +70,23 @@ def _outcome(action: Callable[[], Any], secrets: tuple[str, str]) -> str:
             return f"not found ({translated.reason})"
         return f"error ({translated.reason})"
     return "allowed"
+
+
+def _bucket_hint(
+    bucket: str, wrote: str, listing: Callable[[], Any], secrets: tuple[str, str]
+) -> str | None:
+    """Whether the bucket itself may be missing: the server says so, or
+    neither key may write to it nor list it (a key limited to one bucket
+    is refused a missing one, so a mistyped name looks like keys without
+    rights)."""
+    if wrote.startswith("not found"):
+        return f"bucket '{bucket}' does not exist on this server: check the name"
+    if wrote.startswith("denied") and _outcome(listing, secrets) != "allowed":
+        return (
+            f"neither key may write to bucket '{bucket}' nor list it: the bucket may not "
+            "exist (check the name), or neither key is allowed on it"
+        )
+    return None
 
 
 def _read(client: Any, bucket: str, key: str) -> None:
@@ -142,6 +163,10 @@ def check(kit: TransferKit, bucket: str) -> AuditReport:
         "denied",
         partial(reader.delete_object, Bucket=bucket, Key=probe),
     )
+    if wrote != "allowed":
+        report.hint = _bucket_hint(
+            bucket, wrote, partial(reader.list_objects_v2, Bucket=bucket, MaxKeys=1), secrets
+        )
     for key, written in ((probe, wrote), (reader_probe, reader_wrote)):
         if written != "allowed":
             continue

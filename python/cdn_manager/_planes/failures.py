@@ -219,10 +219,17 @@ def with_hint(err: CDNError, operation: str, bucket: str, host: str) -> CDNError
     hint = None
     if type(err) is AccessDenied:
         key = "write" if operation in WRITE_OPERATIONS else "read"
-        hint = (
-            f"is the bucket name right? bucket {bucket!r} may not exist, or the {key} key "
-            f"may not be allowed to {operation} there"
-        )
+        if operation == "list":
+            # Only a listing is about the bucket itself: there a refusal is
+            # as likely a mistyped name as a key without the right.
+            hint = f"bucket '{bucket}' may not exist, or the read key may not be allowed to list it"
+        else:
+            # An object refused: most likely the key's rights (the demo's
+            # swapped keys); doctor tells a missing bucket from a key.
+            hint = (
+                f"the {key} key may not be allowed to {operation} in bucket '{bucket}': "
+                f"`cdn-manager doctor {bucket}` checks both keys and the bucket"
+            )
     elif isinstance(err, TransferError) and host.startswith("https://") and _tls_to_plain(err):
         hint = "the server may speak plain HTTP: try host http://… in the configuration"
     if hint is None:

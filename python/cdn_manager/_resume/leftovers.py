@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import os
 import re
 import time
@@ -85,3 +87,26 @@ def remove(paths: list[Path]) -> None:
                 path.unlink()
             except OSError as err:
                 raise LocalIOError(f"cannot remove {shown(str(path))}: {err.strerror}") from None
+
+
+def kept(destination: Path) -> int | None:
+    """The bytes an interrupted download into ``destination`` keeps for the
+    next run; None if it keeps none. The names are those of
+    ``src/writer/journal.rs``: ``.NAME.cdn-journal``, or
+    ``.<MD5 of NAME>.cdn-journal`` for a name too long for that."""
+    name = destination.name
+    if 1 + len(name.encode()) + len(JOURNAL) > 255:
+        name = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+    return journaled_bytes(destination.parent / f".{name}{JOURNAL}")
+
+
+def journaled_bytes(journal: Path) -> int | None:
+    """The bytes of the ranges a download journal records as complete
+    (``[start,end,crc]`` lines after its header); None if none, or if it
+    cannot be read."""
+    try:
+        lines = journal.read_text().splitlines()[1:]
+        total = sum(end - start for start, end, _ in map(json.loads, lines))
+    except (OSError, ValueError, TypeError):
+        return None
+    return total or None

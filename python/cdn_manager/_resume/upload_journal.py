@@ -293,3 +293,30 @@ def sweep(
             continue
         removed += discard(path, abort, endpoint)
     return removed
+
+
+def kept(endpoint: str, bucket: str, key: str, file: Path) -> tuple[int, int] | None:
+    """What an interrupted upload of ``file`` to ``bucket/key`` left on the
+    server for the next run (a multipart upload, perhaps still without a
+    part): ``(bytes in the parts its journal records, the file's size)``;
+    None if no journal records such an upload (or another upload holds it)."""
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    path = path_for(endpoint, bucket, key, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    journal = Journal.try_lock(path)
+    if journal is None:
+        return None
+    try:
+        recorded = journal.read()
+    finally:
+        journal.close()
+    if recorded is None or recorded.header is None:
+        return None
+    size, part_size = recorded.header.identity[2], recorded.header.part_size
+    stored = sum(
+        max(0, min(part_size, size - (part.number - 1) * part_size))
+        for part in recorded.parts or []
+    )
+    return stored, size

@@ -196,7 +196,7 @@ def _value(value: object) -> str:
         return "unset"
     if isinstance(value, tuple):
         return ", ".join(f"{k}={v}" for k, v in value)
-    return repr(str(value))
+    return f"'{value}'"
 
 
 def verify(store: Store, receipt: Receipt, *, bucket: bool = True, local: bool = True) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from .._escape import shown
 from ..errors import InvalidRequest
 
 
@@ -50,7 +51,7 @@ class Shard:
         """``"K/N"``; raises :class:`InvalidRequest`."""
         index, slash, count = text.partition("/")
         if not (slash and index.isdigit() and count.isdigit()):
-            raise InvalidRequest(f"a shard is K/N, not {text!r}", reason="InvalidShard")
+            raise InvalidRequest(f"a shard is K/N, not '{shown(text)}'", reason="InvalidShard")
         return cls(int(index), int(count))
 
     @classmethod
