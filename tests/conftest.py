@@ -422,8 +422,8 @@ def cdn_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     messages: list[str] = []
     original = CDNError.__init__
 
-    def recording(self: CDNError, message: str, *, reason: str | None = None) -> None:
-        original(self, message, reason=reason)
+    def recording(self: CDNError, message: str, **fields: Any) -> None:
+        original(self, message, **fields)
         messages.append(f"{type(self).__name__}: {self}")
 
     monkeypatch.setattr(CDNError, "__init__", recording)

@@ -20,6 +20,7 @@ from .commands import (
     cmd_rm,
     cmd_upload,
 )
+from .releases import add_release_commands
 from .server import cmd_local_server
 from .sync import add_mirror_commands
 
@@ -36,6 +37,7 @@ examples:
   tar c site | {PROG} upload cdn-demo backups/site.tar -
   {PROG} download cdn-demo docs/guide.pdf ~/Downloads/
   {PROG} push ./public cdn-demo/site          # uploads only what changed
+  {PROG} rollback cdn-demo/site               # the release before, live again
   {PROG} pull cdn-demo/site ./mirror --dry-run
   {PROG} ls cdn-demo/site/
   {PROG} rm cdn-demo site/old.html
@@ -199,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_mirror_commands(command)
+    add_release_commands(command)
 
     ls = command(
         "ls",
