@@ -135,8 +135,9 @@ def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: fl
         )
     invalidation = None if report is None else report.invalidation
     if invalidation is not None:
+        ident = f" {shown(invalidation.id)}" if invalidation.id else ""
         app.say(
-            f"invalidation {shown(invalidation.id)} on {invalidation.target} for "
+            f"invalidation{ident} on {shown(str(invalidation.target))} for "
             f"{len(invalidation.paths)} paths ({shown(invalidation.status)})"
         )
     if report is not None and report.invalidation_error is not None:
