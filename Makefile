@@ -23,7 +23,7 @@ $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt maturin "moto[server]" pytest pytest-xdist ruff mypy \
 		"boto3-stubs[s3]" types-PyYAML typing_extensions boto3 PyYAML awscli brotli \
-		"dask[distributed]" ziglang auditwheel import-linter
+		"dask[distributed]" ziglang auditwheel import-linter selenium
 	touch $@
 
 $(S3S_FS):
