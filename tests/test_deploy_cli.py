@@ -18,17 +18,13 @@ from helpers.cli import (
     config_for,
     make_tree,
     read_tree,
+    site_keys,
     start,
     wait_until,
 )
 from helpers.site import RULES
 
 #: moto behind a throttling proxy, as test_cli's interrupt tests use it.
-
-
-def site_keys(server: Server, bucket: str) -> list[str]:
-    """The bucket's keys but those of the release history."""
-    return [key for key in bucket_keys(server, bucket) if not key.startswith(".cdn-manager/")]
 
 
 def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(

@@ -1,8 +1,8 @@
 """Planning a deploy: the sync engine's push (:mod:`cdn_manager._sync`),
 with the headers, compression and entry points of the deploy's rules, and
 the release it records (:mod:`.releases`). A sharded push records no
-release (no machine sees the whole site), and deletes as a push without a
-history does."""
+release (no machine sees the whole site) but retains what the window
+references as the whole push would."""
 
 from __future__ import annotations
 
@@ -70,17 +70,19 @@ def plan_deploy(
     named = {"rules", "retention", "clock"}
     scope_options = cast(ScopeOptions, {k: v for k, v in options.items() if k not in named})
     scope = scope_of(bucket, check_site_prefix(prefix), folder, **scope_options)
-    if scope.shard is not None:
-        return plan_push(store, scope, chosen)
     retention = options.get("retention") or chosen.retention or Retention()
     now = (options.get("clock") or utc_now)()
     history = History(store, bucket, scope.prefix)
-    # Retained unless the new release pushes its referrer out of the window.
+    # Retained unless the new release pushes its referrer out of the window
+    # (a shard judges as the whole push would).
     window = history.window(retention, now, pending=1)
     keep = referenced(scope.prefix, window)
-    plan = plan_push(store, replace(scope, keep=keep), chosen)
-    entries = entries_of(plan)
     latest = history.latest()
+    recorded = latest.recorded(scope.prefix) if latest is not None else {}
+    plan = plan_push(store, replace(scope, keep=keep, recorded=recorded), chosen)
+    if scope.shard is not None:
+        return plan
+    entries = entries_of(plan)
     if latest is not None:
         # What this push's filters leave out stays as the latest release has it.
         listed = set(plan.listed)

@@ -56,6 +56,7 @@ def plan_rollback(
         max_delete=options.get("max_delete", MAX_DELETE),
         recheck=options.get("recheck", False),
         keep=referenced(site, window),
+        recorded=latest.recorded(site),
     )
     plan = plan_restore(store, scope, target, set(history.kept()))
     if plan.refused:

@@ -76,6 +76,8 @@ class _Runner:
         self.report = SyncReport(plan)
         #: Set once a copy was refused: later header updates upload instead.
         self._no_copy = False
+        #: What each object written now holds (for the release's manifest).
+        self._proven: dict[str, Proven] = {}
 
     def _guarded(self, action: Action, history: bool) -> TransferResult:
         try:
@@ -163,9 +165,18 @@ class _Runner:
         return True
 
     def finish(self, draft: ReleaseDraft, etag: str) -> None:
-        """Records how the release's push ended, on the manifest it claimed."""
+        """Records how the release's push ended, and what each of its
+        objects holds now, on the manifest it claimed."""
         state = COMPLETE if not (self.report.failed or self.report.held_back) else FAILED
-        made = replace(draft.manifest, state=state)
+        known = {a.key: a.proven for a in self.plan.unchanged if a.proven is not None}
+        with self.report._lock:
+            known.update(self._proven)
+        prefix = self.plan.prefix
+        entries = {
+            name: replace(entry, stored=known.get(prefix + name, entry.stored))
+            for name, entry in draft.manifest.entries.items()
+        }
+        made = replace(draft.manifest, state=state, entries=entries)
         action = _manifest_action(self.plan, made.release)
         try:
             self._write_manifest(action, replace(draft, manifest=made), Condition(if_match=etag))
@@ -296,9 +307,11 @@ class _Runner:
         self.plan.memory.forget(action.key)
 
     def _remember(self, key: str, state: Proven) -> None:
-        """What the object now holds, for the next deploy."""
+        """What the object now holds, for the next deploy (and the release)."""
         assert self.plan.memory is not None
         self.plan.memory.remember(key, state)
+        with self.report._lock:
+            self._proven[key] = state
 
 
 def _condition(action: Action) -> Condition:

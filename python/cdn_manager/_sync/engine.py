@@ -75,6 +75,9 @@ class Scope:
     #: window references, by key: the newest such release. A push retains
     #: them instead of deleting them.
     keep: Mapping[str, int] = field(default_factory=dict)
+    #: What the latest release recorded of each object, by key: proofs by
+    #: ETag where this machine remembers none.
+    recorded: Mapping[str, Proven] = field(default_factory=dict)
 
     def covers(self, relative: str) -> bool:
         return self.selected.included(relative) and in_shard(self.shard, relative)
@@ -333,6 +336,7 @@ def _new_plan(store: Store, direction: Direction, scope: Scope, cache: bool = Tr
     if cache:
         plan.cache = ChecksumCache(folder, scope.folder, scope.shard)
     plan.memory = ObjectMemory(folder, store.endpoint, scope.bucket, prefix, scope.shard)
+    plan.memory.recall(scope.recorded)
     return plan
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from .._checksums import WIDTHS, decode, encode
 from .headers import Headers
+from .remote import Proven
 
 #: The prefix of every key the release history uses.
 RESERVED = ".cdn-manager/"
@@ -128,6 +129,11 @@ class Entry:
     entry: bool = False
     #: Its content is kept under ``content/`` (a mutable name).
     kept: bool = False
+    #: What the object was proven to hold (its ETag, stored size and this
+    #: library's metadata too) when the release's push ended: a later push
+    #: from any machine proves an object that still has that ETag without
+    #: a HEAD. None until then, and for what the push did not complete.
+    stored: Proven | None = field(default=None, compare=False)
 
     @property
     def address(self) -> str:
@@ -146,6 +152,7 @@ class Entry:
             "headers": self.headers.as_dict(),
             "entry": self.entry,
             "kept": self.kept,
+            "stored": None if self.stored is None else self.stored.as_json(),
         }
 
     @classmethod
@@ -161,6 +168,7 @@ class Entry:
             Headers.from_dict(data["headers"]),
             bool(data.get("entry", False)),
             bool(data.get("kept", False)),
+            Proven.from_json(data.get("stored")),
         )
 
 
@@ -192,9 +200,14 @@ class Manifest:
         """Bytes of content (before any compression)."""
         return sum(entry.size for entry in self.entries.values())
 
-    def same_site(self, other: Manifest) -> bool:
-        """Whether both releases publish the same objects."""
-        return dict(self.entries) == dict(other.entries)
+    def recorded(self, prefix: str) -> dict[str, Proven]:
+        """What each object held when this release's push ended, by key
+        (``prefix`` + its name): proofs by ETag for a later push."""
+        return {
+            prefix + name: entry.stored
+            for name, entry in self.entries.items()
+            if entry.stored is not None
+        }
 
     def to_bytes(self) -> bytes:
         document = {
