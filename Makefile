@@ -16,7 +16,7 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
+.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +127,13 @@ bench-quick: bench-build bench-tools $(S3S_FS)
 # writes benchmarks/results/garage-quick.*.
 bench-garage-quick: bench-build bench-tools $(GARAGE)
 	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
+
+# Rollback of a 10,000-file site whose releases differ in their pages, on
+# moto (requests counted from its access log) and s3s-fs: a few minutes,
+# most of it the first deploy; writes benchmarks/results/releases.*. It
+# runs in the tests' venv (moto is there).
+bench-releases: build-dev $(S3S_FS)
+	$(PY) benchmarks/releases.py $(BENCH_ARGS)
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests examples benchmarks

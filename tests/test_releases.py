@@ -8,6 +8,7 @@ when that content was pruned. Against moto and s3s-fs (both honour
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import subprocess
@@ -20,13 +21,17 @@ import pytest
 from test_deploy import deploy, requests
 
 from cdn_manager import (
+    ConfigError,
     Conflict,
     InvalidRequest,
     ReleaseIncomplete,
     ReleaseNotFound,
     Retention,
+    Rules,
     TooManyDeletes,
 )
+from cdn_manager._cli.parser import build_parser
+from cdn_manager._cli.releases import retention_of
 
 from conftest import ANY_SERVER, BUCKET, Server, StartProxy
 from helpers.site import write_site
@@ -117,24 +122,25 @@ def test_every_deploy_that_changes_the_site_records_a_release(
     recorded = manifest(any_server, bucket, 1)
     assert recorded["commit"] == commit and recorded["kind"] == "deploy"
     assert recorded["state"] == "complete"
-    # What the page holds now: its ETag, stored (gzip) size, checksums.
-    etag, stored_size, _, content, _, _ = recorded["objects"]["index.html"].pop("stored")
-    head = any_server.admin.head_object(Bucket=bucket, Key="www/index.html")
-    assert (etag, stored_size) == (head["ETag"], head["ContentLength"])
-    assert content == ["crc32", first.release.entries["index.html"].checksum[1]]
-    assert recorded["objects"]["index.html"] == {
-        "size": 10,
-        "checksum": ["crc32", recorded["objects"]["index.html"]["checksum"][1]],
-        "headers": {
-            "cache_control": "public, max-age=0, must-revalidate",
-            "content_type": "text/html",
-            "content_encoding": "gzip",
-            "metadata": {},
-        },
-        "entry": True,
-        "kept": True,
+    # Each object: [size, algorithm, crc, headers (an index into a table of
+    # distinct headers), flags (1: entry point, 2: kept), what it holds].
+    size, algorithm, crc, headers, flags, stored = recorded["objects"]["index.html"]
+    assert (size, algorithm, flags) == (10, "crc32", 1 | 2)
+    value = first.release.entries["index.html"].checksum[1]
+    assert crc == base64.b64encode(value.to_bytes(4, "big")).decode()
+    assert recorded["headers"][headers] == {
+        "cache_control": "public, max-age=0, must-revalidate",
+        "content_type": "text/html",
+        "content_encoding": "gzip",
+        "metadata": {},
     }
-    assert recorded["objects"]["app.0badc0de.js"]["kept"] is False
+    # What the page holds now: its ETag, stored (gzip) size and checksum,
+    # the content's (null: the entry's own) and this library's metadata.
+    etag, stored_size, stored_checksum, content, _, ours = stored
+    head = any_server.admin.head_object(Bucket=bucket, Key="www/index.html")
+    assert (etag, stored_size, content) == (head["ETag"], head["ContentLength"], None)
+    assert stored_checksum[0] == "crc32" and set(ours) == {"cdn-crc32", "cdn-source-crc32"}
+    assert recorded["objects"]["app.0badc0de.js"][4] == 0  # neither entry point nor kept
     # The page's content is kept (by content, as stored: gzip); the hashed
     # script is not copied.
     assert [name.rsplit("-", 1)[1] for name in history_keys(any_server, bucket, "content/")] == [
@@ -426,6 +432,44 @@ def test_prune_leaves_what_no_release_published_and_obeys_max_delete(
     assert objects(moto_server, bucket) == before
     assert manager.prune(bucket, "www", retention=Retention(1, 0)).ok
     assert site_keys(moto_server, bucket) == {"www/p3.html", "www/uploaded-by-hand.bin"}
+
+
+def test_a_prune_planned_before_a_release_deletes_nothing(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    """Its deletes were judged by a window a newer release has moved."""
+    bucket = moto_server.new_bucket()
+    manager = moto_server.manager()
+    site = tmp_path / "site"
+    write_site(site, {"index.html": b"1", "a.11111111.js": b"1"})
+    deploy(manager, manager.plan_deploy(site, bucket, "www"))
+    (site / "a.11111111.js").rename(site / "a.22222222.js")
+    deploy(manager, manager.plan_deploy(site, bucket, "www", delete=True))
+    stale = manager.plan_prune(bucket, "www", retention=Retention(1, 0))
+    assert [a.key for a in stale.deletes] == ["www/a.11111111.js"]
+    # Meanwhile a release puts the script back.
+    (site / "a.22222222.js").rename(site / "a.11111111.js")
+    deploy(manager, manager.plan_deploy(site, bucket, "www"))
+    report = manager.deploy(stale)
+    assert [(key, err.reason) for key, err in report.failed] == [
+        (f"{HISTORY}releases/0000000003.json.gz", "ReleaseConflict")
+    ]
+    assert [a.key for a in report.held_back] == ["www/a.11111111.js"]
+    assert "www/a.11111111.js" in site_keys(moto_server, bucket)
+
+
+def test_the_window_comes_from_the_rules_file_or_the_flags(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("retention: {releases: 5, days: 30}\n")
+    assert Rules.load(rules).retention == Retention(5, 30)
+    assert Rules.from_data({}).retention is None
+    for bad in ({"releases": 0}, {"days": -1}, {"keep": 3}, {"releases": True}, [3]):
+        with pytest.raises(ConfigError, match="retention"):
+            Rules.from_data({"retention": bad})
+    # A flag overrides its own half only.
+    args = build_parser().parse_args(["push", "site", "b/www", "--keep-days", "1"])
+    assert retention_of(args, Retention(5, 30)) == Retention(5, 1)
+    assert retention_of(build_parser().parse_args(["push", "site", "b/www"])) is None
 
 
 def test_the_history_prefix_is_no_part_of_any_site(moto_server: Server, tmp_path: Path) -> None:

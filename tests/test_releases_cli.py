@@ -99,7 +99,7 @@ def test_push_releases_rollback_prune_from_the_command_line(
     dry = cdn("rollback", f"{bucket}/www", "--dry-run", config=config)
     assert dry.code == 0, dry.stderr
     assert "would record release 3 (rollback to release 1, 3 files)" in dry.out.splitlines()
-    assert dry.out.splitlines()[-1].startswith(f"rollback {bucket}/www/: 2 to upload (")
+    assert dry.out.splitlines()[-1].startswith(f"rollback {bucket}/www/: 2 to restore (")
     cache.purged.clear()
     cache.absent.add("/www/docs/")  # a cache that never held it answers 404
     done = cdn("rollback", f"{bucket}/www", *purge, "--json", config=config, env=env).json()
@@ -129,7 +129,7 @@ def test_push_releases_rollback_prune_from_the_command_line(
     assert pruned.code == 0, pruned.stderr
     assert "deleted www/a.22222222.js" in pruned.out.splitlines()
     assert "deleted 2 kept copies no release in the window needs" in pruned.out.splitlines()
-    assert pruned.out.splitlines()[-1].startswith(f"prune {bucket}/www/: 0 uploaded")
+    assert pruned.out.splitlines()[-1].startswith(f"prune {bucket}/www/: 1 deleted, 0 unchanged")
 
     # Release 2's page copies are gone: it cannot be half-restored.
     refused = cdn("rollback", f"{bucket}/www", "--to", "2", config=config)

@@ -43,9 +43,12 @@ def _line(plan: SyncPlan, action: Action, dry: bool, again: set[str]) -> str:
     verb = _VERBS[action.kind][dry]
     name = shown(action.key)
     size = human_size(action.size)
+    if action.kind is ActionKind.UPLOAD and action.origin is not None:
+        # A rollback's content comes from the bucket, not a file.
+        verb = ("restored", "would restore")[dry]
+        return f"{verb} {name} <- {shown(action.origin)} ({size}, {action.why})"
     if action.kind is ActionKind.UPLOAD:
-        source = action.origin if action.origin is not None else str(action.path)
-        return f"{verb} {name} <- {shown(source)} ({size}, {action.why})"
+        return f"{verb} {name} <- {shown(str(action.path))} ({size}, {action.why})"
     if action.kind is ActionKind.DOWNLOAD:
         return f"{verb} {name} -> {shown(str(action.path))} ({size}, {action.why})"
     if action.kind is ActionKind.UPDATE:
@@ -146,18 +149,26 @@ def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: fl
         app.say(f"receipt written to {shown(str(report.receipt))}")
 
     moved = sum(a.size for a in done if a.kind in (ActionKind.UPLOAD, ActionKind.DOWNLOAD))
-    kinds = (
+    purpose = plan.release.purpose if plan.release is not None else plan.direction
+    kinds: tuple[ActionKind, ...] = (
         (ActionKind.UPLOAD, ActionKind.UPDATE)
-        if plan.direction == "push"
+        if purpose in ("push", "deploy", "rollback")
         else (ActionKind.DOWNLOAD,)
+        if purpose == "pull"
+        else ()  # a prune only deletes
+    )
+    words = (
+        {**_COUNTS, ActionKind.UPLOAD: ("restored", "to restore")}
+        if purpose == "rollback"
+        else _COUNTS
     )
     counts = []
     for kind in (*kinds, ActionKind.DELETE):
         count = sum(1 for a in done if a.kind is kind)
         if kind is ActionKind.DELETE and plan.direction == "pull" and not plan.deletes:
             continue
-        size = f" ({human_size(moved)})" if kind is kinds[0] else ""
-        counts.append(f"{count} {_COUNTS[kind][dry]}{size}")
+        size = f" ({human_size(moved)})" if kinds and kind is kinds[0] else ""
+        counts.append(f"{count} {words[kind][dry]}{size}")
     if plan.retained:
         counts.append(f"{len(plan.retained)} retained")
     counts.append(f"{len(plan.unchanged)} unchanged")
@@ -175,9 +186,7 @@ def report_sync(app: App, plan: SyncPlan, report: SyncReport | None, seconds: fl
     where = f"{shown(plan.bucket)}/{shown(plan.prefix)}"
     if plan.shard is not None:
         where += f" (shard {plan.shard})"
-    command: str = plan.direction
-    if plan.release is not None and plan.release.purpose != "deploy":
-        command = plan.release.purpose
+    command = plan.direction if purpose == "deploy" else purpose
     app.say(f"{command} {where}: {', '.join(counts)} in {seconds:.1f} s")
 
     ok = (report.ok if report is not None else not plan.refused) and not too_many

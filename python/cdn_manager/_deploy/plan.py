@@ -74,8 +74,8 @@ def plan_deploy(
     now = (options.get("clock") or utc_now)()
     history = History(store, bucket, scope.prefix)
     # Retained unless the new release pushes its referrer out of the window
-    # (a shard judges as the whole push would).
-    window = history.window(retention, now, pending=1)
+    # (a shard judges as the whole push would); judged only for deletes.
+    window = history.window(retention, now, pending=1) if scope.delete else []
     keep = referenced(scope.prefix, window)
     latest = history.latest()
     recorded = latest.recorded(scope.prefix) if latest is not None else {}

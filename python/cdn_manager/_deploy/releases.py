@@ -238,19 +238,15 @@ def draft(
         public_url=plan.public_url,
         retention=making.retention,
     )
-    window = history.window(making.retention, making.now, pending=1 if record else 0)
-    if not record:
-        _retain(plan, referenced(plan.prefix, window))
     kept = history.kept()
-    result = ReleaseDraft(
-        manifest,
-        record,
-        previous,
-        window=[m.release for m in window],
-        purpose=making.purpose,
-    )
+    result = ReleaseDraft(manifest, record, previous, purpose=making.purpose)
     result.keep = _copies(plan, entries, kept)
     if plan.delete:
+        # Only deletes need the window (and the manifests inside it).
+        window = history.window(making.retention, making.now, pending=1 if record else 0)
+        if not record:
+            _retain(plan, referenced(plan.prefix, window))
+        result.window = [m.release for m in window]
         result.prune = unreferenced(plan.prefix, kept, [manifest, *window])
     return result
 

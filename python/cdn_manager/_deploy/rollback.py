@@ -47,12 +47,13 @@ def plan_rollback(
     target = history.read(latest.release - 1 if to is None else to)
     retention = options.get("retention") or latest.retention
     now = (options.get("clock") or utc_now)()
-    window = history.window(retention, now, pending=1)
+    delete = options.get("delete", False)
+    window = history.window(retention, now, pending=1) if delete else []
     scope = Scope(
         bucket,
         site,
         Path(),
-        delete=options.get("delete", False),
+        delete=delete,
         max_delete=options.get("max_delete", MAX_DELETE),
         recheck=options.get("recheck", False),
         keep=referenced(site, window),

@@ -31,7 +31,7 @@ import gzip
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,32 +144,67 @@ class Entry:
         encoding = self.headers.content_encoding
         return name if encoding is None else f"{name}.{encoding}"
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, table: _Table) -> list[Any]:
+        """``[size, algorithm, crc, headers, flags, stored]``: headers as an
+        index into the manifest's table of distinct headers (most objects
+        share a few), flags 1 for an entry point and 2 for kept content."""
         algorithm, crc = self.checksum
-        return {
-            "size": self.size,
-            "checksum": [algorithm, encode(crc, algorithm)],
-            "headers": self.headers.as_dict(),
-            "entry": self.entry,
-            "kept": self.kept,
-            "stored": None if self.stored is None else self.stored.as_json(),
-        }
+        flags = (1 if self.entry else 0) | (2 if self.kept else 0)
+        stored = None
+        if self.stored is not None:
+            proof = self.stored
+            stored = [
+                proof.etag,
+                proof.size,
+                None if proof.stored is None else list(proof.stored),
+                # The content's checksum when it is not the entry's own.
+                None if proof.content in (self.checksum, None) else list(proof.content),
+                table.index(proof.headers),
+                dict(proof.ours),
+            ]
+        headers = table.index(self.headers)
+        return [self.size, algorithm, encode(crc, algorithm), headers, flags, stored]
 
     @classmethod
-    def from_json(cls, relative: str, data: Mapping[str, Any]) -> Entry:
-        algorithm, value = data["checksum"]
+    def from_json(cls, relative: str, data: list[Any], headers: list[Headers]) -> Entry:
+        size, algorithm, value, header, flags, stored = data
         crc = decode(value, algorithm) if algorithm in WIDTHS else None
         if crc is None:
             raise ValueError(f"bad checksum for {relative!r}")
+        checksum = (algorithm, crc)
+        proof = None
+        if stored is not None:
+            etag, stored_size, stored_sum, content, proof_headers, ours = stored
+            content = list(checksum) if content is None else content
+            # Headers from the table, not parsed again for every object.
+            proof = Proven.from_json([etag, stored_size, stored_sum, content, {}, ours])
+            if proof is None:
+                raise ValueError(f"bad record of {relative!r}")
+            proof = replace(proof, headers=headers[proof_headers])
         return cls(
             relative,
-            int(data["size"]),
-            (algorithm, crc),
-            Headers.from_dict(data["headers"]),
-            bool(data.get("entry", False)),
-            bool(data.get("kept", False)),
-            Proven.from_json(data.get("stored")),
+            int(size),
+            checksum,
+            headers[header],
+            bool(flags & 1),
+            bool(flags & 2),
+            proof,
         )
+
+
+class _Table:
+    """The distinct headers of a manifest, each written once."""
+
+    def __init__(self) -> None:
+        self.items: list[Headers] = []
+        self._index: dict[Headers, int] = {}
+
+    def index(self, headers: Headers) -> int:
+        found = self._index.get(headers)
+        if found is None:
+            found = self._index[headers] = len(self.items)
+            self.items.append(headers)
+        return found
 
 
 @dataclass(frozen=True)
@@ -220,8 +255,12 @@ class Manifest:
             "commit": self.commit,
             "public_url": self.public_url,
             "retention": {"releases": self.retention.releases, "days": self.retention.days},
-            "objects": {name: self.entries[name].as_json() for name in sorted(self.entries)},
         }
+        table = _Table()
+        document["objects"] = {
+            name: self.entries[name].as_json(table) for name in sorted(self.entries)
+        }
+        document["headers"] = [headers.as_dict() for headers in table.items]
         text = json.dumps(document, separators=(",", ":"), sort_keys=True)
         # mtime=0: the same release compresses to the same bytes.
         return gzip.compress(text.encode(), mtime=0)
@@ -233,8 +272,10 @@ class Manifest:
             document = json.loads(gzip.decompress(data))
             if document.get("format") != FORMAT:
                 raise ValueError("not a cdn-manager release manifest")
+            table = [Headers.from_dict(item) for item in document["headers"]]
             entries = {
-                name: Entry.from_json(name, item) for name, item in document["objects"].items()
+                name: Entry.from_json(name, item, table)
+                for name, item in document["objects"].items()
             }
             time = datetime.fromisoformat(document["time"])
             if time.tzinfo is None:
@@ -250,5 +291,5 @@ class Manifest:
                 document.get("public_url"),
                 Retention(**document["retention"]),
             )
-        except (OSError, EOFError, KeyError, TypeError, AttributeError) as err:
+        except (OSError, EOFError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise ValueError(f"not a release manifest: {type(err).__name__}") from None

@@ -103,8 +103,9 @@ class ReleaseDraft:
     keep: list[Action] = field(default_factory=list)
     #: Kept content no release inside the window references (with the deletes).
     prune: list[Action] = field(default_factory=list)
-    #: The releases inside the retention window, newest first.
-    window: list[int] = field(default_factory=list)
+    #: The releases inside the retention window, newest first (None: not
+    #: judged, the plan deletes nothing).
+    window: list[int] | None = None
     #: What the plan is for: "deploy", "rollback" or "prune".
     purpose: str = "deploy"
 
