@@ -129,10 +129,11 @@ bench-garage-quick: bench-build bench-tools $(GARAGE)
 	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
 
 # Rollback of a 10,000-file site whose releases differ in their pages, on
-# moto (requests counted from its access log) and s3s-fs: a few minutes,
-# most of it the first deploy; writes benchmarks/results/releases.*. It
-# runs in the tests' venv (moto is there).
-bench-releases: build-dev $(S3S_FS)
+# moto (requests counted from its access log), one Garage node and s3s-fs,
+# with the client's and the server's CPU-seconds: a few minutes, most of it
+# the first deploys; writes benchmarks/results/releases.*. It runs in the
+# tests' venv (moto is there).
+bench-releases: build-dev $(S3S_FS) $(GARAGE)
 	$(PY) benchmarks/releases.py $(BENCH_ARGS)
 
 lint-python: build-dev

@@ -10,13 +10,21 @@ then 2, then 1 again, ...: every rollback is a release of its own), timing
 from the machine that deployed (its deploy cache warm) and from "another
 machine" (an empty cache folder: every proof comes from the latest
 release's manifest). The requests are counted by the server: moto runs in a
-process of its own and its access log gives one line per request. On s3s-fs
-(``--server s3s-fs``), whose listings carry no ETags, the counts come from
-the plan (HEADs) and the report (writes), and every object needs a HEAD.
+process of its own and its access log gives one line per request. moto's
+own listing is slow (it sorts the bucket for every page); Garage (one
+node, ``--server garage``, as the tests start it) lists 10,000 keys with
+their ETags as a production store does, so its figure is the one to quote.
+On s3s-fs, whose listings carry no ETags, every object needs a HEAD (from
+the plan's counters: requests are counted on moto only).
+
+Beside each time, the CPU-seconds it took: the client's (this process,
+its Rust threads included) and the server's (its process, from /proc), so
+that a slow figure on a busy machine can be told from a slow rollback.
 
 It runs in the tests' virtualenv (moto is there; nothing here needs the
 benchmark clients of bench.py), and prints the machine's load before and
-after: on a shared machine that is most of the spread.
+after: on a shared machine that is most of the spread. The results are
+written after each server, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -84,6 +92,22 @@ class Server:
         self.log = work / f"{kind}.log"
         self._log = self.log.open("wb")
         key, secret = "bench-key", f"bench-secret-{random.randrange(1 << 60):x}"
+        self.cluster: Any = None
+        if kind == "garage":
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from helpers.garage import REGION, GarageCluster
+
+            binary = os.environ.get("CDN_MANAGER_GARAGE") or str(
+                Path.home() / ".cache/cdn-manager/garage/bin/garage"
+            )
+            self.cluster = GarageCluster(binary, work / "garage", size=1, region=REGION)
+            self.endpoint = self.cluster.nodes[0].endpoint
+            key, secret = self.cluster.create_key("bench")
+            self.cluster.create_bucket(BUCKET)
+            self.cluster.allow(BUCKET, key, "read", "write", "owner")
+            pair = (key, secret, key, secret)
+            self.credentials = CDNCredentials(self.endpoint, *pair, region=REGION)
+            return
         if kind == "moto":
             command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
         else:
@@ -103,6 +127,19 @@ class Server:
         )
         admin.create_bucket(Bucket=BUCKET)
         self.credentials = CDNCredentials(self.endpoint, key, secret, key, secret)
+
+    @property
+    def pid(self) -> int:
+        if self.cluster is not None:
+            process = self.cluster.nodes[0].process
+            assert process is not None
+            return int(process.pid)
+        return int(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user + system)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def mark(self) -> int:
         """Where the request log is now."""
@@ -130,10 +167,13 @@ class Server:
         return dict(sorted(counts.items()))
 
     def close(self) -> None:
+        self._log.close()
+        if self.cluster is not None:
+            self.cluster.close()
+            return
         self.process.terminate()
         self.process.wait(30)
-        self._log.close()
-        if self.kind != "moto":
+        if self.kind == "s3s-fs":
             shutil.rmtree(self.data, ignore_errors=True)
 
 
@@ -168,16 +208,22 @@ def cache_folder(path: Path) -> Iterator[None]:
 
 def rollback(manager: CDNManager, server: Server) -> dict[str, Any]:
     mark = server.mark()
+    server_cpu = server.cpu_seconds()
+    client_cpu = time.process_time()
     started = time.monotonic()
     plan = manager.plan_rollback(BUCKET, PREFIX)
     planned = time.monotonic()
     report = manager.deploy(plan)
     done = time.monotonic()
+    client_cpu = time.process_time() - client_cpu
+    server_cpu = server.cpu_seconds() - server_cpu
     assert report.ok, (report.failed, report.held_back)
     assert report.release is not None
     return {
         "seconds": round(done - started, 3),
         "plan_seconds": round(planned - started, 3),
+        "client_cpu_seconds": round(client_cpu, 2),
+        "server_cpu_seconds": round(server_cpu, 2),
         "release": report.release.release,
         "to": report.release.rollback_of,
         "restored": len(report.uploaded),
@@ -191,10 +237,10 @@ def rollback(manager: CDNManager, server: Server) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--server", choices=("moto", "s3s-fs"), action="append")
+    parser.add_argument("--server", choices=("moto", "garage", "s3s-fs"), action="append")
     parser.add_argument("--out", type=Path, default=RESULTS / "releases")
     args = parser.parse_args()
-    servers = args.server or ["moto", "s3s-fs"]
+    servers = args.server or ["moto", "garage", "s3s-fs"]
     load_before = os.getloadavg()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="releases-bench-") as scratch:
@@ -226,6 +272,10 @@ def main() -> None:
                 results[kind] = {"same machine": same, "another machine": other}
             finally:
                 server.close()
+            _write(args.out, results, load_before)
+
+
+def _write(out: Path, results: dict[str, Any], load_before: tuple[float, ...]) -> None:
     load_after = os.getloadavg()
     document = {
         "what": "rollback of a 10,000-file site whose releases differ in their 10 pages",
@@ -240,11 +290,11 @@ def main() -> None:
         "commit": _commit(),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
     table = _table(document)
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
+    out.with_suffix(".md").write_text(table)
+    print(table, flush=True)
 
 
 def _table(document: dict[str, Any]) -> str:
@@ -256,13 +306,16 @@ def _table(document: dict[str, Any]) -> str:
         f"{machine['cores']} cores, load average {machine['load average before'][0]} before, "
         f"{machine['load average after'][0]} after (1-minute).",
         "",
-        "| server | from | rollback s (median, min-max) | plan s | restored | HEADs | requests |",
-        "|---|---|--:|--:|--:|--:|---|",
+        "| server | from | rollback s (median, min-max) | plan s | client CPU s | server CPU s "
+        "| restored | HEADs | requests |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for kind, runs in document["results"].items():
         for where, rounds in runs.items():
             seconds = [r["seconds"] for r in rounds]
             plans = [r["plan_seconds"] for r in rounds]
+            client = statistics.median(r["client_cpu_seconds"] for r in rounds)
+            served = statistics.median(r["server_cpu_seconds"] for r in rounds)
             requests = rounds[-1]["requests"]
             shown = (
                 ", ".join(f"{k} {v}" for k, v in requests.items())
@@ -273,6 +326,7 @@ def _table(document: dict[str, Any]) -> str:
             lines.append(
                 f"| {kind} | {where} | {statistics.median(seconds):.2f} "
                 f"({min(seconds):.2f}-{max(seconds):.2f}) | {statistics.median(plans):.2f} | "
+                f"{client:.2f} | {served:.2f} | "
                 f"{rounds[-1]['restored']} | {rounds[-1]['heads']} | {shown} |"
             )
     return "\n".join(lines) + "\n"
