@@ -18,7 +18,7 @@ GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
+.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases clean
 
 help: ## this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -42,9 +42,9 @@ $(VENV)/.runtime: pyproject.toml constraints.txt
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	@echo "==> $(VENV): the development tools (pytest, ruff, mypy, awscli, dask, ziglang, uv, ...)"
+	@echo "==> $(VENV): the development tools (pytest, ruff, mypy, awscli, dask, ziglang, uv, selenium, ...)"
 	@$(PIP) "moto[server]" pytest pytest-xdist ruff mypy "boto3-stubs[s3]" types-PyYAML typing_extensions \
-		awscli brotli "dask[distributed]" ziglang auditwheel import-linter uv
+		awscli brotli "dask[distributed]" ziglang auditwheel import-linter uv selenium
 	@touch $@
 
 $(VENV)/.docs: $(VENV)/.runtime
@@ -183,6 +183,14 @@ bench-quick: bench-build bench-tools $(S3S_FS) ## a few minutes of the benchmark
 # writes benchmarks/results/garage-quick.*.
 bench-garage-quick: bench-build bench-tools $(GARAGE) ## the quick benchmark against one Garage node
 	$(BENCH_PY) benchmarks/bench.py --quick --server garage $(BENCH_ARGS)
+
+# Rollback of a 10,000-file site whose releases differ in their pages, on
+# moto (requests counted from its access log), one Garage node and s3s-fs,
+# with the client's and the server's CPU-seconds: a few minutes, most of it
+# the first deploys; writes benchmarks/results/releases.*. It runs in the
+# tests' venv (moto is there).
+bench-releases: build-dev $(S3S_FS) $(GARAGE) ## rollback of a 10,000-file site on moto, Garage and s3s-fs
+	$(PY) benchmarks/releases.py $(BENCH_ARGS)
 
 lint-python: build-dev ## ruff, mypy --strict, stubtest, import-linter
 	$(VENV)/bin/ruff check python tests examples benchmarks tools

@@ -31,6 +31,7 @@ from helpers.cli import (
     one_error_line,
     read_tree,
     run_in_terminal,
+    site_keys,
     start,
     wait_until,
 )
@@ -202,7 +203,7 @@ def test_push_and_pull_move_only_what_changed(any_server: Server, tmp_path: Path
     first = cdn("push", site, f"{bucket}/web", config=config)
     assert first.code == 0, first.stderr
     assert "4 uploaded" in first.out and "skipped" in first.stderr
-    assert sorted(bucket_keys(any_server, bucket)) == sorted(f"web/{n}" for n in tree)
+    assert sorted(site_keys(any_server, bucket)) == sorted(f"web/{n}" for n in tree)
 
     tree["index.html"] = b"<h1>v2</h1>"  # same size, other bytes: only the CRC tells
     tree["new/page.html"] = b"<p>new</p>"
@@ -433,7 +434,7 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resume
     _, err = process.communicate(timeout=30)
 
     assert process.returncode == 130
-    assert bucket_keys(slow_moto, bucket) == []
+    assert site_keys(slow_moto, bucket) == []
     if command == "upload":
         # Refined by issue 13: an upload of a file keeps its stored parts for
         # the next run, which resumes and leaves no multipart upload behind.
@@ -456,7 +457,7 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resume
         assert said[1] in {human_size(n * part) for n in range(stored // part + 1)}
         again = cdn("upload", bucket, "big.bin", folder / "big.bin", config=config)
         assert again.code == 0, again.stderr
-        assert bucket_keys(slow_moto, bucket) == ["big.bin"]
+        assert site_keys(slow_moto, bucket) == ["big.bin"]
     assert slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 

@@ -16,13 +16,16 @@ import brotli
 import pytest
 import urllib3
 
-from cdn_manager import CDNManager, SyncPlan, TooManyDeletes
+from cdn_manager import CDNManager, Retention, SyncPlan, TooManyDeletes
 
 from conftest import Server, StartProxy
 from helpers.faultproxy import FaultProxy
 from helpers.site import RULES, site_files, write_site
 
 PREFIX = "www"
+#: A retention window of the new release alone: what leaves the site is
+#: deleted at once (the release history's own tests are test_releases.py).
+AT_ONCE = Retention(releases=1, days=0)
 
 
 def cloudfront(endpoint: str) -> Any:
@@ -60,14 +63,17 @@ def create_distribution(endpoint: str) -> str:
     return str(client.create_distribution(DistributionConfig=config)["Distribution"]["Id"])
 
 
-def requests(proxy: FaultProxy, method: str, bucket: str) -> list[str]:
-    """The keys of the ``method`` requests the proxy saw, in order."""
+def requests(proxy: FaultProxy, method: str, bucket: str, history: bool = False) -> list[str]:
+    """The keys of the ``method`` requests the proxy saw, in order: of the
+    site, or (``history``) of the release history."""
     prefix = f"/{bucket}/"
     keys = []
     for exchange in proxy.exchanges:
         path = exchange.target.split("?")[0]
         if exchange.method == method and path.startswith(prefix):
-            keys.append(urllib.parse.unquote(path[len(prefix) :]))
+            key = urllib.parse.unquote(path[len(prefix) :])
+            if key.startswith(".cdn-manager/") == history:
+                keys.append(key)
     return keys
 
 
@@ -121,7 +127,7 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
     rules.write_text(RULES)
     keys = {f"{PREFIX}/{name}" for name in files}
 
-    first = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True)
+    first = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True, retention=AT_ONCE)
     assert {u.key for u in first.uploads} == keys and len(keys) == 300
     deploy(manager, first, invalidate=f"cloudfront:{distribution}")
     # Pages only once every asset is in place.
@@ -165,7 +171,7 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
     rules.write_text(RULES.replace("max-age=60", "max-age=300"))
     proxy.exchanges.clear()
 
-    second = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True)
+    second = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True, retention=AT_ONCE)
     # Every object proven by its remembered ETag, where listings carry ETags
     # (s3s-fs 0.14's do not: there every object is checked with a HEAD).
     listed_etags = lists_etags(any_server, bucket)
@@ -192,6 +198,14 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
         [f"{PREFIX}/{edited}", f"{PREFIX}/img/gallery/03/photo-061-renamed.jpg", *copies]
     )
     assert len(requests(proxy, "DELETE", bucket)) == 2
+    # The release history: the manifest claimed then completed, and a kept
+    # copy of the one mutable file with new content (the renamed photo's
+    # content is kept already).
+    manifest = ".cdn-manager/www/releases/0000000002.json.gz"
+    assert sorted(requests(proxy, "PUT", bucket, history=True)) == sorted(
+        [manifest, manifest, *(a.key for a in second.release.keep)]
+    )
+    assert [a.key.rsplit("-", 1)[1] for a in second.release.keep] == [f"{len(files[edited])}.gzip"]
     if listed_etags:
         assert requests(proxy, "HEAD", bucket) == []
     head = any_server.admin.head_object(Bucket=bucket, Key=f"{PREFIX}/robots.txt")
@@ -212,15 +226,18 @@ def test_site_deploy_then_changes_move_exactly_what_changed(
     )
     listed = {
         o["Key"]
-        for o in any_server.admin.list_objects_v2(Bucket=bucket, MaxKeys=1000).get("Contents", [])
+        for o in any_server.admin.list_objects_v2(
+            Bucket=bucket, Prefix=f"{PREFIX}/", MaxKeys=1000
+        ).get("Contents", [])
     }
     assert listed == {f"{PREFIX}/{name}" for name in files}
     _, body = fetch_raw(manager.presign_download_url(bucket, f"{PREFIX}/{edited}"))
     assert gzip.decompress(body) == files[edited]
 
-    third = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True)
+    third = manager.plan_deploy(site, bucket, PREFIX, rules=rules, delete=True, retention=AT_ONCE)
     assert (third.uploads, third.updates, third.deletes) == ([], [], [])
     assert len(third.unchanged) == len(files)
+    assert third.release is not None and not third.release.record
 
 
 def test_more_deletes_than_max_delete_changes_nothing(
@@ -236,16 +253,19 @@ def test_more_deletes_than_max_delete_changes_nothing(
     (site / "new.css").write_bytes(b"body{}")
     before = stored_etags(any_server, bucket)
 
-    plan = manager.plan_deploy(site, bucket, delete=True, max_delete=3)
+    plan = manager.plan_deploy(site, bucket, delete=True, max_delete=3, retention=AT_ONCE)
     assert plan.too_many_deletes and len(plan.deletes) == 4
     with pytest.raises(TooManyDeletes, match="nothing was changed"):
         manager.deploy(plan)
     assert stored_etags(any_server, bucket) == before
 
-    allowed = manager.plan_deploy(site, bucket, delete=True, max_delete=4)
+    allowed = manager.plan_deploy(site, bucket, delete=True, max_delete=4, retention=AT_ONCE)
     deploy(manager, allowed)
     keys = [o["Key"] for o in any_server.admin.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == ["new.css", "page-4.html"]
+    assert sorted(k for k in keys if not k.startswith(".cdn-manager/")) == [
+        "new.css",
+        "page-4.html",
+    ]
 
 
 def test_filters_select_the_same_paths_on_push_and_pull(
@@ -344,7 +364,9 @@ def test_both_faces_plan_and_deploy_with_progress_for_the_whole_deploy(
     write_site(site, files)
     rules.write_text(RULES)
     plan = manager.plan_deploy(site, bucket, "p", rules=rules)
-    assert plan.size == sum(len(data) for data in files.values())
+    # The site's files, and a kept copy of each (none has a content hash).
+    assert plan.release is not None and len(plan.release.keep) == 3
+    assert plan.size == 2 * sum(len(data) for data in files.values())
     moved: list[int] = []
     report = manager.deploy(plan, progress=moved.append)
     assert report.ok and len(report.uploaded) == 3

@@ -50,9 +50,16 @@ def test_unchanged_10000_file_repush_reads_no_file_and_heads_no_object(
     assert report.ok and report.uploaded == []
     print(f"unchanged 10,000-file re-push: {time.monotonic() - started:.2f} s")
     # Listings and nothing else: a first page, the 20 folders' names, then
-    # each folder's 500 keys side by side (cdn_manager._operations.listing).
-    assert {(e.method, e.target.split("?")[0]) for e in proxy.exchanges} == {("GET", f"/{bucket}")}
-    assert len(proxy.exchanges) == 1 + 1 + 20
+    # each folder's 500 keys side by side (cdn_manager._operations.listing);
+    # and the release history's: its releases, the latest one's manifest,
+    # and the 10,000 kept copies of the files (none has a content hash),
+    # 1,000 a page.
+    manifest = f"/{bucket}/.cdn-manager/snap/releases/0000000001.json.gz"
+    assert {(e.method, e.target.split("?")[0]) for e in proxy.exchanges} == {
+        ("GET", f"/{bucket}"),
+        ("GET", manifest),
+    }
+    assert len(proxy.exchanges) == (1 + 1 + 20) + (1 + 1 + 10)
 
 
 def test_a_corrupt_cache_is_ignored_not_trusted(
@@ -68,6 +75,11 @@ def test_a_corrupt_cache_is_ignored_not_trusted(
     deploy(manager, manager.plan_deploy(site, bucket))
     assert manager.plan_deploy(site, bucket).stats.files_read == 0
 
+    # Release 1's manifest also proves the objects without a HEAD: gone,
+    # only the (corrupt) cache could spare the HEADs.
+    history = moto_server.admin.list_objects_v2(Bucket=bucket, Prefix=".cdn-manager/")
+    for listed in history["Contents"]:
+        moto_server.admin.delete_object(Bucket=bucket, Key=listed["Key"])
     for cache in (private_cache / "cdn-manager" / "deploy").glob("*.json"):
         text = cache.read_text()
         cache.write_text(text.replace('"etag"', '"etaG"').replace("5", "6", 1))

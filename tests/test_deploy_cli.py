@@ -18,6 +18,7 @@ from helpers.cli import (
     config_for,
     make_tree,
     read_tree,
+    site_keys,
     start,
     wait_until,
 )
@@ -52,7 +53,9 @@ def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(
     (site / "index.html").write_bytes(b"<h1>2</h1>")
     (site / "old.txt").unlink()
     rules.write_text(RULES.replace("max-age=60", "max-age=5"))
-    args = ("push", site, f"{bucket}/web", "--rules", rules, "--delete")
+    # A window of the new release alone: what leaves the site goes at once.
+    at_once = ("--keep-releases", "1", "--keep-days", "0")
+    args = ("push", site, f"{bucket}/web", "--rules", rules, "--delete", *at_once)
     dry = cdn(*args, "--dry-run", config=config)
     assert dry.code == 0, dry.stderr
     lines = dry.out.splitlines()
@@ -62,7 +65,7 @@ def test_push_dry_run_shows_every_kind_of_change_then_push_and_verify(
     assert lines[-1].startswith(
         f"push {bucket}/web/: 1 to upload (10 B), 1 to update, 1 to delete, 1 unchanged in "
     )
-    assert sorted(bucket_keys(any_server, bucket)) == [
+    assert sorted(site_keys(any_server, bucket)) == [
         "web/app.0123abcd.js",
         "web/index.html",
         "web/old.txt",
@@ -110,16 +113,18 @@ def test_push_over_max_delete_refuses_in_one_line_and_changes_nothing(
         (site / f"p{n}.html").unlink()
     (site / "p3.html").write_bytes(b"new")
 
-    dry = cdn("push", site, bucket, "--delete", "--max-delete", "2", "--dry-run", config=config)
+    at_once = ("--keep-releases", "1", "--keep-days", "0")
+    args = ("push", site, bucket, "--delete", "--max-delete", "2", *at_once)
+    dry = cdn(*args, "--dry-run", config=config)
     assert dry.code == 1
     assert "would refuse: 3 deletes exceed --max-delete 2" in dry.stderr
-    run = cdn("push", site, bucket, "--delete", "--max-delete", "2", config=config)
+    run = cdn(*args, config=config)
     assert run.code == 1
     assert run.stderr.splitlines() == [
         f"cdn-manager: error: deploy to {bucket}/ would delete 3 objects, more than "
         "max_delete=2; nothing was changed"
     ]
-    assert sorted(bucket_keys(moto_server, bucket)) == [f"p{n}.html" for n in range(4)]
+    assert sorted(site_keys(moto_server, bucket)) == [f"p{n}.html" for n in range(4)]
     body = moto_server.admin.get_object(Bucket=bucket, Key="p3.html")["Body"].read()
     assert body == b"3"
 
@@ -229,5 +234,7 @@ def test_interrupted_push_starts_no_delete_and_leaves_no_upload(
 
     assert process.returncode == 130, stderr
     assert slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-    # Nothing after the interrupt: no page, no delete.
-    assert bucket_keys(slow_moto, bucket) == ["old.txt"]
+    # Nothing after the interrupt: no page, no delete. The release it
+    # claimed first stays "deploying": it never completed.
+    assert site_keys(slow_moto, bucket) == ["old.txt"]
+    assert ".cdn-manager/releases/0000000001.json.gz" in bucket_keys(slow_moto, bucket)

@@ -25,7 +25,7 @@ def any_server(request: pytest.FixtureRequest) -> Server:
     return server
 
 
-def test_concurrent_deploys_conflict_instead_of_clobbering(
+def test_concurrent_writers_conflict_instead_of_clobbering(
     any_server: Server, bucket: str, tmp_path: Path
 ) -> None:
     manager = any_server.manager()
@@ -33,12 +33,13 @@ def test_concurrent_deploys_conflict_instead_of_clobbering(
     write_site(ours, {"index.html": b"<p>v1</p>", "app.css": b"a{}"})
     deploy(manager, manager.plan_deploy(ours, bucket))
     write_site(ours, {"index.html": b"<p>ours</p>", "new.js": b"ours()"})
-    write_site(theirs, {"index.html": b"<p>theirs</p>", "new.js": b"theirs()", "app.css": b"a{}"})
 
-    # Both plan against the same state; theirs lands first.
+    # Another tool writes the same keys after our plan was made (two
+    # deploys would meet at their release's manifest first:
+    # test_releases.py).
     our_plan = manager.plan_deploy(ours, bucket)
-    their_plan = manager.plan_deploy(theirs, bucket)
-    deploy(manager, their_plan)
+    for key, data in (("new.js", b"theirs()"), ("index.html", b"<p>theirs</p>")):
+        any_server.admin.put_object(Bucket=bucket, Key=key, Body=data)
     report = manager.deploy(our_plan)
 
     assert not report.ok
@@ -46,12 +47,14 @@ def test_concurrent_deploys_conflict_instead_of_clobbering(
     assert all(isinstance(err, Conflict) for _, err in report.failed)
     # The entry point waits for its assets: it was never sent.
     assert [c.key for c in report.held_back] == ["index.html"]
+    assert report.release is not None and report.release.state == "failed"
     for key, data in (("index.html", b"<p>theirs</p>"), ("new.js", b"theirs()")):
         assert any_server.admin.get_object(Bucket=bucket, Key=key)["Body"].read() == data
 
     # An overwrite planned against an ETag that has since changed loses too.
+    write_site(theirs, {"index.html": b"<p>theirs</p>", "new.js": b"theirs()", "app.css": b"a{}"})
+    deploy(manager, manager.plan_deploy(theirs, bucket))
     stale = manager.plan_deploy(ours, bucket, include=["index.html"], exclude=["*.js"])
-    deploy(manager, manager.plan_deploy(theirs, bucket))  # nothing to do
     any_server.admin.put_object(Bucket=bucket, Key="index.html", Body=b"<p>third</p>")
     late = manager.deploy(stale)
     assert [(key, err.reason) for key, err in late.failed] == [("index.html", "PreconditionFailed")]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdn_manager import CDNManager, InvalidRequest
+from cdn_manager import CDNManager, InvalidRequest, Retention
 from cdn_manager._sync.shard import Shard, shard_of
 
 from conftest import Server
@@ -64,6 +64,11 @@ def test_shard_text_must_be_k_of_n(text: str) -> None:
     assert Shard.parse("2/4") == Shard(2, 4) and str(Shard(2, 4)) == "2/4"
 
 
+#: A retention window of the new release alone: what leaves the site is
+#: deleted at once (test_releases.py tests the window itself).
+AT_ONCE = Retention(releases=1, days=0)
+
+
 def _push_state(server: Server, tmp_path: Path) -> tuple[CDNManager, str, Path]:
     """A bucket and a folder that differ in every way a push can see:
     new files, changed files, identical files and objects with no file."""
@@ -91,11 +96,18 @@ def test_the_shards_of_a_push_plan_add_up_to_the_whole_plan(
 ) -> None:
     manager, bucket, site = _push_state(any_server, tmp_path)
     with manager:
-        whole = manager.plan_deploy(site, bucket, "web", delete=True)
+        whole = manager.plan_deploy(site, bucket, "web", delete=True, retention=AT_ONCE)
         shards = [
-            manager.plan_deploy(site, bucket, "web", delete=True, shard=(k, 3)) for k in (1, 2, 3)
+            manager.plan_deploy(site, bucket, "web", delete=True, shard=(k, 3), retention=AT_ONCE)
+            for k in (1, 2, 3)
         ]
+        # Within the default window, the shards retain what the whole retains.
+        retained = manager.plan_deploy(site, bucket, "web", delete=True).retained
+        for k in (1, 2, 3):
+            plan = manager.plan_deploy(site, bucket, "web", delete=True, shard=(k, 3))
+            assert plan.deletes == [] and set(plan.retained) <= set(retained)
     assert len(whole.uploads) == 25 and len(whole.deletes) == 10 and len(whole.unchanged) == 42
+    assert len(retained) == 10
     for kind in ("uploads", "deletes", "unchanged"):
         keys = [{item.key for item in getattr(plan, kind)} for plan in shards]
         _disjoint_union(keys, {item.key for item in getattr(whole, kind)})
@@ -110,7 +122,9 @@ def test_a_sharded_push_deletes_only_its_own_objects(any_server: Server, tmp_pat
     manager, bucket, site = _push_state(any_server, tmp_path)
     before = set(bucket_keys(any_server, bucket))
     with manager:
-        report = manager.deploy(manager.plan_deploy(site, bucket, "web", delete=True, shard=(2, 3)))
+        shard = (2, 3)
+        plan = manager.plan_deploy(site, bucket, "web", delete=True, shard=shard, retention=AT_ONCE)
+        report = manager.deploy(plan)
     assert report.ok
     gone = before - set(bucket_keys(any_server, bucket))
     # Exactly the shard's own keys without a file: the others' stay even

@@ -9,6 +9,7 @@ submodules. Every module whose name starts with an underscore is internal.
 
 from ._config import TransferConfig
 from ._credentials import CDNCredentials
+from ._deploy.releases import Release
 from ._deploy.rules import Rules
 from ._faces.aio import AsyncCDNManager
 from ._faces.manager import CDNManager
@@ -17,6 +18,7 @@ from ._planes.adaptive import PlaneChoice
 from ._results import ObjectInfo, TransferResult
 from ._sync.headers import Headers
 from ._sync.local import LeftOut
+from ._sync.manifest import Retention
 from ._sync.outcome import SyncReport
 from ._sync.plan import Action, ActionKind, PlanStats, SyncPlan
 from ._sync.pull import file_checksum
@@ -36,6 +38,8 @@ from .errors import (
     InvalidRequest,
     LocalIOError,
     NotFound,
+    ReleaseIncomplete,
+    ReleaseNotFound,
     TooManyDeletes,
     TransferError,
     UnsafePath,
@@ -70,6 +74,10 @@ __all__ = [
     "PlanStats",
     "PlaneChoice",
     "PlannedFile",
+    "Release",
+    "ReleaseIncomplete",
+    "ReleaseNotFound",
+    "Retention",
     "Rules",
     "Shard",
     "SyncPlan",

@@ -134,6 +134,25 @@ class Conflict(CDNError):
     reason = "Conflict"
 
 
+class ReleaseNotFound(NotFound):
+    """The site has no such release (or no release at all)."""
+
+    reason = "NoSuchRelease"
+
+
+class ReleaseIncomplete(NotFound):
+    """A release cannot be restored: content it needs is gone (pruned, or
+    changed in place without a kept copy). Nothing was changed.
+    ``release`` is its number, ``missing`` the keys whose bytes are gone."""
+
+    reason = "ReleaseIncomplete"
+
+    def __init__(self, message: str, *, release: int, missing: list[str], bucket: str) -> None:
+        super().__init__(message, bucket=bucket)
+        self.release = release
+        self.missing = missing
+
+
 class TooManyDeletes(CDNError):
     """A sync would delete more than its ``max_delete`` allows; nothing was
     changed."""

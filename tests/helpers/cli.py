@@ -131,6 +131,11 @@ def bucket_keys(server: Server, bucket: str) -> list[str]:
     return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
 
 
+def site_keys(server: Server, bucket: str) -> list[str]:
+    """The bucket's keys but those of the release history (``.cdn-manager/``)."""
+    return [key for key in bucket_keys(server, bucket) if not key.startswith(".cdn-manager/")]
+
+
 def wait_until(condition: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -102,6 +102,7 @@ VOLATILE = [
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\+00:00)?"), "DATE"),
     (re.compile(r"\bin \d+\.\d s\b"), "in # s"),  # how long a command took
+    (re.compile(r"^(\s*\d+) +\d+ (s|min|h|d)\b"), r"\1 AGE"),  # a release's age in `releases`
     (re.compile(r"[0-9a-f]{16,}"), "HEX"),  # ETags, upload and invalidation ids
 ]
 

@@ -24,6 +24,7 @@ from .commands import (
     strip_scheme,
 )
 from .completion import add_completion_command
+from .releases import add_release_commands
 from .server import cmd_local_server
 from .sync import add_mirror_commands
 
@@ -40,6 +41,7 @@ examples:
   tar c site | {PROG} upload cdn-demo backups/site.tar -
   {PROG} download cdn-demo docs/guide.pdf ~/Downloads/
   {PROG} push ./public cdn-demo/site          # uploads only what changed
+  {PROG} rollback cdn-demo/site               # the release before, live again
   {PROG} pull cdn-demo/site ./mirror --dry-run
   {PROG} ls cdn-demo/site/
   {PROG} rm cdn-demo site/old.html
@@ -304,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     _object_usage(down, "[DEST]")
 
     add_mirror_commands(command)
+    add_release_commands(command)
 
     ls = command(
         "ls",

@@ -10,12 +10,14 @@ from functools import partial
 from typing import Any
 
 from .._config import TransferConfig
+from .._deploy.rules import Rules
 from .._escape import shown
 from .._sync.plan import MAX_DELETE
 from .._sync.shard import Shard
 from ..errors import InvalidRequest
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App, CommandFactory
 from .commands import pull_kept, split_location
+from .releases import invalidate_options, retention_of, retention_options
 from .report import report_sync
 
 
@@ -104,11 +106,13 @@ def cmd_push(app: App, args: argparse.Namespace) -> int:
     bucket, prefix = split_location(args.destination)
     started = time.monotonic()
     manager = app.manager
+    rules = Rules.load(args.rules) if args.rules else Rules()
     plan = manager.plan_deploy(
         args.folder,
         bucket,
         prefix,
-        rules=args.rules,
+        rules=rules,
+        retention=retention_of(args, rules.retention),
         delete=args.delete,
         max_delete=args.max_delete,
         filters=args.filters,
@@ -175,19 +179,17 @@ def add_mirror_commands(command: CommandFactory) -> None:
         "      --invalidate cloudfront:E2EXAMPLE --receipt deploy.json\n"
         f"  {PROG} push ./public cdn-demo/site --shard 2/4   # machine 2 of 4\n"
         "assets first, then entry points (*.html), then deletes; every write is\n"
-        "conditional on what the plan saw; symbolic links are skipped.\n",
+        "conditional on what the plan saw; symbolic links are skipped. Each push\n"
+        "that changes the site records a release (see releases, rollback, prune);\n"
+        "with --delete, what a release in the retention window references stays.\n",
     )
     push.add_argument("folder", metavar="FOLDER")
     push.add_argument("destination", metavar="BUCKET[/PREFIX]")
     push.add_argument("--dry-run", action="store_true", help="show what would change")
     push.add_argument("--rules", metavar="FILE", help="YAML rules: headers, compression, entry")
     _sync_options(push, "objects under the prefix", TransferConfig.max_in_flight)
-    push.add_argument(
-        "--invalidate",
-        metavar="CDN:ID",
-        help="invalidate the overwritten and deleted paths (cloudfront:ID or cloudflare:ZONE)",
-    )
-    push.add_argument("--wait", action="store_true", help="wait for the invalidation")
+    retention_options(push)
+    invalidate_options(push)
 
     pull = command(
         "pull",

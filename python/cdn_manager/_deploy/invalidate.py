@@ -1,8 +1,10 @@
 """Telling the CDN to drop its copies of what a deploy replaced or deleted:
 one CloudFront invalidation (``cloudfront:DISTRIBUTION_ID``), created with
 the write key's credentials (boto3; ``AWS_ENDPOINT_URL_CLOUDFRONT`` points
-it elsewhere, as for any boto3 client), or a Cloudflare purge by URL
-(``cloudflare:ZONE_ID``, :mod:`.cloudflare`).
+it elsewhere, as for any boto3 client), a Cloudflare purge by URL
+(``cloudflare:ZONE_ID``, :mod:`.cloudflare`), or an HTTP ``PURGE`` of each
+URL for a self-hosted cache (``purge:https://www.example.com/``,
+:mod:`.purge`).
 
 Only overwritten and deleted objects are listed: a new key was in no cache,
 and an immutable one (its name changes with its content) never needs
@@ -28,6 +30,8 @@ from .._sync.store import Store
 from .._sync.target import Invalidation, Target
 from ..errors import CDNError, InvalidRequest, TransferError
 from .cloudflare import purge
+from .purge import base_url
+from .purge import purge as purge_urls
 
 MAX_PATHS = 3000
 MAX_WILDCARDS = 15
@@ -37,15 +41,18 @@ WAIT_SECONDS = 30 * 60.0
 
 
 def parse_target(spec: str | Target) -> Target:
-    """``"cloudfront:E2EXAMPLE"`` or ``"cloudflare:ZONE_ID"`` as a
-    :class:`Target`; raises :class:`InvalidRequest` for anything else."""
+    """``"cloudfront:E2EXAMPLE"``, ``"cloudflare:ZONE_ID"`` or
+    ``"purge:https://www.example.com/"`` as a :class:`Target`; raises
+    :class:`InvalidRequest` for anything else."""
     if isinstance(spec, Target):
         return spec
     provider, _, ident = spec.partition(":")
+    if provider == "purge":
+        return Target(provider, base_url(ident))
     if provider not in ("cloudfront", "cloudflare") or not ident.isalnum():
         raise InvalidRequest(
-            "invalidate target must be cloudfront:DISTRIBUTION_ID or cloudflare:ZONE_ID, "
-            f"not {spec!r}",
+            "invalidate target must be cloudfront:DISTRIBUTION_ID, cloudflare:ZONE_ID or "
+            f"purge:URL, not {spec!r}",
             reason="InvalidTarget",
         )
     return Target(provider, ident)
@@ -86,6 +93,8 @@ def invalidate(
     subclass."""
     if target.provider == "cloudflare":
         return purge(target, [relative for _, relative in objects], public_url, store.config)
+    if target.provider == "purge":
+        return purge_urls(target, [relative for _, relative in objects], store.config)
     if public_url is None:
         names = [key for key, _ in objects]
     else:

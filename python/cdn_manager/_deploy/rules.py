@@ -6,6 +6,7 @@ A rules file is YAML::
     defaults: true            # keep the built-in rules below (the default)
     entry: ["*.html", "sw.js"]  # published last (default: *.html)
     public_url: https://www.example.com/  # where the prefix is served (invalidation)
+    retention: {releases: 3, days: 7}   # what left the site stays for (releases)
     rules:
       - match: "*.css"
         cache_control: "public, max-age=3600"
@@ -44,6 +45,7 @@ import yaml
 
 from .._sync.globs import Glob, any_match
 from .._sync.headers import Headers
+from .._sync.manifest import Retention
 from ..errors import ConfigError
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -136,6 +138,8 @@ class Rules:
     defaults: tuple[Rule, ...] = DEFAULTS
     #: The URL the prefix is served at, for CDN invalidations.
     public_url: str | None = None
+    #: How long what left the site stays (None: the default window).
+    retention: Retention | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Rules:
@@ -162,7 +166,7 @@ class Rules:
             data = {"rules": data}
         if not isinstance(data, dict):
             raise _bad(source, "the file must hold a mapping or a list of rules")
-        unknown = set(data) - {"rules", "entry", "defaults", "public_url"}
+        unknown = set(data) - {"rules", "entry", "defaults", "public_url", "retention"}
         if unknown:
             raise _bad(source, f"unknown key {sorted(unknown)[0]!r}")
         defaults = data.get("defaults", True)
@@ -186,6 +190,7 @@ class Rules:
             source,
             DEFAULTS if defaults else (),
             public_url,
+            _retention(data.get("retention"), source),
         )
 
     def headers(self, relative: str) -> Headers:
@@ -208,6 +213,20 @@ class Rules:
     def is_entry(self, relative: str) -> bool:
         """Whether the file is an entry point (published after the rest)."""
         return any_match(self.entry, relative)
+
+
+def _retention(value: Any, source: str) -> Retention | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"releases", "days"}:
+        raise _bad(source, "'retention' must be a mapping of 'releases' and 'days'")
+    releases, days = value.get("releases", 3), value.get("days", 7)
+    if isinstance(releases, bool) or isinstance(days, bool):
+        raise _bad(source, "'retention' takes numbers")
+    try:
+        return Retention(releases, days)
+    except ValueError as err:
+        raise _bad(source, str(err)) from None
 
 
 def _bad(source: str, message: str) -> ConfigError:

@@ -24,6 +24,13 @@ An interrupt (Ctrl-C, task cancellation) stops every transfer in flight and
 propagates as :class:`Interrupted` (or ``Cancelled``) carrying every change
 done so far; nothing is started after it, and deletes never begin. What was
 done is remembered for the next deploy either way.
+
+A push with a release history (:mod:`.releases`) first writes the new
+release's manifest, conditionally on the next number being free: a
+concurrent deploy that got there first makes this one fail with
+:class:`Conflict` before it changes anything. Kept copies of mutable
+content go with the assets, kept content no release needs any longer with
+the deletes, and the manifest is written again with the outcome.
 """
 
 from __future__ import annotations
@@ -37,21 +44,25 @@ from functools import partial
 from typing import TypedDict, Unpack
 
 from .. import _core
+from .._checksums import encode
 from .._escape import shown
 from .._planes.protocol import Condition, ObjectOptions
 from .._results import TransferResult
 from .._sync.headers import Headers
+from .._sync.manifest import COMPLETE, FAILED, manifest_key
 from .._sync.outcome import SyncReport
-from .._sync.plan import Action, ActionKind, SyncPlan
+from .._sync.plan import Action, ActionKind, ReleaseDraft, SyncPlan
 from .._sync.receipt import write_receipt
-from .._sync.remote import Proven, proven, stored_metadata
+from .._sync.remote import SOURCE_PREFIX, Proven, proven, stored_metadata
 from .._sync.store import Store
 from .._sync.target import Target
 from .._transfers.parts import run_each
-from .._transfers.sources import Source
+from .._transfers.sources import BufferSource, FileSource, Source
 from ..errors import AccessDenied, Cancelled, CDNError, Conflict, Interrupted, TooManyDeletes
 from .invalidate import invalidate as create_invalidation
 from .invalidate import parse_target
+from .origin import fetched
+from .releases import History
 from .sources import PlannedFileSource, compress
 
 log = logging.getLogger("cdn_manager")
@@ -65,20 +76,27 @@ class _Runner:
         self.report = SyncReport(plan)
         #: Set once a copy was refused: later header updates upload instead.
         self._no_copy = False
+        #: What each object written now holds (for the release's manifest).
+        self._proven: dict[str, Proven] = {}
 
-    def _guarded(self, action: Action) -> TransferResult:
+    def _guarded(self, action: Action, history: bool) -> TransferResult:
         try:
-            self._apply(action)
+            if history:
+                self._apply_history(action)
+            else:
+                self._apply(action)
         except CDNError as err:
             self.report.fail(action, err)
             return TransferResult(action.key, error=err)
         return TransferResult(action.key)
 
-    def run_phase(self, actions: Sequence[Action]) -> bool:
-        """Applies ``actions`` concurrently; whether all succeeded. An
-        interrupt stops them and raises :class:`Interrupted` with every
-        action of the deploy done so far, earlier phases included."""
-        jobs = [partial(self._guarded, action) for action in actions]
+    def run_phase(self, actions: Sequence[Action], history: Sequence[Action] = ()) -> bool:
+        """Applies ``actions`` (of the site) and ``history`` (kept content)
+        concurrently; whether all succeeded. An interrupt stops them and
+        raises :class:`Interrupted` with every action of the deploy done so
+        far, earlier phases included."""
+        jobs = [partial(self._guarded, action, False) for action in actions]
+        jobs += [partial(self._guarded, action, True) for action in history]
         try:
             results = run_each(jobs, self.store.config.max_in_flight, self.control)
         except (Interrupted, Cancelled) as stopped:
@@ -93,26 +111,106 @@ class _Runner:
             self._update(action)
         else:
             self._delete(action)
+            self.report.record(action)
+
+    def _apply_history(self, action: Action) -> None:
+        if action.kind is ActionKind.UPLOAD:
+            self._upload(action)
+        else:
+            self.store.delete(self.plan.bucket, action.key, if_match=action.etag or None)
+        self.report.record_history(action)
+
+    def claim(self, draft: ReleaseDraft) -> str | None:
+        """Writes the new release's manifest if its number is still free;
+        its ETag, or None (the failure is in the report) when it is not."""
+        made = draft.manifest
+        action = _manifest_action(self.plan, made.release)
+        try:
+            etag = self._write_manifest(action, draft, Condition(if_none_match=True))
+        except CDNError as err:
+            if isinstance(err, Conflict):
+                err = Conflict(
+                    f"release {made.release} of {shown(self.plan.bucket)}/"
+                    f"{shown(self.plan.prefix)} was recorded by another deploy since this "
+                    "one was planned; nothing was changed: plan again",
+                    reason="ReleaseConflict",
+                    bucket=self.plan.bucket,
+                    key=action.key,
+                )
+            self.report.fail(action, err)
+            return None
+        self.report.release = made
+        return etag
+
+    def moved(self, draft: ReleaseDraft | None) -> bool:
+        """Whether a release was recorded since ``draft`` was planned
+        without one of its own (its deletes were judged by an older
+        window); if so, the report fails."""
+        if draft is None or draft.record:
+            return False
+        newest = History(self.store, self.plan.bucket, self.plan.prefix).newest
+        if newest == draft.previous:
+            return False
+        action = _manifest_action(self.plan, newest or 0)
+        where = f"{shown(self.plan.bucket)}/{shown(self.plan.prefix)}"
+        self.report.fail(
+            action,
+            Conflict(
+                f"release {newest} of {where} was recorded since this was planned; "
+                "no delete was made: plan again",
+                reason="ReleaseConflict",
+                bucket=self.plan.bucket,
+            ),
+        )
+        return True
+
+    def finish(self, draft: ReleaseDraft, etag: str) -> None:
+        """Records how the release's push ended, and what each of its
+        objects holds now, on the manifest it claimed."""
+        state = COMPLETE if not (self.report.failed or self.report.held_back) else FAILED
+        known = {a.key: a.proven for a in self.plan.unchanged if a.proven is not None}
+        with self.report._lock:
+            known.update(self._proven)
+        prefix = self.plan.prefix
+        entries = {
+            name: replace(entry, stored=known.get(prefix + name, entry.stored))
+            for name, entry in draft.manifest.entries.items()
+        }
+        made = replace(draft.manifest, state=state, entries=entries)
+        action = _manifest_action(self.plan, made.release)
+        try:
+            self._write_manifest(action, replace(draft, manifest=made), Condition(if_match=etag))
+        except CDNError as err:
+            self.report.fail(action, err)
+            return
+        self.report.release = made
+
+    def _write_manifest(self, action: Action, draft: ReleaseDraft, condition: Condition) -> str:
+        data = draft.manifest.to_bytes()
+        options = ObjectOptions(
+            content_type="application/json",
+            cache_control="no-cache",
+            content_encoding="gzip",
+        )
+        source = BufferSource(memoryview(data), self.store.config.checksum_algorithm)
+        return self.store.store(
+            _core.Control(), self.plan.bucket, action.key, source, options, condition
+        )
 
     def _upload(self, action: Action) -> str:
-        """Uploads the action's file; its new ETag."""
-        assert action.checksum is not None and action.file is not None
-        assert action.headers is not None
+        """Uploads the action's file, or its origin's bytes; its new ETag."""
+        assert action.checksum is not None and action.headers is not None
+        if action.file is None:
+            return self._upload_origin(action)
         algorithm, crc = action.checksum
         headers = action.headers
-        etag = action.etag
-        condition = Condition(if_match=etag) if etag is not None else Condition(if_none_match=True)
-        metadata = dict(headers.metadata)
+        condition = _condition(action)
+        options = _options(headers)
         if action.kind is ActionKind.UPDATE and action.proven is not None:
             # The same bytes again (the write key may not copy): other
             # tools' metadata still describes them.
-            metadata = {**headers.others(action.proven.headers), **metadata}
-        options = ObjectOptions(
-            content_type=headers.content_type,
-            cache_control=headers.cache_control,
-            metadata=metadata,
-            content_encoding=headers.content_encoding,
-        )
+            others = headers.others(action.proven.headers)
+            options = replace(options, metadata={**others, **options.metadata})
         if headers.content_encoding is None:
             source: Source = PlannedFileSource(action.file, algorithm, crc)
             ours = stored_metadata(algorithm, crc, None)
@@ -128,6 +226,36 @@ class _Runner:
             size, packed_crc = len(packed.data), (algorithm, packed.stored_crc)
             stored = Proven(new_etag, size, packed_crc, action.checksum, headers)
         self._remember(action.key, replace(stored, ours=tuple(sorted(ours.items()))))
+        return new_etag
+
+    def _upload_origin(self, action: Action) -> str:
+        """Uploads what ``action.origin`` holds (read with the read key,
+        proven to be the planned content) with the action's headers."""
+        assert action.checksum is not None and action.headers is not None
+        headers, options = action.headers, _options(action.headers)
+        algorithm = self.store.config.checksum_algorithm
+        with fetched(self.store, self.control, self.plan.bucket, action, algorithm) as got:
+            stored_crc = got.crcs[algorithm]
+            assert isinstance(stored_crc, int)
+            ours = stored_metadata(algorithm, stored_crc, None)
+            if headers.content_encoding is not None:
+                content_algorithm, content_crc = action.checksum
+                ours[SOURCE_PREFIX + content_algorithm] = encode(content_crc, content_algorithm)
+                options = replace(options, metadata={**options.metadata, **ours})
+            source = FileSource(got.path, algorithm)
+            new_etag = self._store(action, source, options, _condition(action))
+            # Fetched and sent, the bytes were counted twice; the plan counts
+            # the content once.
+            self.control.advance(action.size - 2 * got.state.size)
+        state = Proven(
+            new_etag,
+            got.state.size,
+            (algorithm, stored_crc),
+            action.checksum,
+            headers,
+            tuple(sorted(ours.items())),
+        )
+        self._remember(action.key, state)
         return new_etag
 
     def _store(
@@ -151,16 +279,13 @@ class _Runner:
         assert action.headers is not None and action.proven is not None
         if not self._no_copy:
             headers = action.headers
-            options = ObjectOptions(
-                content_type=headers.content_type,
-                cache_control=headers.cache_control,
-                metadata={
-                    **headers.others(action.proven.headers),
-                    **dict(headers.metadata),
-                    **dict(action.proven.ours),
-                },
-                content_encoding=headers.content_encoding,
-            )
+            options = _options(headers)
+            metadata = {
+                **headers.others(action.proven.headers),
+                **options.metadata,
+                **dict(action.proven.ours),
+            }
+            options = replace(options, metadata=metadata)
             try:
                 etag = self.store.replace_headers(
                     self.plan.bucket, action.key, options, action.etag
@@ -191,12 +316,35 @@ class _Runner:
         self.store.delete(self.plan.bucket, action.key, if_match=action.etag or None)
         assert self.plan.memory is not None
         self.plan.memory.forget(action.key)
-        self.report.record(action)
 
     def _remember(self, key: str, state: Proven) -> None:
-        """What the object now holds, for the next deploy."""
+        """What the object now holds, for the next deploy (and the release)."""
         assert self.plan.memory is not None
         self.plan.memory.remember(key, state)
+        with self.report._lock:
+            self._proven[key] = state
+
+
+def _condition(action: Action) -> Condition:
+    """Where a write must find what planning saw."""
+    if action.etag is not None:
+        return Condition(if_match=action.etag)
+    return Condition(if_none_match=True)
+
+
+def _options(headers: Headers) -> ObjectOptions:
+    return ObjectOptions(
+        content_type=headers.content_type,
+        cache_control=headers.cache_control,
+        metadata=dict(headers.metadata),
+        content_encoding=headers.content_encoding,
+    )
+
+
+def _manifest_action(plan: SyncPlan, release: int) -> Action:
+    """The write of a release's manifest, as a report names a failure."""
+    key = manifest_key(plan.prefix, release)
+    return Action(ActionKind.UPLOAD, key, plan.folder, 0, "release manifest")
 
 
 class DeployOptions(TypedDict, total=False):
@@ -228,15 +376,23 @@ def run_deploy(
     first = [a for a in writes if not a.entry]
     entries = [a for a in writes if a.entry]
     deletes = plan.deletes if plan.delete else []
+    draft = plan.release
+    keep = draft.keep if draft is not None else []
+    prune = draft.prune if draft is not None and plan.delete else []
+    claimed = runner.claim(draft) if draft is not None and draft.record else None
     try:
-        if not runner.run_phase(first):
+        if draft is not None and draft.record and claimed is None:
+            report.held_back = [*first, *entries, *deletes]
+        elif not runner.run_phase(first, keep):
             report.held_back = [*entries, *deletes]
-        elif not runner.run_phase(entries):
+        elif not runner.run_phase(entries) or ((deletes or prune) and runner.moved(draft)):
             report.held_back = list(deletes)
         else:
-            runner.run_phase(deletes)
+            runner.run_phase(deletes, prune)
     finally:
         _save(plan, report)
+    if draft is not None and claimed is not None:
+        runner.finish(draft, claimed)
     if target is not None:
         objects = _invalidated(report)
         if objects:

@@ -31,7 +31,8 @@ from typing import Any, TypeVar, Unpack
 from .. import _threads as workers
 from .._config import TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import PlanOptions
+from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
+from .._deploy.releases import Release
 from .._operations.audit import AuditReport
 from .._operations.operations import ItemData, Payload
 from .._planes.adaptive import PlaneChoice
@@ -47,7 +48,9 @@ from .manager import (
     DeployRunOptions,
     Progress,
     ProgressOption,
+    PruneRunOptions,
     PullRunOptions,
+    RollbackRunOptions,
     UploadOptions,
 )
 from .offload import Offloader
@@ -299,6 +302,43 @@ class AsyncCDNManager:
         """As :meth:`CDNManager.deploy`; cancelling the task stops every
         transfer in flight and starts nothing more (no deletes)."""
         return await self._transfer(self._ops.deploy, plan, **options)
+
+    async def releases(self, bucket: str, prefix: str = "") -> builtins.list[Release]:
+        """As :meth:`CDNManager.releases`."""
+        return await self._call(self._ops.releases, bucket, prefix)
+
+    async def plan_rollback(
+        self,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Unpack[RollbackOptions],
+    ) -> SyncPlan:
+        """As :meth:`CDNManager.plan_rollback`."""
+        return await self._call(partial(self._ops.plan_rollback, bucket, prefix, to, **options))
+
+    async def rollback(
+        self,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Unpack[RollbackRunOptions],
+    ) -> SyncReport:
+        """As :meth:`CDNManager.rollback`; cancelling the task stops every
+        transfer in flight and starts nothing more."""
+        return await self._transfer(self._ops.rollback, bucket, prefix, to, **options)
+
+    async def plan_prune(
+        self, bucket: str, prefix: str = "", **options: Unpack[PruneOptions]
+    ) -> SyncPlan:
+        """As :meth:`CDNManager.plan_prune`."""
+        return await self._call(partial(self._ops.plan_prune, bucket, prefix, **options))
+
+    async def prune(
+        self, bucket: str, prefix: str = "", **options: Unpack[PruneRunOptions]
+    ) -> SyncReport:
+        """As :meth:`CDNManager.prune`."""
+        return await self._transfer(self._ops.prune, bucket, prefix, **options)
 
     async def plan_pull(
         self,

@@ -18,7 +18,8 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 from .._config import TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import PlanOptions
+from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
+from .._deploy.releases import Release
 from .._deploy.run import DeployOptions
 from .._operations.audit import AuditReport
 from .._operations.operations import ItemData, Operations, Payload
@@ -58,6 +59,14 @@ class BatchDownloadOptions(ProgressOption, total=False):
 
 
 class DeployRunOptions(ProgressOption, DeployOptions, total=False):
+    pass
+
+
+class RollbackRunOptions(RollbackOptions, DeployRunOptions, total=False):
+    pass
+
+
+class PruneRunOptions(PruneOptions, DeployRunOptions, total=False):
     pass
 
 
@@ -326,8 +335,76 @@ class CDNManager:
         invalidation of the overwritten and deleted paths), ``wait`` (for it
         to complete), ``receipt`` (a file to write the receipt to),
         ``progress`` (bytes of the whole deploy).
+
+        A plan with a release history (every unsharded deploy, a rollback)
+        first records its release; if another deploy recorded that release
+        number since the plan was made, nothing is changed and the report
+        fails with :class:`Conflict`. ``report.release`` is the release
+        recorded (``.state`` "complete" or "failed").
         """
         return self._transfer(self._ops.deploy, plan, **options)
+
+    # Release history: every deploy records a release under
+    # ``.cdn-manager/PREFIX`` (see docs/releases.md).
+
+    def releases(self, bucket: str, prefix: str = "") -> builtins.list[Release]:
+        """Every release of the site at ``bucket/prefix``, newest first: its
+        id, time, kind, state, files, bytes, what changed since the one
+        before, and whether it is live (read key)."""
+        return self._ops.releases(bucket, prefix)
+
+    def plan_rollback(
+        self,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Unpack[RollbackOptions],
+    ) -> SyncPlan:
+        """What :meth:`rollback` would do to make ``bucket/prefix`` release
+        ``to`` again (default: the release before the latest): the objects
+        whose content or headers differ from the release's, restored from
+        the content kept for them; reads only. Raises
+        :class:`~cdn_manager.ReleaseNotFound` if there is no such release,
+        :class:`~cdn_manager.ReleaseIncomplete` (naming every missing key)
+        if content it needs was pruned. Options: ``delete`` (also delete
+        what the release lacks, unless a release inside the window
+        references it), ``max_delete``, ``recheck``, ``retention``,
+        ``clock``."""
+        return self._ops.plan_rollback(bucket, prefix, to, **options)
+
+    def rollback(
+        self,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Unpack[RollbackRunOptions],
+    ) -> SyncReport:
+        """Makes the live site at ``bucket/prefix`` release ``to`` again
+        (default: the release before the latest), byte for byte and header
+        for header, writing only what differs: :meth:`plan_rollback` then
+        :meth:`deploy` (assets first, entry points last, the rollback
+        recorded as a release, then ``invalidate``). The read key reads the
+        kept content, the write key writes. Takes the options of both."""
+        return self._transfer(self._ops.rollback, bucket, prefix, to, **options)
+
+    def plan_prune(
+        self, bucket: str, prefix: str = "", **options: Unpack[PruneOptions]
+    ) -> SyncPlan:
+        """What :meth:`prune` would delete: objects under the prefix that a
+        release published, the live release does not, and no release inside
+        the retention window references; and kept content no such release
+        needs. Reads only; :class:`~cdn_manager.ReleaseNotFound` for a
+        site with no release. Options: ``retention``, ``max_delete``,
+        ``clock``."""
+        return self._ops.plan_prune(bucket, prefix, **options)
+
+    def prune(
+        self, bucket: str, prefix: str = "", **options: Unpack[PruneRunOptions]
+    ) -> SyncReport:
+        """Deletes what :meth:`plan_prune` finds (write key, each delete
+        conditional on the ETag planning saw); held back if a release was
+        recorded meanwhile. Takes the options of both."""
+        return self._transfer(self._ops.prune, bucket, prefix, **options)
 
     # Pulls: a prefix into a folder, moving only what changed.
 

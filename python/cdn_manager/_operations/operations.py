@@ -25,7 +25,16 @@ from typing import Any, TypeVar, Unpack
 from .. import _core
 from .._config import TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import PlanOptions, plan_deploy
+from .._deploy.plan import (
+    PlanOptions,
+    PruneOptions,
+    RollbackOptions,
+    check_site_prefix,
+    plan_deploy,
+)
+from .._deploy.prune import plan_prune
+from .._deploy.releases import History, Release, summaries
+from .._deploy.rollback import plan_rollback
 from .._deploy.run import DeployOptions, run_deploy
 from .._escape import shown
 from .._names import check_bucket
@@ -61,6 +70,9 @@ Payload = bytes | bytearray | memoryview
 #: What ``upload_many`` takes per item: a bytes-like object, a file path, or
 #: a file pinned when the upload was planned.
 ItemData = Payload | os.PathLike[str] | PlannedFile
+#: The options of :func:`run_deploy` (the rest of a rollback's or a prune's
+#: options are its plan's).
+_DEPLOY_OPTIONS = frozenset(DeployOptions.__annotations__)
 #: Longest lifetime S3 allows for a presigned URL (7 days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
@@ -463,6 +475,49 @@ class Operations:
         self, control: _core.Control, plan: SyncPlan, **options: Unpack[DeployOptions]
     ) -> SyncReport:
         return run_deploy(self, control, plan, **options)
+
+    # Release history: list, roll back, prune.
+
+    def releases(self, bucket: str, prefix: str = "") -> builtins.list[Release]:
+        check_bucket(bucket)
+        return summaries(History(self, bucket, check_site_prefix(prefix)))
+
+    def plan_rollback(
+        self,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Unpack[RollbackOptions],
+    ) -> SyncPlan:
+        check_bucket(bucket)
+        return plan_rollback(self, bucket, prefix, to, **options)
+
+    def rollback(
+        self,
+        control: _core.Control,
+        bucket: str,
+        prefix: str = "",
+        to: int | None = None,
+        **options: Any,
+    ) -> SyncReport:
+        """:meth:`plan_rollback`, then :meth:`deploy`; ``options`` are both's."""
+        planning = {k: v for k, v in options.items() if k not in _DEPLOY_OPTIONS}
+        running = {k: v for k, v in options.items() if k in _DEPLOY_OPTIONS}
+        return self.deploy(control, self.plan_rollback(bucket, prefix, to, **planning), **running)
+
+    def plan_prune(
+        self, bucket: str, prefix: str = "", **options: Unpack[PruneOptions]
+    ) -> SyncPlan:
+        check_bucket(bucket)
+        return plan_prune(self, bucket, prefix, **options)
+
+    def prune(
+        self, control: _core.Control, bucket: str, prefix: str = "", **options: Any
+    ) -> SyncReport:
+        """:meth:`plan_prune`, then :meth:`deploy`; ``options`` are both's."""
+        planning = {k: v for k, v in options.items() if k not in _DEPLOY_OPTIONS}
+        running = {k: v for k, v in options.items() if k in _DEPLOY_OPTIONS}
+        return self.deploy(control, self.plan_prune(bucket, prefix, **planning), **running)
 
     def plan_pull(
         self,

@@ -10,6 +10,12 @@ the listing is still arriving. A pair whose sizes already differ needs
 neither. Local checksums come from the checksum cache, else one read of the
 file (the Rust core, GIL released), in the algorithm the object's checksum
 uses. A file and an object are the same only when that proves it.
+
+A push's source side is a folder or, for a rollback, a release's manifest
+(:mod:`.manifest`): each entry states its content's size and checksum and
+its headers, and names where its bytes are kept; the listing, the proof
+and the comparison are the same. Keys of the release history
+(:data:`~.manifest.RESERVED`) are never listed, paired or deleted.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Protocol, TypedDict, Unpack
@@ -33,7 +39,8 @@ from .compare import Why, content_differs, stored_differs, wanted
 from .filters import Filters
 from .headers import Headers
 from .local import LeftOut, LocalFile, walk
-from .memory import ChecksumCache, ObjectMemory, usable_folder
+from .manifest import Entry, Manifest, content_prefix, reserved
+from .memory import ChecksumCache, ObjectMemory, cache_folder, usable_folder
 from .plan import MAX_DELETE, Action, ActionKind, Direction, SyncPlan
 from .remote import Proven, Value, proven
 from .shard import Shard, in_shard
@@ -64,6 +71,13 @@ class Scope:
     max_delete: int = MAX_DELETE
     #: HEAD every object whose size matches, trusting nothing remembered.
     recheck: bool = False
+    #: Objects with no counterpart that a release inside the retention
+    #: window references, by key: the newest such release. A push retains
+    #: them instead of deleting them.
+    keep: Mapping[str, int] = field(default_factory=dict)
+    #: What the latest release recorded of each object, by key: proofs by
+    #: ETag where this machine remembers none.
+    recorded: Mapping[str, Proven] = field(default_factory=dict)
 
     def covers(self, relative: str) -> bool:
         return self.selected.included(relative) and in_shard(self.shard, relative)
@@ -85,6 +99,18 @@ class _Pair:
     values: dict[str, Value] = field(default_factory=dict)
     #: Its file could not be read: no action.
     refused: bool = False
+    #: A release's entry (no file): its content's size and checksum, and
+    #: the key its bytes are kept at, if they are.
+    declared: tuple[int, tuple[str, int]] | None = None
+    origin: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Of the content the source side has."""
+        if self.file is not None:
+            return self.file.size
+        assert self.declared is not None
+        return self.declared[0]
 
 
 def folder_prefix(prefix: str) -> str:
@@ -108,6 +134,9 @@ def plan_push(store: Store, scope: Scope, rules: Publishing) -> SyncPlan:
         except InvalidRequest as err:
             plan.refused.append(LeftOut(str(file.path), str(err)))
             continue
+        if reserved(key, plan.prefix):
+            plan.refused.append(LeftOut(str(file.path), "the key is reserved for release history"))
+            continue
         pairs[key] = _Pair(
             file.relative,
             key,
@@ -126,26 +155,110 @@ def plan_push(store: Store, scope: Scope, rules: Publishing) -> SyncPlan:
     for pair in pairs.values():
         if not pair.refused:
             plan.actions.append(_push_action(plan, pair))
-    if scope.delete:
-        for key, info in listing.items():
-            relative = key[len(plan.prefix) :]
-            if key in pairs or not relative or _folder_marker(info):
-                continue
-            if scope.covers(relative):
-                path = scope.folder.joinpath(*relative.split("/"))
-                plan.actions.append(
-                    Action(
-                        ActionKind.DELETE,
-                        key,
-                        path,
-                        info.size,
-                        Why.NO_COUNTERPART,
-                        etag=info.etag,
-                        headers=rules.headers(relative),
-                    )
-                )
+    _removals(plan, scope, listing, pairs, rules)
     _count(plan)
     return plan
+
+
+def plan_restore(store: Store, scope: Scope, release: Manifest, kept: Set[str]) -> SyncPlan:
+    """What a push of ``release`` (a manifest: the source side) to
+    ``scope.bucket/scope.prefix`` would do: an object whose content and
+    headers are the entry's is kept, one whose content is the entry's gets
+    its headers, any other is restored from the entry's kept content
+    (``kept``: the kept content's keys). An entry that would need kept
+    content there is not is refused (``plan.refused``, nothing planned for
+    it): its bytes are gone."""
+    plan = _new_plan(store, "push", scope, cache=False)
+    plan.public_url = release.public_url
+    pairs: dict[str, _Pair] = {}
+    for entry in release.entries.values():
+        if not scope.covers(entry.relative):
+            continue
+        key = plan.prefix + entry.relative
+        address = content_prefix(plan.prefix) + entry.address
+        pairs[key] = _Pair(
+            entry.relative,
+            key,
+            scope.folder.joinpath(*entry.relative.split("/")),
+            None,
+            entry.headers,
+            entry.entry,
+            values=dict([entry.checksum]),
+            declared=(entry.size, entry.checksum),
+            origin=address if entry.kept and address in kept else None,
+        )
+    plan.stats.files = len(pairs)
+
+    def match(listed: ObjectInfo) -> _Pair | None:
+        return pairs.get(listed.key)
+
+    listing = _list_and_prove(store, plan, scope, match, _push_needs_proof)
+    for pair in pairs.values():
+        action = _push_action(plan, pair)
+        if action.kind is ActionKind.UPLOAD and action.origin is None:
+            why = "its content was not kept" if pair.listed is None else "its content differs"
+            plan.refused.append(LeftOut(pair.key, f"{why}, and no copy of it is kept"))
+            continue
+        plan.actions.append(action)
+    _removals(plan, scope, listing, pairs, _Declared(release.entries))
+    _count(plan)
+    return plan
+
+
+def plan_leftovers(store: Store, scope: Scope, site: Manifest, published: Set[str]) -> SyncPlan:
+    """The removals of a push of ``site`` (the live release) that uploads
+    nothing: the objects under the prefix that ``site`` does not publish
+    and that some release did (``published``, keys), deleted or retained
+    as ``scope.keep`` says. An object no release ever published is not a
+    leftover: it is left alone."""
+    plan = _new_plan(store, "push", scope, cache=False)
+    plan.public_url = site.public_url
+    listing = _list_and_prove(store, plan, scope, lambda listed: None, _push_needs_proof)
+    leftovers = {key: info for key, info in listing.items() if key in published}
+    live = {plan.prefix + relative for relative in site.entries}
+    _removals(plan, scope, leftovers, live, _Declared(site.entries))
+    _count(plan)
+    return plan
+
+
+class _Declared:
+    """The headers a release gives its keys (for what a push without rules
+    deletes: whether a CDN must drop it)."""
+
+    def __init__(self, entries: Mapping[str, Entry]) -> None:
+        self._entries = entries
+
+    def headers(self, relative: str) -> Headers:
+        entry = self._entries.get(relative)
+        return entry.headers if entry is not None else Headers()
+
+
+def _removals(
+    plan: SyncPlan,
+    scope: Scope,
+    listing: Mapping[str, ObjectInfo],
+    pairs: Container[str],
+    rules: _Naming,
+) -> None:
+    """With ``scope.delete``, the objects the scope covers that have no
+    counterpart: deleted, or retained while a release in the retention
+    window references them (``scope.keep``)."""
+    if not scope.delete:
+        return
+    for key, info in listing.items():
+        relative = key[len(plan.prefix) :]
+        if key in pairs or not relative or _folder_marker(info) or not scope.covers(relative):
+            continue
+        path = scope.folder.joinpath(*relative.split("/"))
+        release = scope.keep.get(key)
+        kind, why = (
+            (ActionKind.DELETE, Why.NO_COUNTERPART)
+            if release is None
+            else (ActionKind.RETAIN, f"release {release} references it")
+        )
+        plan.actions.append(
+            Action(kind, key, path, info.size, why, etag=info.etag, headers=rules.headers(relative))
+        )
 
 
 def plan_pull(store: Store, scope: Scope) -> SyncPlan:
@@ -201,7 +314,11 @@ def plan_pull(store: Store, scope: Scope) -> SyncPlan:
     return plan
 
 
-def _new_plan(store: Store, direction: Direction, scope: Scope) -> SyncPlan:
+class _Naming(Protocol):
+    def headers(self, relative: str) -> Headers: ...
+
+
+def _new_plan(store: Store, direction: Direction, scope: Scope, cache: bool = True) -> SyncPlan:
     if scope.max_delete < 0:
         raise InvalidRequest("max_delete must be 0 or more", reason="InvalidMaxDelete")
     prefix = folder_prefix(scope.prefix)
@@ -215,9 +332,11 @@ def _new_plan(store: Store, direction: Direction, scope: Scope) -> SyncPlan:
         scope.max_delete,
         shard=scope.shard,
     )
-    cache_folder = usable_folder(scope.folder)
-    plan.cache = ChecksumCache(cache_folder, scope.folder, scope.shard)
-    plan.memory = ObjectMemory(cache_folder, store.endpoint, scope.bucket, prefix, scope.shard)
+    folder = usable_folder(scope.folder) if cache else cache_folder()
+    if cache:
+        plan.cache = ChecksumCache(folder, scope.folder, scope.shard)
+    plan.memory = ObjectMemory(folder, store.endpoint, scope.bucket, prefix, scope.shard)
+    plan.memory.recall(scope.recorded)
     return plan
 
 
@@ -241,8 +360,8 @@ def _folder_marker(info: ObjectInfo) -> bool:
 def _push_needs_proof(pair: _Pair) -> bool:
     """An object stored as is whose size differs from the file's differs;
     its listed ETag is all a conditional write needs."""
-    assert pair.listed is not None and pair.file is not None and pair.headers is not None
-    size_differs = pair.listed.size != pair.file.size
+    assert pair.listed is not None and pair.headers is not None
+    size_differs = pair.listed.size != pair.size
     return not (pair.headers.content_encoding is None and size_differs and pair.listed.etag)
 
 
@@ -274,6 +393,8 @@ def _list_and_prove(
     def heads() -> Iterator[Callable[[], Proven]]:
         with contextlib.closing(store.list(plan.bucket, plan.prefix)) as objects:
             for listed in objects:
+                if reserved(listed.key, plan.prefix):
+                    continue
                 listing[listed.key] = listed
                 pair = match(listed)
                 if pair is None:
@@ -343,34 +464,39 @@ def _hash(
 
 
 def _push_action(plan: SyncPlan, pair: _Pair) -> Action:
-    assert pair.file is not None and pair.headers is not None
-    crc = pair.values[plan.algorithm]
-    assert isinstance(crc, int)
+    assert pair.headers is not None
+    if pair.declared is not None:
+        checksum = pair.declared[1]
+    else:
+        crc = pair.values[plan.algorithm]
+        assert isinstance(crc, int)
+        checksum = (plan.algorithm, crc)
     listed, state, headers = pair.listed, pair.proven, pair.headers
 
     def upload(why: str, etag: str | None) -> Action:
-        return _action(ActionKind.UPLOAD, pair, why, etag, (plan.algorithm, crc))
+        return _action(ActionKind.UPLOAD, pair, why, etag, checksum)
 
     if listed is None:
         return upload(Why.NEW, None)
     if state is None:
         # Not proven: the sizes of an object stored as is differ.
         return upload(Why.SIZE_DIFFERS, listed.etag)
-    why = content_differs(pair.file.size, pair.values, state)
+    why = content_differs(pair.size, pair.values, state)
     if why is not None:
         return upload(why, state.etag)
     if state.headers.content_encoding != headers.content_encoding:
         return upload(Why.ENCODING_DIFFERS, state.etag)
     fields = ", ".join(headers.differences(state.headers))
     if fields:
-        return _action(
-            ActionKind.UPDATE,
-            pair,
-            f"{Why.HEADERS_DIFFER}: {fields}",
-            state.etag,
-            (plan.algorithm, crc),
+        update = _action(
+            ActionKind.UPDATE, pair, f"{Why.HEADERS_DIFFER}: {fields}", state.etag, checksum
         )
-    return _action(ActionKind.KEEP, pair, Why.SAME, state.etag, (plan.algorithm, crc))
+        # Without a file, a header update that cannot copy re-sends the
+        # object's own bytes.
+        if pair.file is None:
+            update = replace(update, origin=pair.origin or pair.key)
+        return update
+    return _action(ActionKind.KEEP, pair, Why.SAME, state.etag, checksum)
 
 
 def _pull_action(pair: _Pair) -> Action:
@@ -390,12 +516,11 @@ def _pull_action(pair: _Pair) -> Action:
 def _action(
     kind: ActionKind, pair: _Pair, why: str, etag: str | None, checksum: tuple[str, int]
 ) -> Action:
-    assert pair.file is not None
     return Action(
         kind,
         pair.key,
         pair.path,
-        pair.file.size,
+        pair.size,
         why,
         etag,
         pair.file,
@@ -403,13 +528,16 @@ def _action(
         pair.entry,
         checksum,
         pair.proven,
+        pair.origin,
     )
 
 
 def _count(plan: SyncPlan) -> None:
-    assert plan.cache is not None and plan.memory is not None
-    plan.stats.cache_hits, plan.stats.files_read = plan.cache.hits, plan.cache.files_read
-    plan.stats.bytes_read, plan.stats.remembered = plan.cache.bytes_read, plan.memory.hits
+    assert plan.memory is not None
+    if plan.cache is not None:
+        plan.stats.cache_hits, plan.stats.files_read = plan.cache.hits, plan.cache.files_read
+        plan.stats.bytes_read = plan.cache.bytes_read
+    plan.stats.remembered = plan.memory.hits
 
 
 class _KeyJudge:

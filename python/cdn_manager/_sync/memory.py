@@ -12,7 +12,9 @@ the folder being pushed:
 - :class:`ObjectMemory`: per destination (endpoint, bucket, prefix), what
   each object was proven to hold (its content checksum and headers) and the
   ETag it had then. A listed object whose ETag is still that one is the
-  same object, so it needs no HEAD; any other is checked for real.
+  same object, so it needs no HEAD; any other is checked for real. The
+  latest release's manifest (:mod:`.manifest`) records the same of its
+  objects, in the bucket: what this machine does not remember, it may.
 
 Each is one JSON file written atomically, carrying a SHA-256 of its
 entries: a file that does not parse, has another format or whose digest
@@ -268,17 +270,28 @@ class ObjectMemory:
         self._file = _CacheFile(None if folder is None else folder / name)
         self._entries = self._file.load()
         self._updates: dict[str, Proven | None] = {}
+        self._recorded: dict[str, Proven] = {}
         self._lock = threading.Lock()
         self.hits = 0
 
     def get(self, key: str, etag: str) -> Proven | None:
-        """What the object ``key`` holds if it still has ETag ``etag``."""
+        """What the object ``key`` holds if it still has ETag ``etag``:
+        as this machine remembers it, else as the release history recorded
+        it (:meth:`recall`)."""
         proven = Proven.from_json(self._entries.get(key))
+        if proven is None or proven.etag != etag:
+            proven = self._recorded.get(key)
         if proven is None or proven.etag != etag:
             return None
         with self._lock:
             self.hits += 1
         return proven
+
+    def recall(self, recorded: Mapping[str, Proven]) -> None:
+        """Adds what a release recorded of its objects (by key), proofs as
+        good as this machine's own: a push from a machine that never pushed
+        here needs no HEAD for an object that still has the recorded ETag."""
+        self._recorded = dict(recorded)
 
     def remember(self, key: str, proven: Proven) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._checksums import SIZE_ONLY
 from ..errors import CDNError
+from .manifest import Manifest
 from .plan import Action, ActionKind, SyncPlan
 from .remote import describe
 from .target import Invalidation
@@ -38,6 +39,11 @@ class SyncReport:
     #: Why the invalidation could not be made (the sync itself stands).
     invalidation_error: CDNError | None = None
     receipt: Path | None = None
+    #: The release recorded (its ``state`` says whether every change was
+    #: made), or None when the push recorded none.
+    release: Manifest | None = None
+    #: Writes and deletes of kept content under the release history, done.
+    history: list[Action] = field(default_factory=list)
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -65,6 +71,11 @@ class SyncReport:
             self.done.append(action)
             if etag is not None:
                 self.etags[action.key] = etag
+
+    def record_history(self, action: Action) -> None:
+        """Notes a write or delete of the release history as done."""
+        with self._lock:
+            self.history.append(action)
 
     def fail(self, action: Action, error: CDNError) -> None:
         with self._lock:

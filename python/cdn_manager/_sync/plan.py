@@ -13,6 +13,7 @@ from typing import Literal
 from .._escape import shown
 from .headers import Headers
 from .local import LeftOut, LocalFile
+from .manifest import Manifest
 from .memory import ChecksumCache, ObjectMemory
 from .remote import Proven
 from .shard import Shard
@@ -31,6 +32,9 @@ class ActionKind(StrEnum):
     DOWNLOAD = "download"
     #: An object (push) or a local file (pull) that has no counterpart.
     DELETE = "delete"
+    #: A push: an object with no counterpart that a release inside the
+    #: retention window still references; it stays.
+    RETAIN = "retain"
     KEEP = "keep"
 
 
@@ -61,6 +65,9 @@ class Action:
     checksum: tuple[str, int] | None = None
     #: What the object holds (a header update re-sends its stored metadata).
     proven: Proven | None = None
+    #: A push with no file (a rollback, a kept copy): the key in the same
+    #: bucket whose stored bytes are the content, read with the read key.
+    origin: str | None = None
 
 
 @dataclass
@@ -79,6 +86,28 @@ class PlanStats:
     heads: int = 0
     #: Objects proven by the ETag they had when last proven (no HEAD).
     remembered: int = 0
+
+
+@dataclass
+class ReleaseDraft:
+    """What a push does to the site's release history
+    (:mod:`.manifest`)."""
+
+    #: The release it records (state "deploying" until the push ends).
+    manifest: Manifest
+    #: False: the site is the latest release's (nothing to record).
+    record: bool
+    #: The release the history had at planning (the new one follows it).
+    previous: int | None
+    #: Kept content to write (with the assets, before any entry point).
+    keep: list[Action] = field(default_factory=list)
+    #: Kept content no release inside the window references (with the deletes).
+    prune: list[Action] = field(default_factory=list)
+    #: The releases inside the retention window, newest first (None: not
+    #: judged, the plan deletes nothing).
+    window: list[int] | None = None
+    #: What the plan is for: "deploy", "rollback" or "prune".
+    purpose: str = "deploy"
 
 
 @dataclass
@@ -110,6 +139,8 @@ class SyncPlan:
     listed: list[str] = field(default_factory=list, repr=False)
     cache: ChecksumCache | None = field(default=None, repr=False)
     memory: ObjectMemory | None = field(default=None, repr=False)
+    #: A push with a release history: what it records and keeps there.
+    release: ReleaseDraft | None = None
 
     def of(self, kind: ActionKind) -> list[Action]:
         return [action for action in self.actions if action.kind is kind]
@@ -131,15 +162,20 @@ class SyncPlan:
         return self.of(ActionKind.DELETE)
 
     @property
+    def retained(self) -> list[Action]:
+        return self.of(ActionKind.RETAIN)
+
+    @property
     def unchanged(self) -> list[Action]:
         return self.of(ActionKind.KEEP)
 
     @property
     def size(self) -> int:
-        """Bytes the plan moves (uploads before any compression)."""
-        return sum(
-            a.size for a in self.actions if a.kind in (ActionKind.UPLOAD, ActionKind.DOWNLOAD)
-        )
+        """Bytes the plan moves (uploads before any compression, kept
+        copies included)."""
+        kept = sum(a.size for a in self.release.keep) if self.release is not None else 0
+        moved = (ActionKind.UPLOAD, ActionKind.DOWNLOAD)
+        return kept + sum(a.size for a in self.actions if a.kind in moved)
 
     @property
     def too_many_deletes(self) -> bool:
@@ -153,6 +189,8 @@ class SyncPlan:
                 if action.entry != entry:
                     continue
                 name, path = shown(action.key), shown(str(action.path))
+                if action.origin is not None:
+                    path = shown(action.origin)
                 if action.kind is ActionKind.UPLOAD:
                     lines.append(f"upload {name} <- {path} ({action.why})")
                 elif action.kind is ActionKind.UPDATE:
@@ -163,17 +201,45 @@ class SyncPlan:
             lines.append(
                 f"delete {shown(action.key if self.direction == 'push' else str(action.path))}"
             )
+        for action in self.retained:
+            lines.append(f"retain {shown(action.key)} ({action.why})")
+        if self.release is not None:
+            lines += self.release_lines()
         if self.too_many_deletes:
             lines.append(f"refuse: {len(self.deletes)} deletes exceed max_delete={self.max_delete}")
+        return lines
+
+    def release_lines(self) -> list[str]:
+        """What the plan does to the release history."""
+        draft = self.release
+        if draft is None:
+            return []
+        lines = [f"keep {shown(action.key)}" for action in draft.keep]
+        lines += [f"delete {shown(action.key)}" for action in draft.prune]
+        if draft.record:
+            made = draft.manifest
+            what = f"rollback to release {made.rollback_of}" if made.rollback_of else made.kind
+            lines.append(f"record release {made.release} ({what}, {made.files} files)")
         return lines
 
     def __str__(self) -> str:
         part = f" (shard {self.shard})" if self.shard else ""
         remote = f"{self.bucket}/{self.prefix}"
-        if self.direction == "push":
+        purpose = self.release.purpose if self.release is not None else self.direction
+        if purpose == "rollback":
+            assert self.release is not None
+            head = (
+                f"rollback {remote} to release {self.release.manifest.rollback_of}: "
+                f"{len(self.uploads)} to restore, {len(self.updates)} header updates, "
+                f"{len(self.deletes)} to delete, {len(self.unchanged)} unchanged"
+            )
+        elif purpose == "prune":
+            head = f"prune {remote}: {len(self.deletes)} to delete, {len(self.retained)} retained"
+        elif self.direction == "push":
+            retained = f", {len(self.retained)} retained" if self.retained else ""
             head = (
                 f"deploy {self.folder} -> {remote}{part}: {len(self.uploads)} to upload, "
-                f"{len(self.updates)} header updates, {len(self.deletes)} to delete, "
+                f"{len(self.updates)} header updates, {len(self.deletes)} to delete{retained}, "
                 f"{len(self.unchanged)} unchanged"
             )
         else:

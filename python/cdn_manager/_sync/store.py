@@ -51,6 +51,9 @@ class Store(Protocol):
 
     def delete(self, bucket: str, key: str, if_match: str | None = None) -> None: ...
 
+    def download_bytes(self, control: _core.Control, bucket: str, key: str) -> bytes:
+        """The verified bytes of an object (read key)."""
+
     def fetch_file(
         self,
         control: _core.Control,

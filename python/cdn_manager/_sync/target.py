@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Target:
-    """Where to invalidate: ``provider`` ("cloudfront" or "cloudflare") and its id."""
+    """Where to invalidate: ``provider`` ("cloudfront", "cloudflare" or
+    "purge") and its id (for "purge", the base URL)."""
 
     provider: str
     ident: str
