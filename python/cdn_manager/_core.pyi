@@ -249,7 +249,8 @@ class FileWriter:
     def kept(self) -> list[PartSink]:
         """Sinks of the ranges an earlier run completed, read back intact."""
     def finished(self, sink: PartSink) -> None:
-        """Sync the file, then journal ``sink``'s range (resumable only)."""
+        """Start writing ``sink``'s range to disk; if resumable, sync the file,
+        then journal the range (a large file's writer thread does both later)."""
     def part(
         self,
         offset: int,
