@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 from .. import _core
 from .._checksums import ALGORITHMS, METADATA_HEADER, WIDTHS, decode, encode
@@ -191,6 +190,8 @@ def object_info(key: str, headers: Mapping[str, str]) -> ObjectInfo:
 def _http_date(text: str) -> datetime | None:
     """An HTTP date (``Wed, 02 Dec 2026 10:00:00 GMT``), or None if it is
     not one."""
+    from email.utils import parsedate_to_datetime  # email costs start-up
+
     try:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError):
