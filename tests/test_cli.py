@@ -538,3 +538,28 @@ def test_local_server_serves_the_other_commands_and_stops_on_ctrl_c(tmp_path: Pa
     assert not config.exists()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port)), timeout=2):
         pass
+
+
+def test_version_ls_and_download_never_import_boto3(moto_server: Server, tmp_path: Path) -> None:
+    # Issue 31: start-up. boto3 and botocore take about 0.15 s to import;
+    # the native plane signs, lists and downloads without them, so these
+    # commands must not load them (PYTHONPROFILEIMPORTTIME lists every
+    # module the process imported on stderr).
+    config = config_for(moto_server, tmp_path)
+    bucket = moto_server.new_bucket()
+    moto_server.admin.put_object(Bucket=bucket, Key="a/b.txt", Body=b"bytes")
+    env = clean_env(PYTHONPROFILEIMPORTTIME="1", CDN_MANAGER_DATA_PLANE="native")
+    runs = {
+        "version": cdn("--version", env=env),
+        "ls": cdn("ls", f"{bucket}/a/", config=config, env=env),
+        "download": cdn("download", bucket, "a/b.txt", tmp_path / "b.txt", config=config, env=env),
+    }
+    for name, run in runs.items():
+        assert run.code == 0, (name, run.stderr[-2000:])
+        imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()}
+        assert "cdn_manager" in imported, name  # the listing is there to read
+        # A configuration file is YAML; `--version` reads none.
+        unwanted = {"boto3", "botocore"} | ({"yaml"} if name == "version" else set())
+        assert not unwanted & imported, (name, unwanted & imported)
+    assert "a/b.txt" in runs["ls"].out
+    assert (tmp_path / "b.txt").read_bytes() == b"bytes"

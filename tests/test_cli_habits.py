@@ -16,7 +16,7 @@ from cdn_manager._cli.commands import split_location
 from cdn_manager._cli.parser import build_parser
 
 from conftest import BUCKET, Server
-from helpers.cli import CLI, bucket_keys, cdn, config_for, one_error_line
+from helpers.cli import CLI, cdn, config_for, one_error_line, site_keys
 
 COMMANDS = ("upload", "download", "push", "pull", "verify", "ls", "rm", "presign", "doctor")
 
@@ -76,7 +76,7 @@ def complete_in_bash(script: Path, line: str) -> list[str]:
 
 def test_bash_completes_commands_and_each_commands_own_options(bash_script: Path) -> None:
     assert complete_in_bash(bash_script, "cdn-manager up") == ["upload"]
-    assert complete_in_bash(bash_script, "cdn-manager p") == ["presign", "pull", "push"]
+    assert complete_in_bash(bash_script, "cdn-manager p") == ["presign", "prune", "pull", "push"]
     assert "--no-resume" in complete_in_bash(bash_script, "cdn-manager download --")
     assert "--dry-run" in complete_in_bash(bash_script, "cdn-manager push --")
     # Options that do not apply are not offered.
@@ -188,7 +188,7 @@ def test_s3_urls_work_through_every_command(moto_server: Server, tmp_path: Path)
     ok("pull", f"s3://{bucket}/site", tmp_path / "mirror")
     assert (tmp_path / "mirror" / "index.html").read_text() == "<h1>site</h1>\n"
     ok("rm", f"s3://{bucket}/one/page.html", f"S3://{bucket}/two/page.html")
-    assert bucket_keys(moto_server, bucket) == ["site/index.html"]
+    assert site_keys(moto_server, bucket) == ["site/index.html"]
 
 
 def test_upload_of_a_folder_points_to_push(moto_server: Server, tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ import pytest
 
 from cdn_manager import CDNError
 from cdn_manager._operations.listing import list_prefix
+from cdn_manager._planes.pages import QUERY_NAMES
+from cdn_manager._planes.protocol import ListPage
 
 from conftest import Server
 
@@ -160,14 +162,18 @@ def threads_end(timeout: float = 5.0) -> bool:
 
 def listing_requests(server: Server) -> tuple[Callable[[], list[dict[str, Any]]], Any]:
     """A manager on ``server`` and a function returning the ListObjectsV2
-    parameters its read client sent (botocore's before-call event)."""
+    parameters (as the query names them) of each page its read plane
+    asked for: a listing goes through the data plane, native or boto3."""
     manager = server.manager()
     sent: list[dict[str, Any]] = []
+    plane = manager._ops.kit.download_plane
+    list_page = plane.list_page
 
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(dict(params.get("query_string", {})))
+    def record(request: ListPage) -> dict[str, Any]:
+        sent.append({QUERY_NAMES[name]: str(value) for name, value in request.params.items()})
+        return list_page(request)
 
-    manager.download_client.meta.events.register("before-call.s3.ListObjectsV2", record)
+    plane.list_page = record
     return (lambda: sent), manager
 
 

@@ -14,6 +14,8 @@ MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB
 #: S3 allows at most this many parts in one multipart upload.
 MAX_PARTS = 10_000
+#: Longest lifetime S3 allows for a presigned URL (7 days).
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 #: Overrides the default of ``TransferConfig.data_plane`` (e.g. to run a
 #: whole test suite on one plane).
 DATA_PLANE_ENV = "CDN_MANAGER_DATA_PLANE"

@@ -211,6 +211,15 @@ class Engine:
         """HEAD with the stored checksum asked for; returns the answer's
         headers, names in lower case. Raises ``S3Error`` (its code the
         status, as the answer has no body) or ``TransportError``."""
+    def list(
+        self,
+        credentials: tuple[str, str, str | None],
+        bucket: str,
+        params: list[tuple[str, str]],
+    ) -> bytes:
+        """One ListObjectsV2 page of ``bucket``, its query ``params`` named as
+        S3 names them (``list-type``, ``prefix``, ...); returns the XML body.
+        Raises ``S3Error`` or ``TransportError``."""
     def put(
         self,
         credentials: tuple[str, str, str | None],
@@ -258,7 +267,8 @@ class FileWriter:
     def kept(self) -> list[PartSink]:
         """Sinks of the ranges an earlier run completed, read back intact."""
     def finished(self, sink: PartSink) -> None:
-        """Sync the file, then journal ``sink``'s range (resumable only)."""
+        """Start writing ``sink``'s range to disk; if resumable, sync the file,
+        then journal the range (a large file's writer thread does both later)."""
     def part(
         self,
         offset: int,

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from ._escape import shown
 from .errors import ConfigError
 
@@ -29,6 +27,15 @@ ENV_VARS = {
 OPTIONAL = ("region",)
 
 _SECRETS = ("downloader_access_secret", "uploader_access_secret")
+
+
+def yaml() -> Any:
+    """PyYAML, imported when a file is read or written (not by a command
+    whose credentials come from the environment, or that needs none)."""
+    import yaml
+
+    return yaml
+
 
 log = logging.getLogger("cdn_manager")
 #: Files already warned about in this process (one line each, not per load).
@@ -132,8 +139,8 @@ class CDNCredentials:
         except OSError as err:
             raise ConfigError(f"{source}: cannot read ({err.strerror})") from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
+            data = yaml().safe_load(text)
+        except yaml().YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise ConfigError(f"{source}: not valid YAML{where}") from None
@@ -159,4 +166,4 @@ class CDNCredentials:
     def to_yaml(self) -> str:
         """The ``cdn.yaml`` text for these credentials (secrets included)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return yaml.safe_dump({k: v for k, v in values.items() if v is not None})
+        return str(yaml().safe_dump({k: v for k, v in values.items() if v is not None}))

@@ -135,7 +135,7 @@ impl Response {
 fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) -> PyResult<()> {
     let Body { reader, unread } = body;
     let size = READ_CHUNK.min(length as usize).max(1);
-    let mut buffer = vec![0; size];
+    let mut buffer = sink.buffer(size);
     let mut remaining = length;
     let expecting = tcp::expect_body(length as usize);
     while remaining > 0 {
@@ -151,12 +151,12 @@ fn stream_body(origin: &str, body: &mut Body, sink: &mut PartSink, length: u64) 
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    sink.append_paid(&buffer[..filled])?;
+                    sink.append_owned(buffer, filled)?;
                     return Err(read_error(origin, &e));
                 }
             }
         }
-        sink.append_paid(&buffer[..filled])?;
+        buffer = sink.append_owned(buffer, filled)?;
         remaining -= filled as u64;
         *unread = unread.map(|n| n.saturating_sub(filled as u64));
         if filled < want {

@@ -12,6 +12,7 @@
 //! - `sign.rs`: what the SigV4 signer is given, and the checksum headers
 //! - `get.rs`: GET, and the `Response` whose body is streamed into a sink
 //! - `head.rs`: HEAD, an object's headers
+//! - `list.rs`: ListObjectsV2, one page of keys
 //! - `put.rs`: PUT and UploadPart
 //! - `body.rs`: the body they stream from the caller's bytes
 //! - `header.rs`: response headers, as one map
@@ -24,6 +25,7 @@ mod errors;
 mod get;
 mod head;
 mod header;
+mod list;
 mod proxy;
 mod put;
 mod request;
@@ -192,6 +194,20 @@ impl Engine {
         key: &str,
     ) -> PyResult<HashMap<String, String>> {
         head::head(self, py, credentials, bucket, key)
+    }
+
+    /// GETs one ListObjectsV2 page of `bucket` with the query `params`
+    /// (`(name, value)`, names as S3 spells them: `list-type`, `prefix`,
+    /// `delimiter`, `continuation-token`, `max-keys`, `encoding-type`,
+    /// `start-after`); returns the XML body.
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        credentials: sign::Credentials,
+        bucket: &str,
+        params: Vec<(String, String)>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        list::list(self, py, credentials, bucket, params)
     }
 
     /// PUTs `body` at `bucket/key` with its CRC `checksum` (`(algorithm,

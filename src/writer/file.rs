@@ -16,6 +16,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use rustix::fs::{fstat, fsync, openat, renameat, unlinkat, AtFlags, FileType, Mode, OFlags};
 
+use super::behind::Behind;
 use super::destination::Destination;
 use super::journal::{self, intact, Journal, Range};
 use super::{Gate, PartSink, Target, CLOSED};
@@ -29,6 +30,11 @@ use crate::platform;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Files of this size or more get a writer thread of their own (`Behind`):
+/// anything larger than the default download threshold is fetched in
+/// ranges by several part threads at once.
+const WRITE_BEHIND_FROM: u64 = 16 << 20;
+
 /// The open temporary file of a `FileWriter`, and the folder it is in.
 struct TempFile {
     file: File,
@@ -41,10 +47,32 @@ struct TempFile {
     path: PathBuf,
     gate: Gate,
     /// The journal of a resumable download, locked while this is open.
-    journal: Option<Journal>,
+    journal: Option<Arc<Journal>>,
+    /// The thread that writes a large file for its parts.
+    behind: Option<Behind>,
 }
 
 impl TempFile {
+    /// Starts the writer thread of a file of `size` bytes, if it is large.
+    fn start_behind(&mut self, size: u64) -> CoreResult<()> {
+        if size >= WRITE_BEHIND_FROM {
+            let io = |e| CoreError::io("start writing", &self.path, e);
+            let file = self.file.try_clone().map_err(io)?;
+            self.behind =
+                Some(Behind::start(file, self.journal.clone(), self.path.clone()).map_err(io)?);
+        }
+        Ok(())
+    }
+
+    /// Waits for the writer thread, if any, to write (and with `journal`,
+    /// journal) everything handed to it, and ends it.
+    fn stop_behind(&self, journal: bool) -> CoreResult<()> {
+        match &self.behind {
+            Some(behind) => behind.stop(journal),
+            None => Ok(()),
+        }
+    }
+
     /// Removes the temporary file and its journal (best effort: they are
     /// ours, in our folder).
     fn remove(&self) {
@@ -57,7 +85,9 @@ impl TempFile {
     /// Leaves an unfinished download: with `keep`, a resumable one that
     /// completed some range stays for the next run; anything else goes.
     fn leave(&self, keep: bool) {
-        if !(keep && self.journal.as_ref().is_some_and(Journal::has_ranges)) {
+        // Journals what finished before the end, or finds a failed write.
+        let written = self.stop_behind(keep);
+        if !(keep && written.is_ok() && self.journal.as_ref().is_some_and(|j| j.has_ranges())) {
             self.remove();
         }
         if let Some(journal) = &self.journal {
@@ -68,10 +98,33 @@ impl TempFile {
 
 impl Target for TempFile {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()> {
+        if self.behind.is_some() {
+            let mut buffer = self.buffer(data.len());
+            buffer.copy_from_slice(data);
+            self.write_owned(buffer, data.len(), offset)?;
+            return Ok(());
+        }
         self.gate.write(|| {
             platform::write_all_at(&self.file, data, offset)
                 .map_err(|e| CoreError::io("write", &self.path, e))
         })
+    }
+
+    fn buffer(&self, size: usize) -> Vec<u8> {
+        match &self.behind {
+            Some(behind) => behind.buffer(size),
+            None => vec![0; size],
+        }
+    }
+
+    fn write_owned(&self, buffer: Vec<u8>, len: usize, offset: u64) -> CoreResult<Vec<u8>> {
+        let Some(behind) = &self.behind else {
+            self.write_at(&buffer[..len], offset)?;
+            return Ok(buffer);
+        };
+        let size = buffer.len();
+        self.gate.write(|| behind.write(buffer, len, offset))?;
+        Ok(behind.buffer(size))
     }
 }
 
@@ -104,14 +157,15 @@ fn create_named(
         Mode::from_raw_mode(0o666),
     )
     .map_err(|e| CoreError::io("create", &path, e.into()))?;
-    let temp = TempFile {
+    let mut temp = TempFile {
         file: File::from(fd),
         dir: parent.dir,
         temp_name,
         name: parent.name,
         path,
         gate: Gate::default(),
-        journal,
+        journal: journal.map(Arc::new),
+        behind: None,
     };
     if let Err(e) = temp.file.set_len(size) {
         temp.remove();
@@ -123,6 +177,10 @@ fn create_named(
     if let Err(e) = platform::reserve(&temp.file, size) {
         temp.remove();
         return Err(CoreError::io("reserve space for", &temp.path, e));
+    }
+    if let Err(e) = temp.start_behind(size) {
+        temp.remove();
+        return Err(e);
     }
     Ok(temp)
 }
@@ -158,15 +216,17 @@ fn open_resumable(
         Some((file, digests))
     });
     if let Some((file, digests)) = kept {
-        let temp = TempFile {
+        let mut temp = TempFile {
             file,
             dir: parent.dir,
             path: parent.path.with_file_name(&temp_name),
             temp_name,
             name: parent.name,
             gate: Gate::default(),
-            journal: Some(journal),
+            journal: Some(Arc::new(journal)),
+            behind: None,
         };
+        temp.start_behind(size)?;
         return Ok((temp, digests));
     }
     let _ = unlinkat(&parent.dir, temp_name.as_str(), AtFlags::empty());
@@ -270,13 +330,19 @@ impl FileWriter {
     }
 
     /// Records the range `sink` wrote as complete: starts writing it to the
-    /// disk; if resumable, syncs the temporary file, then journals the range.
+    /// disk; if resumable, syncs the temporary file, then journals the range
+    /// (for a large file, its writer thread does both, after the range's
+    /// queued writes, and this returns at once).
     fn finished(&self, py: Python<'_>, sink: PyRef<'_, PartSink>) -> PyResult<()> {
         let range = Range {
             start: sink.start,
             end: sink.start + sink.digests.length(),
             crc: sink.digests.crc().unwrap_or(0),
         };
+        if let Some(behind) = &self.temp.behind {
+            // The writer thread starts its write-back and journals it.
+            return Ok(py.detach(|| behind.finished(range))?);
+        }
         // Write-behind: the range's pages head for the disk now, so the
         // fsync at commit has little left.
         py.detach(|| {
@@ -315,7 +381,10 @@ impl FileWriter {
             if !self.temp.gate.close() {
                 return Err(CoreError::State(CLOSED));
             }
-            let result = self.commit_file();
+            let result = self
+                .temp
+                .stop_behind(false)
+                .and_then(|()| self.commit_file());
             if result.is_err() {
                 self.temp.remove();
             }

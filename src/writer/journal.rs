@@ -182,16 +182,25 @@ impl Journal {
 
     /// Records `range` as complete (its bytes must already be synced).
     pub fn append(&self, range: Range) -> CoreResult<()> {
+        self.append_all(&[range])
+    }
+
+    /// Records `ranges` as complete (their bytes must already be synced),
+    /// with one write and one sync.
+    pub fn append_all(&self, ranges: &[Range]) -> CoreResult<()> {
         let mut guard = self.open();
         let Some((file, end)) = guard.as_mut() else {
             return Err(CoreError::State(RELEASED));
         };
-        let line = format!("[{},{},{}]\n", range.start, range.end, range.crc);
+        let lines: String = ranges
+            .iter()
+            .map(|r| format!("[{},{},{}]\n", r.start, r.end, r.crc))
+            .collect();
         let io = |action, e| CoreError::io(action, &self.path, e);
-        platform::write_all_at(file, line.as_bytes(), *end).map_err(|e| io("write", e))?;
+        platform::write_all_at(file, lines.as_bytes(), *end).map_err(|e| io("write", e))?;
         file.sync_data().map_err(|e| io("sync", e))?;
-        *end += line.len() as u64;
-        self.count.fetch_add(1, Ordering::Relaxed);
+        *end += lines.len() as u64;
+        self.count.fetch_add(ranges.len(), Ordering::Relaxed);
         Ok(())
     }
 

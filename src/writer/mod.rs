@@ -8,9 +8,11 @@
 //!
 //! - `destination.rs`: `Destination`, where a download will land
 //! - `file.rs`: `FileWriter`, the temporary file
+//! - `behind.rs`: the one thread that writes a large file for its parts
 //! - `journal.rs`: the journal that makes a file download resumable
 //! - `memory.rs`: `MemoryWriter`, the new `bytes` object
 
+mod behind;
 mod destination;
 mod file;
 mod journal;
@@ -34,6 +36,19 @@ const CLOSED: &str = "the download was already committed or aborted";
 /// Something parts can be written into at an offset.
 pub trait Target: Send + Sync {
     fn write_at(&self, data: &[u8], offset: u64) -> CoreResult<()>;
+
+    /// A buffer of `size` bytes to receive into, for `write_owned`.
+    fn buffer(&self, size: usize) -> Vec<u8> {
+        vec![0; size]
+    }
+
+    /// Writes `buffer[..len]` at `offset`, taking the buffer (a target
+    /// with a writer thread hands it over instead of copying it); returns
+    /// a buffer to receive the next bytes into.
+    fn write_owned(&self, buffer: Vec<u8>, len: usize, offset: u64) -> CoreResult<Vec<u8>> {
+        self.write_at(&buffer[..len], offset)?;
+        Ok(buffer)
+    }
 }
 
 /// Refuses writes once the owning writer is committed or aborted, and
@@ -132,6 +147,27 @@ impl PartSink {
             Some(control) => control.get().record(data.len() as i64),
             None => Ok(()),
         }
+    }
+
+    /// A buffer of `size` bytes to receive into, for `append_owned`.
+    pub fn buffer(&self, size: usize) -> Vec<u8> {
+        self.target.buffer(size)
+    }
+
+    /// As `append_paid` for `buffer[..len]`, taking the buffer (digested
+    /// here, written by the target's writer thread if it has one); returns
+    /// the buffer to receive the next bytes into.
+    pub fn append_owned(&mut self, buffer: Vec<u8>, len: usize) -> PyResult<Vec<u8>> {
+        if let Some(control) = &self.control {
+            control.get().ensure_running()?;
+        }
+        let offset = self.start + self.digests.length();
+        self.digests.update(&buffer[..len]);
+        let next = self.target.write_owned(buffer, len, offset)?;
+        if let Some(control) = &self.control {
+            control.get().record(len as i64)?;
+        }
+        Ok(next)
     }
 }
 

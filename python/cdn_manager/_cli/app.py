@@ -15,16 +15,18 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import TransferConfig
 from .._credentials import ENV_VARS, CDNCredentials
 from .._escape import printable, shown
-from .._faces.manager import CDNManager
 from .._planes.failures import redact
 from .._results import TransferResult
 from ..errors import CDNError, ConfigError
 from .output import ProgressBar
+
+if TYPE_CHECKING:
+    from .._faces.manager import CDNManager
 
 PROG = "cdn-manager"
 #: Environment variable naming the configuration file.
@@ -124,6 +126,9 @@ class App:
             config = TransferConfig(max_bandwidth=self.bwlimit, resume=self.resume)
             if self.max_in_flight is not None:
                 config = replace(config, max_in_flight=self.max_in_flight)
+            # Imported here: `--version` and `--help` need none of it.
+            from .._faces.manager import CDNManager
+
             self._manager = CDNManager(credentials, config)
         return self._manager
 

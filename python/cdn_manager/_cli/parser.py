@@ -6,12 +6,11 @@ import argparse
 import re
 from collections.abc import Callable
 from fractions import Fraction
-from importlib import metadata
 from typing import Any
 
+from .._config import MAX_PRESIGN_SECONDS
 from .._credentials import ENV_VARS
 from .._escape import shown
-from .._operations.operations import MAX_PRESIGN_SECONDS
 from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
 from .commands import (
     cmd_clean,
@@ -244,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, version="%(prog)s")
     _global_options(parser, top=True)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
@@ -410,7 +409,18 @@ def _bucket(text: str) -> str:
     return bucket
 
 
+class _Version(argparse._VersionAction):
+    """``--version``, looking the version up only when asked: the package
+    metadata costs every other command's start-up a few milliseconds."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        self.version = f"%(prog)s {_version()}"
+        super().__call__(parser, *args, **kwargs)  # type: ignore[arg-type]
+
+
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("cdn-manager")
     except metadata.PackageNotFoundError:

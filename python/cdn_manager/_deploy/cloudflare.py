@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
-
 from .._config import TransferConfig
 from .._escape import shown
 from .._sync.target import Invalidation, Target
@@ -46,6 +44,8 @@ def purge(
         raise ConfigError(
             f"purging {target} needs public_url in the rules file", reason="NoPublicURL"
         )
+    import urllib3  # here, not at start-up: only a Cloudflare purge uses it
+
     listed = urls(public_url, relatives)
     endpoint = f"{os.environ.get(API_VARIABLE) or API}/zones/{quote(target.ident)}/purge_cache"
     http = urllib3.PoolManager(

@@ -21,7 +21,6 @@ most).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
@@ -111,7 +110,7 @@ def _cloudfront(store: Store, target: Target, paths: list[str], wait: bool) -> I
             DistributionId=target.ident,
             InvalidationBatch={
                 "Paths": {"Quantity": len(paths), "Items": paths},
-                "CallerReference": f"cdn-manager-{uuid.uuid4()}",
+                "CallerReference": f"cdn-manager-{_uuid4()}",
             },
         )
         made = response["Invalidation"]
@@ -128,3 +127,9 @@ def _cloudfront(store: Store, target: Target, paths: list[str], wait: bool) -> I
     except Exception as err:
         raise translate(err, what, store.secrets()) from None
     return Invalidation(target, str(made["Id"]), paths, status)
+
+
+def _uuid4() -> str:
+    from uuid import uuid4  # here: uuid costs every command's start-up
+
+    return str(uuid4())

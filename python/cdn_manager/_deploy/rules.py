@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from .._sync.globs import Glob, any_match
 from .._sync.headers import Headers
 from .._sync.manifest import Retention
@@ -145,6 +143,8 @@ class Rules:
     def load(cls, path: str | os.PathLike[str]) -> Rules:
         """Reads a rules file; raises :class:`ConfigError` naming the file
         and the entry at fault."""
+        import yaml  # only where a rules file is read: it costs start-up
+
         where = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")

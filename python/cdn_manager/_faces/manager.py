@@ -97,8 +97,16 @@ class CDNManager:
         self._ops = Operations(credentials, config or TransferConfig())
         self.creds = credentials
         self.config = self._ops.config
-        self.download_client: Any = self._ops.kit.download_client
-        self.upload_client: Any = self._ops.kit.upload_client
+
+    @property
+    def download_client(self) -> Any:
+        """The boto3 S3 client of the read-only key pair (built on first use)."""
+        return self._ops.kit.download_client
+
+    @property
+    def upload_client(self) -> Any:
+        """The boto3 S3 client of the write key pair (built on first use)."""
+        return self._ops.kit.upload_client
 
     def __repr__(self) -> str:
         return (

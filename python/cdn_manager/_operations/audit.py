@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -105,7 +104,9 @@ def check(kit: TransferKit, bucket: str) -> AuditReport:
     """
     secrets = kit.credentials.secrets()
     reader, writer = kit.download_client, kit.upload_client
-    probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    from uuid import uuid4  # here: uuid costs every command's start-up
+
+    probe = f"{PROBE_PREFIX}{uuid4().hex}"
     reader_probe = probe + "-by-read-key"
     report = AuditReport(kit.credentials.host, bucket)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
 from .. import _core
-from .._config import TransferConfig
+from .._config import MAX_PRESIGN_SECONDS, TransferConfig
 from .._credentials import CDNCredentials
 from .._deploy.plan import (
     PlanOptions,
@@ -40,9 +40,8 @@ from .._escape import shown
 from .._names import check_bucket
 from .._planes import control
 from .._planes.adaptive import PlaneChoice
-from .._planes.clients import cloudfront_client
 from .._planes.failures import error_code
-from .._planes.protocol import Condition, Get, Head, ObjectOptions
+from .._planes.protocol import Condition, Get, Head, ListPage, ObjectOptions
 from .._planes.retry import with_retries
 from .._results import ObjectInfo, TransferResult
 from .._sync.engine import ScopeOptions, plan_pull, scope_of
@@ -73,8 +72,6 @@ ItemData = Payload | os.PathLike[str] | PlannedFile
 #: The options of :func:`run_deploy` (the rest of a rollback's or a prune's
 #: options are its plan's).
 _DEPLOY_OPTIONS = frozenset(DeployOptions.__annotations__)
-#: Longest lifetime S3 allows for a presigned URL (7 days).
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
 class Operations:
@@ -99,6 +96,8 @@ class Operations:
         return self.creds.secrets()
 
     def cloudfront(self) -> Any:
+        from .._planes.clients import cloudfront_client  # boto3, on first use
+
         creds = self.creds
         return cloudfront_client(
             creds.uploader_access_key, creds.uploader_access_secret, self.config
@@ -372,11 +371,19 @@ class Operations:
         return True
 
     def list(self, bucket: str, prefix: str = "") -> Generator[ObjectInfo, None, None]:
-        client = self.kit.download_client
+        # On the data plane (native, unless the endpoint refused it), retried
+        # as object requests are: a listing needs no boto3.
+        plane = self.kit.download_plane
 
         def fetch(**params: Any) -> dict[str, Any]:
+            request = ListPage(bucket, params)
+            attempt = partial(plane.list_page, request)
+            what = str(request)
             return self._guard.run(
-                "list", bucket, None, partial(control.list_page, client, bucket, **params)
+                "list",
+                bucket,
+                None,
+                lambda: with_retries(attempt, self.config.max_attempts, self.kit.retries, what),
             )
 
         for entry in list_prefix(fetch, prefix, self.config.max_in_flight):

@@ -4,25 +4,25 @@ which one a manager uses.
 ``base`` says what a plane does; ``native`` (the Rust client) and ``boto3``
 (botocore's) do it; ``adaptive`` starts native and moves to boto3, loudly,
 if the endpoint refuses native requests that boto3 gets through.
+
+boto3 is imported when its first client is built, not before: a command
+that the native plane serves alone (``ls``, a download) never loads it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
-
-from botocore.utils import get_environ_proxies
 
 from .. import _core
 from .._config import TransferConfig
 from ..errors import ConfigError
 from .adaptive import AdaptivePlane, PlaneChoice, PlaneSwitch
 from .boto3_plane import Boto3Plane
-from .clients import make_client
-from .native import NativePlane
+from .native import Keys, NativePlane
 from .protocol import DataPlane
 from .regions import DEFAULT_REGION
 
@@ -37,13 +37,25 @@ def proxy_for(host: str, configured: Mapping[str, str] | None) -> str | None:
     own function), so both planes always take the same way. A proxy without
     a scheme is an ``http://`` one, as for botocore; one with another scheme
     (``socks5://``) is passed on for the native plane to refuse by name."""
-    proxies = dict(configured) if configured is not None else get_environ_proxies(host)
+    proxies = dict(configured) if configured is not None else _environ_proxies(host)
     proxy = proxies.get(urlsplit(host).scheme)
     if not proxy:
         return None
     if "://" in proxy:
         return str(proxy)
     return "http:" + proxy if proxy.startswith("//") else "http://" + proxy
+
+
+def _environ_proxies(host: str) -> Mapping[str, str]:
+    """The environment's proxies for ``host`` as botocore reads them; with
+    no ``*_proxy`` variable at all there are none, and botocore (about
+    0.1 s to import) is not asked."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return {}
+    from botocore.utils import get_environ_proxies
+
+    proxies: Mapping[str, str] = get_environ_proxies(host)
+    return proxies
 
 
 @dataclass(frozen=True)
@@ -78,21 +90,27 @@ def build_planes(
     host: str,
     region: str | None,
     config: TransferConfig,
-    reader: Any,
-    writer: Any,
+    keys: tuple[Keys, Keys],
+    sessions: tuple[Callable[[], Any], Callable[[], Any]],
     steer: Callable[[Any], Any],
 ) -> Planes:
-    """The planes for requests to ``host`` signed by the ``reader`` and
-    ``writer`` key pairs (boto3 sessions), for ``region`` if given (else
-    the one each bucket's server names); ``steer`` sets up a boto3 client
-    to sign for each bucket's region."""
+    """The planes for requests to ``host`` signed by the read and the write
+    key pairs (``keys`` for the native plane; ``sessions`` make the boto3
+    sessions of the same pairs, when a boto3 plane first needs one), for
+    ``region`` if given (else the one each bucket's server names); ``steer``
+    sets up a boto3 client to sign for each bucket's region."""
     algorithm = config.checksum_algorithm
 
-    def boto3_plane(session: Any) -> Boto3Plane:
-        client = partial(make_client, host, session, config, region or DEFAULT_REGION, attempts=1)
-        return Boto3Plane(lambda: steer(client()), algorithm)
+    def boto3_plane(session: Callable[[], Any]) -> Boto3Plane:
+        def client() -> Any:
+            from .clients import make_client
 
-    boto3_down, boto3_up = boto3_plane(reader), boto3_plane(writer)
+            made = make_client(host, session(), config, region or DEFAULT_REGION, attempts=1)
+            return steer(made)
+
+        return Boto3Plane(client, algorithm)
+
+    boto3_down, boto3_up = (boto3_plane(session) for session in sessions)
     try:
         engine = _engine(host, region, config)
     except ConfigError as err:
@@ -107,9 +125,7 @@ def build_planes(
         return Planes(boto3_down, boto3_up, switch, None)
     if config.data_plane == "boto3":
         return Planes(boto3_down, boto3_up, PlaneSwitch(PlaneChoice("boto3", "configured")), engine)
-    native_down, native_up = (
-        NativePlane(engine, session.get_credentials(), algorithm) for session in (reader, writer)
-    )
+    native_down, native_up = (NativePlane(engine, pair, algorithm) for pair in keys)
     if config.data_plane == "native":
         return Planes(
             native_down, native_up, PlaneSwitch(PlaneChoice("native", "configured")), engine

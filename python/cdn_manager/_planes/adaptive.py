@@ -15,14 +15,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .._escape import shown
 from .failures import S3Error, is_refusal
-from .protocol import DataPlane, Get, Head, Put, Response
+from .protocol import DataPlane, Get, Head, ListPage, Put, Response
 
 log = logging.getLogger("cdn_manager")
-R = TypeVar("R", Get, Head, Put)
+R = TypeVar("R", Get, Head, Put, ListPage)
 T = TypeVar("T")
 
 #: Set (``extra=``) on the log record of every switch to boto3, so a test
@@ -80,6 +80,9 @@ class AdaptivePlane:
 
     def put(self, request: Put) -> str:
         return self._route(self._native.put, self._boto3.put, request)
+
+    def list_page(self, request: ListPage) -> dict[str, Any]:
+        return self._route(self._native.list_page, self._boto3.list_page, request)
 
     def _route(self, native: Callable[[R], T], boto3: Callable[[R], T], request: R) -> T:
         if self._switch.choice.name == "boto3":

@@ -17,7 +17,7 @@ from typing import Any
 from .. import _core
 from .control import checksum_params, condition_params, object_params, response_headers
 from .failures import Truncated
-from .protocol import CHUNK, Get, Head, Put
+from .protocol import CHUNK, Get, Head, ListPage, Put
 
 
 class ProgressReader(io.RawIOBase):
@@ -152,6 +152,9 @@ class Boto3Plane:
         return response_headers(
             self._client.head_object(Bucket=request.bucket, Key=request.key, ChecksumMode="ENABLED")
         )
+
+    def list_page(self, request: ListPage) -> dict[str, Any]:
+        return dict(self._client.list_objects_v2(Bucket=request.bucket, **request.params))
 
     def put(self, request: Put) -> str:
         params: dict[str, Any] = {

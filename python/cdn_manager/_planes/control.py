@@ -62,13 +62,6 @@ def part_checksum(entry: PartEntry, algorithm: str) -> str | None:
 # Listings (read key).
 
 
-def list_page(client: Any, bucket: str, **params: Any) -> dict[str, Any]:
-    """One ListObjectsV2 page; ``params`` are its own (Prefix, Delimiter,
-    ContinuationToken, MaxKeys)."""
-    page: dict[str, Any] = client.list_objects_v2(Bucket=bucket, **params)
-    return page
-
-
 def head(client: Any, bucket: str, key: str, part: int | None = None) -> dict[str, Any]:
     """A HeadObject answer, of part ``part`` of a multipart object if given."""
     extra = {} if part is None else {"PartNumber": part}

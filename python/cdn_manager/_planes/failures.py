@@ -2,16 +2,18 @@
 cdn-manager's exceptions, in one place.
 
 botocore raises its own exceptions; the native data plane (Rust) raises the
-three classes defined here.
+three classes defined here. botocore's are looked up only once botocore is
+loaded (an error cannot be one of them before), so that a command that
+never builds a boto3 client never imports it.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from botocore import exceptions as bex
+from types import ModuleType
 
 from .._escape import printable
 from ..errors import (
@@ -113,29 +115,53 @@ def is_refusal(code: str | None) -> bool:
     return entry is not None and entry.refusal
 
 
-#: Failures of a connection or of a response body as it streams in.
+def _botocore() -> ModuleType | None:
+    """``botocore.exceptions`` if botocore is loaded, else None."""
+    return sys.modules.get("botocore.exceptions")
+
+
+#: Failures of a connection or of a response body as it streams in (and
+#: botocore's, :func:`is_stream_error`).
 STREAM_ERRORS: tuple[type[Exception], ...] = (
     TransportError,
     Truncated,
     ETagMismatch,
-    bex.ResponseStreamingError,
-    bex.IncompleteReadError,
-    bex.ReadTimeoutError,
-    bex.ConnectionClosedError,
-    bex.EndpointConnectionError,
-    bex.FlexibleChecksumError,
     ConnectionError,
     TimeoutError,
 )
+_BOTOCORE_STREAM_ERRORS = (
+    "ResponseStreamingError",
+    "IncompleteReadError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "EndpointConnectionError",
+    "FlexibleChecksumError",
+)
+
+
+def _is_botocore(err: BaseException, *names: str) -> bool:
+    """Whether ``err`` is one of botocore's exceptions ``names``."""
+    bex = _botocore()
+    return bex is not None and isinstance(err, tuple(getattr(bex, n) for n in names))
+
+
+def is_stream_error(err: BaseException) -> bool:
+    """A failure of a connection or of a response body as it streams in."""
+    return isinstance(err, STREAM_ERRORS) or _is_botocore(err, *_BOTOCORE_STREAM_ERRORS)
+
+
+def is_client_error(err: BaseException) -> bool:
+    """An error answer through botocore (``ClientError``)."""
+    return _is_botocore(err, "ClientError")
 
 
 def error_code(err: BaseException) -> str | None:
     """The S3 error code of a ``ClientError`` (``NoSuchKey``, ``403``, ...)."""
-    if isinstance(err, bex.ClientError):
-        code = err.response.get("Error", {}).get("Code")
-        return str(code) if code else None
     if isinstance(err, S3Error):
         return err.code
+    if is_client_error(err):
+        code = err.response.get("Error", {}).get("Code")  # type: ignore[attr-defined]
+        return str(code) if code else None
     return None
 
 
@@ -175,8 +201,8 @@ def attempts_of(err: BaseException) -> int | None:
     counted = getattr(err, "_cdn_attempts", None)
     if isinstance(counted, int):
         return counted
-    if isinstance(err, bex.ClientError):
-        retries = err.response.get("ResponseMetadata", {}).get("RetryAttempts")
+    if is_client_error(err):
+        retries = err.response.get("ResponseMetadata", {}).get("RetryAttempts")  # type: ignore[attr-defined]
         if isinstance(retries, int):
             return retries + 1
     return None
@@ -191,13 +217,13 @@ def _translated(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:
         return entry.error(f"{what}: {detail}", reason=entry.reason or code)
     if isinstance(err, ETagMismatch):
         return IntegrityError(f"{what}: {detail}", reason="ETagMismatch")
-    if isinstance(err, bex.FlexibleChecksumError):
+    if _is_botocore(err, "FlexibleChecksumError"):
         return IntegrityError(f"{what}: {detail}", reason="ChecksumMismatch")
-    if isinstance(err, bex.ParamValidationError):
+    if _is_botocore(err, "ParamValidationError"):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")
     if isinstance(err, TransportError):
         return TransferError(f"{what}: {err.reason}: {detail}", reason=err.reason)
-    if isinstance(err, (bex.BotoCoreError, *STREAM_ERRORS)):
+    if is_stream_error(err) or _is_botocore(err, "BotoCoreError"):
         return TransferError(f"{what}: {detail}", reason=type(err).__name__)
     if isinstance(err, ValueError):
         return InvalidRequest(f"{what}: {detail}", reason="InvalidParameter")

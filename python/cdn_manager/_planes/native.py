@@ -6,27 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .protocol import Condition, Get, Head, ObjectOptions, Put
+from . import pages
+from .protocol import Condition, Get, Head, ListPage, ObjectOptions, Put
 
-
-def signing_keys(credentials: Any) -> tuple[str, str, str | None]:
-    """The key pair (and token) of boto3 ``credentials`` as they are now."""
-    frozen = credentials.get_frozen_credentials()
-    return frozen.access_key, frozen.secret_key, frozen.token
+#: A key pair and session token (None), as the Rust core signs with them.
+Keys = tuple[str, str, str | None]
 
 
 class NativePlane:
-    """Requests signed and sent by the Rust core. The key pair is read from
-    the boto3 session's credentials at each request, so rotation and refresh
-    apply exactly as they do for the boto3 client."""
+    """Requests signed and sent by the Rust core with one key pair (the same
+    one the manager's boto3 client of that pair is given: both are set once,
+    from :class:`CDNCredentials`)."""
 
-    def __init__(self, engine: _core.Engine, credentials: Any, algorithm: str) -> None:
+    def __init__(self, engine: _core.Engine, keys: Keys, algorithm: str) -> None:
         self._engine = engine
-        self._credentials = credentials
+        self._keys_now = keys
         self._algorithm = algorithm
 
-    def _keys(self) -> tuple[str, str, str | None]:
-        return signing_keys(self._credentials)
+    def _keys(self) -> Keys:
+        return self._keys_now
 
     def get(self, request: Get) -> _core.Response:
         return self._engine.get(
@@ -40,6 +38,10 @@ class NativePlane:
 
     def head(self, request: Head) -> dict[str, str]:
         return self._engine.head(self._keys(), request.bucket, request.key)
+
+    def list_page(self, request: ListPage) -> dict[str, Any]:
+        body = self._engine.list(self._keys(), request.bucket, pages.query(request.params))
+        return pages.parse(body)
 
     def put(self, request: Put) -> str:
         # The Rust core adds the checksum headers itself.

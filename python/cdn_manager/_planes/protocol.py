@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import _core
 
@@ -92,6 +92,19 @@ class Put:
         return f"PUT {what}" if self.part is None else f"PUT {what} part {self.part[1]}"
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """One ListObjectsV2 page of ``bucket``; ``params`` as boto3 names them
+    (``Prefix``, ``Delimiter``, ``ContinuationToken``, ``MaxKeys``,
+    ``StartAfter``)."""
+
+    bucket: str
+    params: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return f"LIST {self.bucket}/{self.params.get('Prefix', '')}"
+
+
 class Response(Protocol):
     """An object GET whose body has not been read yet."""
 
@@ -119,3 +132,7 @@ class DataPlane(Protocol):
 
     def put(self, request: Put) -> str:
         """Sends ``request``; returns the ETag the server gave the bytes."""
+
+    def list_page(self, request: ListPage) -> dict[str, Any]:
+        """Sends ``request``; returns the page as boto3's
+        ``list_objects_v2`` does."""

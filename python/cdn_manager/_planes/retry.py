@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .._escape import shown
-from .failures import STREAM_ERRORS, TransportError, error_code, is_retryable, note_attempts
+from .failures import TransportError, error_code, is_retryable, is_stream_error, note_attempts
 
 T = TypeVar("T")
 log = logging.getLogger("cdn_manager")
@@ -36,7 +36,7 @@ FIRST_BACKOFF = 0.1
 def is_transient(err: BaseException) -> bool:
     """Faults that another attempt can cure: a cut, stalled or corrupted
     stream, or a server error the server itself calls temporary."""
-    if isinstance(err, STREAM_ERRORS):
+    if is_stream_error(err):
         return True
     return is_retryable(error_code(err))
 

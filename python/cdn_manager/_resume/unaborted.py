@@ -30,15 +30,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
-
 from .._escape import shown
 from .._planes import control
-from .._planes.failures import error_code
+from .._planes.failures import error_code, is_client_error
 from .._planes.retry import is_transient
 
 log = logging.getLogger("cdn_manager")
@@ -83,6 +80,11 @@ class Unaborted:
         self._retrying = threading.Lock()
         #: When an abort last failed or a round of retries began.
         self._last = 0.0
+
+    def __bool__(self) -> bool:
+        """Whether anything waits to be aborted (so that closing a manager
+        that never made a multipart upload builds no boto3 client)."""
+        return bool(self._uploads or self._unanswered)
 
     def add(self, bucket: str, key: str, upload_id: str) -> None:
         with self._lock:
@@ -140,7 +142,9 @@ def listing(client: Any, reader: Any, call: Callable[[Any], T]) -> T:
     the read key nothing it did not have."""
     try:
         return call(client)
-    except ClientError as err:
+    except Exception as err:
+        if not is_client_error(err):
+            raise
         if error_code(err) not in ("AccessDenied", "403"):
             raise
     return call(reader)
@@ -192,6 +196,8 @@ def _unfinished(client: Any, creation: Unanswered) -> tuple[list[dict[str, Any]]
         date = page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         # A server without a readable clock: assume it agrees with ours.
         with contextlib.suppress(TypeError, ValueError):
+            from email.utils import parsedate_to_datetime
+
             offset = parsedate_to_datetime(date).timestamp() - here
         listed += [u for u in page.get("Uploads", []) if u.get("Key") == creation.key]
     return listed, offset
@@ -200,7 +206,9 @@ def _unfinished(client: Any, creation: Unanswered) -> tuple[list[dict[str, Any]]
 def _first_part(client: Any, creation: Unanswered, upload_id: str) -> list[Any]:
     try:
         return list(control.list_parts(client, creation.bucket, creation.key, upload_id, limit=1))
-    except ClientError as err:
+    except Exception as err:
+        if not is_client_error(err):
+            raise
         # Listed, yet unknown to ListParts: Garage lists an upload from the
         # object's record and answers ListParts from a second one, which a
         # creation cut off between the two writes never made (seen in CI).
@@ -219,8 +227,8 @@ def abort(client: Any, bucket: str, key: str, upload_id: str, *, listed: bool = 
     has just ``listed`` yet does not know."""
     try:
         control.abort_multipart(client, bucket, key, upload_id)
-    except ClientError as err:
-        if error_code(err) != "NoSuchUpload":
+    except Exception as err:
+        if not is_client_error(err) or error_code(err) != "NoSuchUpload":
             failure: BaseException = err
         elif listed:
             # Garage lists an upload cut off between its two records and
@@ -241,8 +249,6 @@ def abort(client: Any, bucket: str, key: str, upload_id: str, *, listed: bool = 
                 "upload %s of %s/%s: already gone", shown(upload_id), shown(bucket), shown(key)
             )
             return True
-    except Exception as err:
-        failure = err
     else:
         log.debug("upload %s of %s/%s: aborted", shown(upload_id), shown(bucket), shown(key))
         return True

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from .. import _core
 from .._escape import shown
@@ -45,6 +44,9 @@ from .plan import MAX_DELETE, Action, ActionKind, Direction, SyncPlan
 from .remote import Proven, Value, proven
 from .shard import Shard, in_shard
 from .store import Store
+
+if TYPE_CHECKING:
+    from tempfile import TemporaryDirectory
 
 
 class Publishing(Protocol):
@@ -549,7 +551,7 @@ class _KeyJudge:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._scratch: TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> _KeyJudge:
         return self
@@ -564,7 +566,9 @@ class _KeyJudge:
         if path.parent.is_dir():
             return _core.Destination(self._folder, relative).path
         if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="cdn-manager-keys-")
+            from tempfile import TemporaryDirectory
+
+            self._scratch = TemporaryDirectory(prefix="cdn-manager-keys-")
         _core.Destination(self._scratch.name, relative)
         return path
 

@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -124,7 +123,9 @@ class _CacheFile:
         document = f'{{"digest":"{digest}","entries":{text},"format":{json.dumps(FORMAT)}}}'
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=self.path.parent)
+            from tempfile import mkstemp  # on saving only: tempfile costs start-up
+
+            fd, temp = mkstemp(prefix=".tmp-", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w") as out:
                     out.write(document)

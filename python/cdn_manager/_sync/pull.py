@@ -13,7 +13,6 @@ begins. What planning proved of each object is remembered either way.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -42,7 +41,9 @@ def check_writable(folder: Path) -> None:
     one per file)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".cdn-manager-probe-"):
+        from tempfile import TemporaryFile  # when pulling only: it costs start-up
+
+        with TemporaryFile(dir=folder, prefix=".cdn-manager-probe-"):
             pass
     except OSError as err:
         raise LocalIOError(

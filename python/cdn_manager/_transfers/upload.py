@@ -20,14 +20,12 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from .. import _core
 from .._checksums import encode, upload_metadata
 from .._escape import shown
 from .._planes import control
 from .._planes.control import PartEntry, object_params, part_entry
-from .._planes.failures import ETagMismatch, error_code
+from .._planes.failures import ETagMismatch, error_code, is_client_error
 from .._planes.protocol import Condition, DataPlane, ObjectOptions, Put
 from .._planes.retry import is_transient
 from .._resume.unaborted import Unanswered, abort, listing
@@ -346,10 +344,12 @@ class Upload(Transfer):
                 full,
                 self.condition,
             )
-        except ClientError as err:
+        except Exception as err:
+            if not is_client_error(err):
+                raise
             # botocore asked again after an attempt whose answer was lost: the
             # upload may be complete already, and the retry refused as unknown.
-            if not control.retried(err.response):
+            if not control.retried(getattr(err, "response", {})):
                 raise
             # Refused as unknown, the upload may still be being completed:
             # wait for its object. Any other refusal gets one look.
@@ -385,7 +385,9 @@ class Upload(Transfer):
         read key), else None."""
         try:
             head = control.head(self.kit.download_client, self.bucket, self.key)
-        except ClientError:
+        except Exception as err:
+            if not is_client_error(err):
+                raise
             return None
         stored = expectation(control.response_headers(head))
         if stored.size == self.source.size and stored.full_crc == full:

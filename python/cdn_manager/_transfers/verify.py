@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 from .. import _core
 from .._checksums import (
@@ -261,6 +260,8 @@ def _composite(found: list[Expectation]) -> tuple[str, int | bytes, int] | None:
 def _http_date(text: str) -> datetime | None:
     """An HTTP date (``Wed, 02 Dec 2026 10:00:00 GMT``), or None if it is
     not one."""
+    from email.utils import parsedate_to_datetime  # email costs start-up
+
     try:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError):
