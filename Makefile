@@ -16,7 +16,7 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick clean
+.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster test-asan soak bench bench-build bench-tools bench-quick bench-garage-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,23 @@ test: test-rust test-python
 test-cluster: build-dev $(GARAGE)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) tests/test_garage_cluster.py
 
+# The Rust tests under AddressSanitizer (and ThreadSanitizer, where the
+# standard library can be built with it), then the Python tests that drive
+# the core hardest (round trips, memory, cancellation, Ctrl-C, 16 threads,
+# Dask) on an ASAN build of the extension in .venv-asan, the runtime
+# preloaded: zero reports from any process. See tests/asan/run.sh.
+test-asan: $(S3S_FS)
+	PY=$(PYTHON) bash tests/asan/run.sh
+
+# A soak of MINUTES minutes: many managers in threads, processes and Dask,
+# both planes, on moto, s3s-fs and Garage, with random faults, cancels,
+# SIGINT, SIGTERM and SIGKILL; every invariant checked after every cycle, a
+# one-screen summary, exit 1 on any violation. SOAK_ARGS: more options
+# (tests/soak/soak.py --help), e.g. SOAK_ARGS="--seed 7 --servers moto".
+MINUTES ?= 3
+soak: build-dev $(S3S_FS) $(GARAGE)
+	$(PY) tests/soak/soak.py --minutes $(MINUTES) $(SOAK_ARGS)
+
 # Benchmarks run in a virtualenv of their own: their packages (awscrt above
 # all, which switches botocore to the CRT signer and checksums) must never
 # change what the test suite exercises. The same package, built into it.
@@ -141,4 +158,4 @@ lint-rust:
 lint: lint-rust lint-python
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) target dist
+	rm -rf $(VENV) $(BENCH_VENV) .venv-asan target dist
