@@ -16,7 +16,7 @@ GARAGE_ROOT ?= $(HOME)/.cache/cdn-manager/garage
 GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
-.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster test-asan soak bench bench-build bench-tools bench-quick bench-garage-quick clean
+.PHONY: demo test test-garage test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster test-asan soak soak-asan bench bench-build bench-tools bench-quick bench-garage-quick clean
 
 $(VENV)/.deps: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,11 @@ test-asan: $(S3S_FS)
 MINUTES ?= 3
 soak: build-dev $(S3S_FS) $(GARAGE)
 	$(PY) tests/soak/soak.py --minutes $(MINUTES) $(SOAK_ARGS)
+
+# The same soak on the ASAN build of make test-asan: every process it starts
+# has the sanitizer preloaded, and any report is a violation.
+soak-asan: $(S3S_FS) $(GARAGE)
+	bash tests/asan/soak.sh --minutes $(MINUTES) $(SOAK_ARGS)
 
 # Benchmarks run in a virtualenv of their own: their packages (awscrt above
 # all, which switches botocore to the CRT signer and checksums) must never

@@ -45,7 +45,8 @@ if [[ $SANITIZERS == *tsan* ]]; then
         step "cargo test under ThreadSanitizer (standard library built with it)"
         # Unit tests that hold no Python: TSan would see CPython's own
         # uninstrumented locking in a process that runs the interpreter.
-        TSAN_OPTIONS="halt_on_error=1" RUSTFLAGS="-Zsanitizer=thread" cargo test --quiet \
+        # --lib: rustdoc would need the flag too, and there is no doctest.
+        TSAN_OPTIONS="halt_on_error=1" RUSTFLAGS="-Zsanitizer=thread" cargo test --quiet --lib \
             --profile asan -Zbuild-std --target $TARGET --target-dir "$PWD/target/tsan"
     else
         step "ThreadSanitizer skipped"

@@ -47,10 +47,15 @@ def admin_client(endpoint: str, key: str, secret: str, region: str) -> Any:
         "s3",
         endpoint_url=endpoint,
         region_name=region,
+        # The soak's checks read objects back and judge their bytes
+        # themselves. botocore's own check of a GET trusts the server's
+        # stored CRC, which s3s-fs 0.14 keeps from the previous object when
+        # a multipart upload overwrites a key (it saves only the new ETag).
         config=Config(
             s3={"addressing_style": "path"},
             retries={"total_max_attempts": 10, "mode": "standard"},
             read_timeout=120,
+            response_checksum_validation="when_required",
         ),
     )
 
@@ -152,12 +157,6 @@ def start_moto(folder: Path) -> SoakServer:
         text=True,
     )
     assert process.stdout is not None and process.stdin is not None
-    port = int(process.stdout.readline())
-    endpoint = f"http://127.0.0.1:{port}"
-    # moto checks no signature: any key pair works, each its own.
-    reader, writer = ("soak-reader", secret("moto-reader")), ("soak-writer", secret("moto-writer"))
-    admin = admin_client(endpoint, "admin", "admin-secret", "us-east-1")
-    admin.create_bucket(Bucket=BUCKET)
 
     def stop() -> None:
         assert process.stdin is not None
@@ -167,6 +166,16 @@ def start_moto(folder: Path) -> SoakServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    try:
+        endpoint = f"http://127.0.0.1:{int(process.stdout.readline())}"
+        admin = admin_client(endpoint, "admin", "admin-secret", "us-east-1")
+        admin.create_bucket(Bucket=BUCKET)
+    except BaseException:
+        stop()
+        raise
+    # moto checks no signature: any key pair works, each its own.
+    reader, writer = ("soak-reader", secret("moto-reader")), ("soak-writer", secret("moto-writer"))
 
     return SoakServer(
         "moto",
@@ -216,9 +225,6 @@ def start_s3s(folder: Path) -> SoakServer:
         cwd=folder,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    _wait_for(endpoint)
-    admin = admin_client(endpoint, key, password, "us-east-1")
-    admin.create_bucket(Bucket=BUCKET)
 
     def stop() -> None:
         process.terminate()
@@ -227,6 +233,14 @@ def start_s3s(folder: Path) -> SoakServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    try:
+        _wait_for(endpoint)
+        admin = admin_client(endpoint, key, password, "us-east-1")
+        admin.create_bucket(Bucket=BUCKET)
+    except BaseException:
+        stop()
+        raise
 
     return SoakServer(
         "s3s-fs",
@@ -246,12 +260,6 @@ def start_garage(folder: Path) -> SoakServer:
     if binary is None:
         raise RuntimeError("garage not found: `make soak` installs it, or set CDN_MANAGER_GARAGE")
     cluster = GarageCluster(binary, folder)
-    admin_key = cluster.create_key("admin")
-    reader, writer = cluster.create_key("reader"), cluster.create_key("writer")
-    cluster.create_bucket(BUCKET)
-    cluster.allow(BUCKET, admin_key[0], "read", "write", "owner")
-    cluster.allow(BUCKET, reader[0], "read")
-    cluster.allow(BUCKET, writer[0], "write")
     node = cluster.nodes[0]
 
     def poll() -> int | None:
@@ -260,6 +268,17 @@ def start_garage(folder: Path) -> SoakServer:
     def stop() -> None:
         for one in cluster.nodes:
             one.stop()
+
+    try:
+        admin_key = cluster.create_key("admin")
+        reader, writer = cluster.create_key("reader"), cluster.create_key("writer")
+        cluster.create_bucket(BUCKET)
+        cluster.allow(BUCKET, admin_key[0], "read", "write", "owner")
+        cluster.allow(BUCKET, reader[0], "read")
+        cluster.allow(BUCKET, writer[0], "write")
+    except BaseException:
+        stop()
+        raise
 
     return SoakServer(
         "garage",

@@ -114,6 +114,7 @@ class Soak:
         #: Processes the soak killed (SIGKILL): their temporary files may stay.
         self.killed: set[int] = set()
         self.nanny_deaths: list[str] = []
+        self.reports_seen: set[str] = set()
         self.started = time.monotonic()
         self.cluster: Any = None
         self.client: Any = None
@@ -186,19 +187,24 @@ class Soak:
         self.client = Client(self.cluster)
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.service_conn.send(("quit",))
-            if self.service_conn.poll(120):
-                self.service_conn.recv()
-        self.service.join(60)
-        if self.service.is_alive():
-            self.violation("the service did not stop")
-            self.service.kill()
-        elif self.service.exitcode != 0:
-            self.died("service", self.service.pid, self.service.exitcode, self.work / "service")
+        """Stops whatever was started, each part on its own."""
+        service = getattr(self, "service", None)
+        if service is not None:
+            with contextlib.suppress(OSError, EOFError):
+                self.service_conn.send(("quit",))
+                if self.service_conn.poll(120):
+                    self.service_conn.recv()
+            service.join(60)
+            if service.is_alive():
+                self.violation("the service did not stop")
+                service.kill()
+                service.join()
+            elif service.exitcode != 0:
+                self.died("service", service.pid, service.exitcode, self.work / "service")
         if self.client is not None:
-            self.client.close()
-            self.cluster.close()
+            with contextlib.suppress(Exception):
+                self.client.close()
+                self.cluster.close()
         for manager in self.direct_managers.values():
             manager.close()
         for name in self.servers:
@@ -340,6 +346,16 @@ class Soak:
         self.clean(prefix, folder)
         self.sample()
         self.totals.cycles += 1
+        t = self.totals
+        service = t.samples.get("service") or [Sample(0, 0, 0)]
+        say(
+            f"  done: {sum(t.ops.values()):,} ops, {sum(t.faults.values())} faults, "
+            f"{sum(t.signals.values())} signals so far; service {service[-1].rss / MiB:.0f} MiB, "
+            f"{service[-1].fds} fds; {len(t.violations)} violations"
+        )
+        (self.run_dir / "samples.json").write_text(
+            json.dumps({k: [vars(x) for x in v] for k, v in t.samples.items()})
+        )
 
     def thread(
         self, name: str, into: dict[str, Any], slot: str, target: Callable[..., Any], *args: Any
@@ -740,6 +756,7 @@ class Soak:
                     )
         self.check_files(folder)
         self.backtraces(self.run_dir)
+        self.sanitizer_reports()
         deaths, self.nanny_deaths = self.nanny_deaths, []
         for text in deaths:
             match = re.search(r"Worker process (\d+) was killed by signal (\d+)", text)
@@ -751,6 +768,20 @@ class Soak:
                 continue
             self.totals.crashes += 1 if match else 0
             self.violation(f"Dask: {text} (see {self.run_dir / 'orchestrator.stderr'})")
+
+    def sanitizer_reports(self) -> None:
+        """Each new AddressSanitizer report (``--asan-reports``: where the
+        runtime preloaded into every process writes them)."""
+        folder = self.args.asan_reports
+        if folder is None or not folder.exists():
+            return
+        for report in sorted(folder.iterdir()):
+            if report.name in self.reports_seen:
+                continue
+            self.reports_seen.add(report.name)
+            self.totals.crashes += 1
+            self.violation(f"AddressSanitizer report {report}")
+            say(report.read_text(errors="replace")[:8000])
 
     def journaled_uploads(self) -> set[str]:
         known = set()
@@ -928,6 +959,13 @@ def main() -> int:
     parser.add_argument("--service-seconds", type=float, default=10.0)
     parser.add_argument("--warmup-cycles", type=int, default=3)
     parser.add_argument(
+        "--asan-reports",
+        type=Path,
+        default=None,
+        help="where the preloaded AddressSanitizer runtime writes its reports "
+        "(ASAN_OPTIONS log_path): each one is a violation",
+    )
+    parser.add_argument(
         "--plant",
         action="store_true",
         help="self-test: break each checked thing once in the first cycle; "
@@ -987,6 +1025,7 @@ def main() -> int:
         with contextlib.suppress(Exception):
             soak.stop()
         soak.backtraces(run_dir)
+        soak.sanitizer_reports()
         soak.secrets_leaked()
         soak.summary()
     if args.plant:
