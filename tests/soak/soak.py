@@ -288,7 +288,7 @@ class Soak:
         folder = self.work / prefix
         folder.mkdir(parents=True, exist_ok=True)
         focus = self.args.servers[n % len(self.args.servers)]
-        plane = "boto3" if (n // len(self.args.servers)) % 2 else "native"
+        plane = self.args.planes[(n // len(self.args.servers)) % len(self.args.planes)]
         say(f"cycle {n}: batches and Dask on {focus}, {plane} plane")
         self.arm()
         jobs = [self.batch_job(n, j, focus, folder) for j in range(self.args.batches)]
@@ -953,6 +953,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--servers", default="moto,s3s-fs,garage")
     parser.add_argument("--workloads", default="service,batch,dask")
+    parser.add_argument(
+        "--planes", default="native,boto3", help="the planes of the batches and Dask, in turn"
+    )
     parser.add_argument("--threads", type=int, default=6, help="service threads")
     parser.add_argument("--batches", type=int, default=2, help="batch workers per cycle")
     parser.add_argument("--dask-every", type=int, default=2, help="a Dask step every N cycles")
@@ -976,6 +979,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.servers = args.servers.split(",")
+    args.planes = args.planes.split(",")
     args.workloads = set(args.workloads.split(","))
     if "batch" not in args.workloads:
         args.batches = 0
