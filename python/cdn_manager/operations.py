@@ -142,8 +142,7 @@ class Operations:
             made = source if not callable(source) else source()
             try:
                 file = made if journaled and isinstance(made, FileSource) else None
-                if file is not None:
-                    self._sweep_upload_journals()
+                self._sweep_upload_journals()
                 upload = Upload(
                     self.transport,
                     bucket,
@@ -164,7 +163,8 @@ class Operations:
 
     def _sweep_upload_journals(self) -> None:
         """Once per manager: aborts the uploads of this endpoint that were
-        interrupted more than ``stale_after`` ago, and removes their journals."""
+        interrupted more than ``stale_after`` ago, and those no run can
+        resume whose process died, and removes their journals."""
         with self._sweeping:
             if self._swept_uploads:
                 return
@@ -172,12 +172,17 @@ class Operations:
         client = self.transport.upload_client
 
         def abort(header: upload_journal.Header) -> None:
+            why = (
+                f"interrupted over {self.config.stale_after:.0f} s ago"
+                if header.resumable
+                else "its process ended before it could"
+            )
             log.info(
-                "aborting the stale upload %s to %s/%s (interrupted over %d s ago)",
+                "aborting the upload %s to %s/%s (%s)",
                 shown(header.upload_id),
                 shown(header.bucket),
                 shown(header.key),
-                self.config.stale_after,
+                why,
             )
             if not unaborted.abort(client, header.bucket, header.key, header.upload_id):
                 self.transport.unaborted.add(header.bucket, header.key, header.upload_id)
