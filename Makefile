@@ -94,8 +94,10 @@ test-cluster: build-dev $(GARAGE)
 # the core hardest (round trips, memory, cancellation, Ctrl-C, 16 threads,
 # Dask) on an ASAN build of the extension in .venv-asan, the runtime
 # preloaded: zero reports from any process. See tests/asan/run.sh.
+# SANITIZERS=asan leaves ThreadSanitizer out (.ci/run does, for time).
+SANITIZERS ?= asan,tsan
 test-asan: $(S3S_FS)
-	PY=$(PYTHON) bash tests/asan/run.sh
+	PY=$(PYTHON) SANITIZERS=$(SANITIZERS) bash tests/asan/run.sh
 
 # A soak of MINUTES minutes: many managers in threads, processes and Dask,
 # both planes, on moto, s3s-fs and Garage, with random faults, cancels,

@@ -75,6 +75,10 @@ class Sample:
     at: float
     rss: int
     fds: int
+    #: The service only: live Python objects (gc), allocated blocks, threads.
+    objects: int = 0
+    blocks: int = 0
+    threads: int = 0
 
 
 @dataclass
@@ -351,7 +355,8 @@ class Soak:
         say(
             f"  done: {sum(t.ops.values()):,} ops, {sum(t.faults.values())} faults, "
             f"{sum(t.signals.values())} signals so far; service {service[-1].rss / MiB:.0f} MiB, "
-            f"{service[-1].fds} fds; {len(t.violations)} violations"
+            f"{service[-1].fds} fds, {service[-1].objects:,} objects, {service[-1].threads} "
+            f"threads; {len(t.violations)} violations"
         )
         (self.run_dir / "samples.json").write_text(
             json.dumps({k: [vars(x) for x in v] for k, v in t.samples.items()})
@@ -711,6 +716,7 @@ class Soak:
         self.totals.bytes += report["bytes"]
         for text in report["violations"]:
             self.violation(f"service: {text}")
+        self.service_counts = (report["objects"], report["blocks"], report["threads"])
         self.ledger = {}
         for joined, possible in report["ledger"].items():
             server, key = joined.split("\0", 1)
@@ -835,7 +841,8 @@ class Soak:
         for name, pid in watched.items():
             with contextlib.suppress(OSError):
                 rss, fds = workload.rss_and_fds(pid)
-                self.totals.samples.setdefault(name, []).append(Sample(now, rss, fds))
+                counts = getattr(self, "service_counts", (0, 0, 0)) if name == "service" else ()
+                self.totals.samples.setdefault(name, []).append(Sample(now, rss, fds, *counts))
         service = self.totals.samples.get("service", [])
         if len(service) > self.warmup():
             base = service[: self.warmup()]
@@ -917,6 +924,12 @@ class Soak:
                 f"(max {max(s.rss for s in samples) / MiB:.0f}), {rss_h:+.1f} MiB/h; "
                 f"fds {first.fds} -> {last.fds} (max {max(s.fds for s in samples)}), {fds_h:+.1f}/h"
             )
+            if last.objects:
+                say(
+                    f"  Python objects {first.objects:,} -> {last.objects:,}, "
+                    f"allocated blocks {first.blocks:,} -> {last.blocks:,}, "
+                    f"threads {first.threads} -> {last.threads}"
+                )
         say(f"crashes: {t.crashes}; violations: {len(t.violations)}")
         for text in t.violations[:15]:
             say(f"  - {text[:300]}")

@@ -229,6 +229,10 @@ class Service:
             "bytes": total.bytes,
             "violations": total.violations,
             "ledger": ledger,
+            # What a leak of Python objects or threads would show, beside RSS.
+            "objects": len(gc.get_objects()),
+            "blocks": sys.getallocatedblocks(),
+            "threads": threading.active_count(),
         }
 
     def _thread(
