@@ -557,6 +557,15 @@ class Soak:
             )
         for key in report["ok"]:
             self.check_done(job, key, "run again ok")
+        if job.kind.startswith("download") and not report["failed"] and job.folder.exists():
+            # Every download finished: what an interrupted one kept is used up.
+            kept = sorted(
+                str(p.relative_to(job.folder))
+                for p in job.folder.rglob(".*")
+                if p.name.endswith((".cdn-partial", ".cdn-journal"))
+            )
+            if kept:
+                self.violation(f"{job.name} ({job.kind}) finished but left resumable state {kept}")
 
     def died(self, name: str, pid: int | None, code: int | None, folder: Path) -> None:
         """A process ended in a way nobody asked for: its stderr (faulthandler
