@@ -72,6 +72,9 @@ def churn(mode: str, endpoint: str, keys: tuple[str, str], n: int, stop: threadi
     """One task thread: small PUTs, GETs and HEADs, as a push's HEADs and
     uploads of small files are."""
     rng = random.Random(n)
+    # Keys of this thread of this process only: two writers of one key
+    # would read each other's objects.
+    mine = f"hunt/{os.getpid()}-{n}"
     if mode.endswith("cdn-boto3"):
         from cdn_manager import CDNCredentials, CDNManager, TransferConfig
 
@@ -81,7 +84,7 @@ def churn(mode: str, endpoint: str, keys: tuple[str, str], n: int, stop: threadi
         )
         try:
             while not stop.is_set():
-                key = f"hunt/{n}/{rng.randrange(200)}"
+                key = f"{mine}/{rng.randrange(200)}"
                 data = rng.randbytes(rng.randrange(1, 4096))
                 manager.put_bytes(servers.BUCKET, key, data)
                 if manager.download_bytes(servers.BUCKET, key) != data:
@@ -96,7 +99,7 @@ def churn(mode: str, endpoint: str, keys: tuple[str, str], n: int, stop: threadi
         return
     client = servers.admin_client(endpoint, *keys, "us-east-1")
     while not stop.is_set():
-        key = f"hunt/{n}/{rng.randrange(200)}"
+        key = f"{mine}/{rng.randrange(200)}"
         data = rng.randbytes(rng.randrange(1, 4096))
         client.put_object(Bucket=servers.BUCKET, Key=key, Body=data)
         if client.get_object(Bucket=servers.BUCKET, Key=key)["Body"].read() != data:
@@ -114,6 +117,9 @@ def one_process(
     hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
     resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
     stop = threading.Event()
+    broke: list[str] = []
+    # A churn thread that raises is the hunt's own failure: exit 4, not 0.
+    threading.excepthook = lambda hook: broke.append(f"{hook.exc_type.__name__}: {hook.exc_value}")
     workers = [
         threading.Thread(target=churn, args=(mode, endpoint, keys, n, stop), daemon=True)
         for n in range(8)
@@ -128,7 +134,9 @@ def one_process(
     stop.set()
     for worker in workers:
         worker.join(60)
-    os._exit(0 if all(not w.is_alive() for w in workers) else 3)
+    sys.stderr.write("".join(f"thread failed: {b}\n" for b in broke))
+    sys.stderr.flush()
+    os._exit(4 if broke else 0 if all(not w.is_alive() for w in workers) else 3)
 
 
 def dask_rounds(
