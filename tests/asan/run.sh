@@ -83,7 +83,7 @@ run_python() {
 
 step "the harness sees a planted heap overflow"
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
-rustc --quiet -Zsanitizer=address --target $TARGET --crate-type cdylib -g \
+rustc -Zsanitizer=address --target $TARGET --crate-type cdylib -g \
     -o "$ASAN_DIR/libplanted.so" tests/asan/planted.rs
 run_python "$PY" -c "import ctypes, sys; ctypes.CDLL(sys.argv[1]).read_past_the_end(40)" \
     "$ASAN_DIR/libplanted.so" && { echo "the planted overflow was not stopped"; exit 1; }
