@@ -117,10 +117,13 @@ step "Python tests on the ASAN build"
 status=0
 cd tests  # not the checkout: the tests import the installed (ASAN) package
 run_python "$VENV/bin/python" -c "import cdn_manager._core as m; print('testing', m.__file__)"
+# The load test runs on s3s-fs only: on moto it took 277 s of the 538 here,
+# moto copying each object per request, with nothing more for ASAN to see.
 CDN_MANAGER_DATA_PLANE=auto run_python "$VENV/bin/python" -m pytest -q -n 2 \
     -p no:cacheprovider -m "not garage" \
     test_roundtrip.py test_memory_safety.py test_async.py test_interrupts.py test_load.py \
-    test_dask.py ${ASAN_PYTEST_ARGS:-} || status=$?
+    test_dask.py --deselect "tests/test_load.py::test_sixteen_threads_share_one_manager_for_500_mixed_transfers[moto]" \
+    ${ASAN_PYTEST_ARGS:-} || status=$?
 cd ..
 
 reports=$(find "$REPORTS" -type f | sort)
