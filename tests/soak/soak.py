@@ -605,7 +605,10 @@ class Soak:
         manager = CDNManager(route.credentials(), soak_config(plane, route.faulty))
         shards = 4
         try:
-            [remote] = self.client.scatter([manager], broadcast=True)
+            # The manager travels in each task's arguments, not scattered
+            # once: a worker killed mid-push would take a scattered copy
+            # with it, and the tasks re-run elsewhere could not start.
+            remote = manager
             futures = [
                 self.client.submit(
                     workload.dask_push,
@@ -673,7 +676,7 @@ class Soak:
         manager = CDNManager(route.credentials(), soak_config(plane, faulty=False))
         shards = 4
         try:
-            [remote] = self.client.scatter([manager], broadcast=True)
+            remote = manager
             again = [
                 self.client.submit(
                     workload.dask_push,
