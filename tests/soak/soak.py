@@ -847,6 +847,9 @@ class Soak:
                 if json.loads(journal.read_text().splitlines()[0])["key"].startswith(prefix + "/"):
                     journal.unlink()
         shutil.rmtree(folder, ignore_errors=True)
+        # The service's files of this cycle: it is done with them once it has
+        # reported, and they add up (about 250 MB a cycle, 9 GB in 30 minutes).
+        shutil.rmtree(self.work / "service" / prefix, ignore_errors=True)
 
     # Memory and descriptors.
 
