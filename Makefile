@@ -18,7 +18,7 @@ GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases clean
+.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases test-asan soak soak-asan clean
 
 help: ## this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -145,6 +145,30 @@ test: test-rust test-python ## cargo test, then the pytest suite on each data pl
 test-cluster: build-dev $(GARAGE) ## only the Garage 3-node cluster tests
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) tests/test_garage_cluster.py
 
+# The Rust tests under AddressSanitizer (and ThreadSanitizer, where the
+# standard library can be built with it), then the Python tests that drive
+# the core hardest (round trips, memory, cancellation, Ctrl-C, 16 threads,
+# Dask) on an ASAN build of the extension in .venv-asan, the runtime
+# preloaded: zero reports from any process. See tests/asan/run.sh.
+# SANITIZERS=asan leaves ThreadSanitizer out (.ci/run does, for time).
+SANITIZERS ?= asan,tsan
+test-asan: $(S3S_FS) ## the Rust tests under ASan (and TSan, with rust-src); Python tests on an ASAN build
+	PY=$(PYTHON) SANITIZERS=$(SANITIZERS) bash tests/asan/run.sh
+
+# A soak of MINUTES minutes: many managers in threads, processes and Dask,
+# both planes, on moto, s3s-fs and Garage, with random faults, cancels,
+# SIGINT, SIGTERM and SIGKILL; every invariant checked after every cycle, a
+# one-screen summary, exit 1 on any violation. SOAK_ARGS: more options
+# (tests/soak/soak.py --help), e.g. SOAK_ARGS="--seed 7 --servers moto".
+MINUTES ?= 3
+soak: build-dev $(S3S_FS) $(GARAGE) ## MINUTES=N of managers in threads, processes and Dask, with faults, cancels and kills
+	$(PY) tests/soak/soak.py --minutes $(MINUTES) $(SOAK_ARGS)
+
+# The same soak on the ASAN build of make test-asan: every process it starts
+# has the sanitizer preloaded, and any report is a violation.
+soak-asan: $(S3S_FS) $(GARAGE) ## the same soak on the ASAN build (after make test-asan)
+	bash tests/asan/soak.sh --minutes $(MINUTES) $(SOAK_ARGS)
+
 # Benchmarks run in a virtualenv of their own: their packages (awscrt above
 # all, which switches botocore to the CRT signer and checksums) must never
 # change what the test suite exercises. The same package, built into it.
@@ -216,5 +240,5 @@ lint: lint-rust lint-python ## every linter (CI runs it)
 docs: $(VENV)/.docs ## the documentation site in build/site (mkdocs build --strict)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-clean: ## remove .venv, the benchmark venv, the versions venvs, the Rust build, dist/ and build/
-	rm -rf $(VENV) $(BENCH_VENV) $(VERSIONS_DIR) target dist build
+clean: ## remove .venv, the benchmark and ASAN venvs, the versions venvs, the Rust build, dist/ and build/
+	rm -rf $(VENV) $(BENCH_VENV) .venv-asan $(VERSIONS_DIR) target dist build

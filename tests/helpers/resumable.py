@@ -3,6 +3,11 @@ can SIGKILL it midway and run the same call again:
 
     python tests/helpers/resumable.py download CONFIG BUCKET KEY PATH [cli]
     python tests/helpers/resumable.py upload CONFIG BUCKET KEY PATH
+    python tests/helpers/resumable.py put CONFIG BUCKET KEY PATH
+    python tests/helpers/resumable.py deploy CONFIG BUCKET PREFIX FOLDER
+
+``put`` uploads the file's bytes from memory (``put_bytes``) and ``deploy``
+pushes a folder: multipart uploads that cannot be resumed.
 
 Parts are 5 MiB (S3's minimum) and one at a time besides the first, so
 that they complete one after another and a kill leaves some done. With
@@ -13,6 +18,7 @@ that they complete one after another and a kill leaves some done. With
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
 
@@ -32,6 +38,10 @@ def main(argv: list[str]) -> int:
             manager.download_file(bucket, key, path)
         elif command == "upload":
             manager.upload_file(bucket, key, path)
+        elif command == "put":
+            manager.put_bytes(bucket, key, Path(path).read_bytes())
+        elif command == "deploy":
+            assert manager.deploy(manager.plan_deploy(path, bucket, key)).ok
         else:
             raise SystemExit(f"unknown command {command}")
     print("done", flush=True)

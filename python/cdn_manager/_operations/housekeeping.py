@@ -29,7 +29,8 @@ class Housekeeping:
 
     def sweep_upload_journals(self) -> None:
         """Aborts the uploads of this endpoint that were interrupted more
-        than ``stale_after`` ago, and removes their journals."""
+        than ``stale_after`` ago, and those no run can resume whose process
+        died, and removes their journals."""
         with self._lock:
             if self._swept_uploads:
                 return
@@ -38,12 +39,17 @@ class Housekeeping:
         stale_after = kit.config.stale_after
 
         def abort(header: upload_journal.Header) -> None:
+            why = (
+                f"interrupted over {stale_after:.0f} s ago"
+                if header.resumable
+                else "its process ended before it could"
+            )
             log.info(
-                "aborting the stale upload %s to %s/%s (interrupted over %d s ago)",
+                "aborting the upload %s to %s/%s (%s)",
                 shown(header.upload_id),
                 shown(header.bucket),
                 shown(header.key),
-                stale_after,
+                why,
             )
             if not unaborted.abort(kit.upload_client, header.bucket, header.key, header.upload_id):
                 kit.unaborted.add(header.bucket, header.key, header.upload_id)

@@ -157,8 +157,7 @@ class Operations:
             made = source if not callable(source) else source()
             try:
                 file = made if journaled and isinstance(made, FileSource) else None
-                if file is not None:
-                    self._housekeeping.sweep_upload_journals()
+                self._housekeeping.sweep_upload_journals()
                 upload = Upload(
                     self.kit,
                     bucket,

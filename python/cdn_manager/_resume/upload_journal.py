@@ -1,5 +1,8 @@
-"""The journal of a resumable upload: which parts of a multipart upload of a
-local file the server has, so that a later run sends only the rest.
+"""The journal of a multipart upload: which parts of a multipart upload of a
+local file the server has, so that a later run sends only the rest; and,
+for an upload that cannot be resumed (from memory, a deploy's, or with
+``resume`` off), only its id, so that a later run can abort it if the
+process that began it died (SIGKILL, power loss) before it could.
 
 Journals live in the user's cache folder (``$XDG_CACHE_HOME/cdn-manager/
 uploads``, else ``~/.cache/…``), one per endpoint, bucket, key and file
@@ -11,7 +14,10 @@ one ``[number, etag, crc]`` line per part the server stored, appended and
 fsynced as parts complete. An upload holds its journal under an exclusive
 ``flock``, so a second process uploading the same file to the same key
 fails at once (:class:`UploadBusy`) instead of resuming the same upload.
-A journal that does not parse means starting over.
+A journal that does not parse means starting over. A journal whose upload
+cannot be resumed (``resumable`` false) has a name of its own, is removed
+when its upload ends either way, and one that outlived its process is
+aborted by the next sweep however recent it is: nothing can ever resume it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +59,14 @@ def path_for(endpoint: str, bucket: str, key: str, identity: Identity) -> Path:
     return folder() / f"{digest[:32]}{SUFFIX}"
 
 
+def path_for_one(endpoint: str, bucket: str, key: str) -> Path:
+    """A journal name of its own for one upload that cannot be resumed (no
+    later run looks for it by name: a sweep finds it by its header)."""
+    text = "\0".join([endpoint, bucket, key, uuid.uuid4().hex])
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return folder() / f"{digest[:32]}{SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Header:
     """What a journal's parts are of. Two headers equal but for
@@ -69,6 +84,9 @@ class Header:
     upload_id: str = ""
     #: The file's path when the upload began (shown by ``clean``, not compared).
     path: str = ""
+    #: False for an upload no later run can resume (memory, a deploy, resume
+    #: off): recorded only so that it can be aborted if its process died.
+    resumable: bool = True
 
     def same_upload(self, other: Header) -> bool:
         mine = {**asdict(self), "upload_id": "", "path": ""}
@@ -88,6 +106,8 @@ class Header:
         except (ValueError, TypeError, KeyError):
             return None
         if len(header.identity) != 4 or not header.upload_id:
+            return None
+        if not isinstance(header.resumable, bool):
             return None
         return header
 
@@ -257,17 +277,22 @@ def interrupted() -> list[tuple[Path, Header | None]]:
     return found
 
 
-def discard(path: Path, abort: Callable[[Header], None], endpoint: str) -> bool:
+def discard(
+    path: Path, abort: Callable[[Header], None], endpoint: str, only_unresumable: bool = False
+) -> bool:
     """Aborts the upload the journal at ``path`` records (through ``abort``,
     if it is of ``endpoint``: this key cannot abort others) and removes the
-    journal; a damaged one is only removed. False if it was left: in use,
-    gone, or of another endpoint."""
+    journal; a damaged one is only removed. With ``only_unresumable``, only
+    a journal of an upload that cannot be resumed is. False if it was left:
+    in use, gone, of another endpoint, or (so asked) resumable."""
     journal = Journal.try_lock(path)
     if journal is None:
         return False
     try:
         recorded = journal.read()
         header = recorded.header if recorded is not None else None
+        if only_unresumable and (header is None or header.resumable):
+            return False
         if header is not None:
             if header.endpoint != endpoint:
                 return False
@@ -282,16 +307,16 @@ def sweep(
     endpoint: str, older_than: float, abort: Callable[[Header], None], now: float | None = None
 ) -> int:
     """:func:`discard` for every journal not written for ``older_than``
-    seconds; returns how many were removed."""
+    seconds, and for every journal of an upload that cannot be resumed whose
+    process is gone (no lock held); returns how many were removed."""
     limit = (time.time() if now is None else now) - older_than
     removed = 0
     for path in find():
         try:
-            if path.stat().st_mtime >= limit:
-                continue
+            stale = path.stat().st_mtime < limit
         except FileNotFoundError:
             continue
-        removed += discard(path, abort, endpoint)
+        removed += discard(path, abort, endpoint, only_unresumable=not stale)
     return removed
 
 

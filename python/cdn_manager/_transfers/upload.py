@@ -7,7 +7,9 @@ is aborted, so no parts are left behind; except that a multipart upload of
 a file (``TransferConfig.resume``) that is interrupted, or cut off past its
 retries, keeps its parts and its journal (``_resume/upload_journal.py``), and the
 next upload of the same file to the same key sends only the parts missing.
-Uploads from memory are not resumable.
+Uploads from memory (and deploys', and any with ``resume`` off) are not
+resumable, but journaled all the same while they run: a process killed
+before it could abort leaves a journal by which the next sweep aborts it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .._planes.failures import ETagMismatch, error_code, is_client_error
 from .._planes.protocol import Condition, DataPlane, ObjectOptions, Put
 from .._planes.retry import is_transient
 from .._resume.unaborted import Unanswered, abort, listing
-from .._resume.upload_journal import Header, Journal, Part, path_for
+from .._resume.upload_journal import Header, Journal, Part, path_for, path_for_one
 from ..errors import LocalIOError
 from .parts import Transfer, run_parts
 from .sources import FileSource, Source
@@ -100,15 +102,18 @@ class Upload(Transfer):
 
     def _multipart(self, part_size: int) -> str:
         journal = None
-        if self.file is not None:
-            endpoint = self.kit.credentials.host
-            try:
-                journal = Journal.lock(
-                    path_for(endpoint, self.bucket, self.key, self.file.identity)
-                )
-            except LocalIOError as err:
-                # A cache folder we cannot write costs resuming, not the upload.
-                log.warning("upload %s: not resumable: %s", shown(self.name), shown(str(err)))
+        endpoint = self.kit.credentials.host
+        try:
+            if self.file is not None:
+                path = path_for(endpoint, self.bucket, self.key, self.file.identity)
+            else:
+                path = path_for_one(endpoint, self.bucket, self.key)
+            journal = Journal.lock(path)
+        except LocalIOError as err:
+            # A cache folder we cannot write costs resuming (and aborting
+            # after a SIGKILL), not the upload.
+            lost = "not resumable" if self.file is not None else "not journaled"
+            log.warning("upload %s: %s: %s", shown(self.name), lost, shown(str(err)))
         try:
             return self._multipart_journaled(part_size, journal)
         finally:
@@ -186,6 +191,9 @@ class Upload(Transfer):
             if fresh and journal is not None and wanted is not None and self.resume:
                 journal.start(replace(wanted, upload_id=upload_id))
                 recording = journal
+            elif fresh and journal is not None:
+                # Not resumable: named only so that a SIGKILL cannot hide it.
+                journal.start(self._abort_only(upload_id, part_size, full, options))
             sent: list[PartEntry] = []
             if todo:
                 sent = run_parts(
@@ -207,14 +215,31 @@ class Upload(Transfer):
                     shown(self.name),
                     type(err).__name__,
                 )
-            else:
-                self._abort(upload_id)
-                if journal is not None:
-                    journal.remove()
+            elif self._abort(upload_id) and journal is not None:
+                # (An abort that could not be made keeps the journal: the
+                # next sweep tries again, even if this process is gone.)
+                journal.remove()
             raise
         if journal is not None:
             journal.remove()
         return etag
+
+    def _abort_only(
+        self, upload_id: str, part_size: int, full: int, options: ObjectOptions
+    ) -> Header:
+        """The journal header of an upload no later run can resume."""
+        return Header(
+            endpoint=self.kit.credentials.host,
+            bucket=self.bucket,
+            key=self.key,
+            identity=(0, 0, self.source.size, 0),
+            part_size=part_size,
+            algorithm=self.config.checksum_algorithm,
+            full_crc=full,
+            options=_digest(object_params(options)),
+            upload_id=upload_id,
+            resumable=False,
+        )
 
     def _create(self, options: ObjectOptions) -> str:
         """Begins a multipart upload and returns its id. A call whose
@@ -394,9 +419,13 @@ class Upload(Transfer):
             return stored.etag
         return None
 
-    def _abort(self, upload_id: str) -> None:
+    def _abort(self, upload_id: str) -> bool:
+        """Aborts the upload; False if the server could not be asked (the
+        manager keeps the id and tries again later)."""
         if not abort(self.client, self.bucket, self.key, upload_id):
             self.kit.unaborted.add(self.bucket, self.key, upload_id)
+            return False
+        return True
 
 
 def _digest(params: dict[str, Any]) -> str:
