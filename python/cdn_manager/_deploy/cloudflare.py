@@ -19,6 +19,7 @@ from .._config import TransferConfig
 from .._escape import shown
 from .._sync.target import Invalidation, Target
 from ..errors import ConfigError, TransferError
+from .web import pool
 
 API = "https://api.cloudflare.com/client/v4"
 TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"
@@ -44,20 +45,11 @@ def purge(
         raise ConfigError(
             f"purging {target} needs public_url in the rules file", reason="NoPublicURL"
         )
-    import urllib3  # here, not at start-up: only a Cloudflare purge uses it
+    from urllib3.exceptions import HTTPError  # here, not at start-up: only a purge uses it
 
     listed = urls(public_url, relatives)
     endpoint = f"{os.environ.get(API_VARIABLE) or API}/zones/{quote(target.ident)}/purge_cache"
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
-        retries=urllib3.Retry(
-            total=config.max_attempts - 1,
-            backoff_factor=0.5,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=None,
-        ),
-        ca_certs=config.ca_bundle,
-    )
+    http = pool(config)
     ids = []
     for start in range(0, len(listed), BATCH):
         batch = listed[start : start + BATCH]
@@ -68,7 +60,7 @@ def purge(
                 body=json.dumps({"files": batch}).encode(),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
-        except urllib3.exceptions.HTTPError as err:
+        except HTTPError as err:
             raise TransferError(
                 f"purge {target}: {type(err).__name__}", reason=type(err).__name__
             ) from None

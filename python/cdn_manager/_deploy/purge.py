@@ -18,14 +18,13 @@ from collections.abc import Sequence
 from functools import partial
 from urllib.parse import quote, urlsplit
 
-import urllib3
-
 from .. import _core
 from .._config import TransferConfig
 from .._escape import shown
 from .._sync.target import Invalidation, Target
 from .._transfers.parts import run_each
 from ..errors import ConfigError, InvalidRequest, TransferError
+from .web import pool
 
 TOKEN_VARIABLE = "CDN_MANAGER_PURGE_TOKEN"
 HEADER_VARIABLE = "CDN_MANAGER_PURGE_HEADER"
@@ -62,6 +61,8 @@ def purge(target: Target, relatives: Sequence[str], config: TransferConfig) -> I
     ``config.max_in_flight`` at once. Raises :class:`TransferError` when the
     cache refuses one (or cannot be reached), :class:`ConfigError` for a
     header name that is no HTTP header name."""
+    from urllib3.exceptions import HTTPError  # here, not at start-up: only a purge uses it
+
     listed = urls(base_url(target.ident), relatives)
     headers = {}
     token = os.environ.get(TOKEN_VARIABLE)
@@ -70,23 +71,12 @@ def purge(target: Target, relatives: Sequence[str], config: TransferConfig) -> I
         if not name.isascii() or not name.replace("-", "").isalnum():
             raise ConfigError(f"${HEADER_VARIABLE} is not an HTTP header name", reason="BadHeader")
         headers[name] = token
-    http = urllib3.PoolManager(
-        maxsize=config.max_in_flight,
-        timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
-        retries=urllib3.Retry(
-            total=config.max_attempts - 1,
-            backoff_factor=0.5,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=None,
-            raise_on_status=False,
-        ),
-        ca_certs=config.ca_bundle,
-    )
+    http = pool(config, config.max_in_flight)
 
     def one(url: str) -> None:
         try:
             response = http.request("PURGE", url, headers=headers)
-        except urllib3.exceptions.HTTPError as err:
+        except HTTPError as err:
             raise TransferError(
                 f"purge {shown(url)}: {type(err).__name__}", reason=type(err).__name__
             ) from None
