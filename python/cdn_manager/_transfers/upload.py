@@ -155,45 +155,47 @@ class Upload(Transfer):
         # The journal that keeps the upload for the next run: the one it was
         # resumed from, or (below) a new one once it names the new upload.
         recording = None if fresh else journal
-        if kept:
-            self.resumed_bytes = sum(lengths[n - 1] for n in kept)
-            log.info(
-                "upload %s: resumed, %d of %d bytes already stored",
-                shown(self.name),
-                self.resumed_bytes,
-                self.source.size,
-            )
-            # Counted once, so that progress still ends at the file's size.
-            self.control.advance(self.resumed_bytes)
-
-        def send(number: int) -> PartEntry:
-            offset = (number - 1) * part_size
-            body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
-            md5 = _core.digest(body).hex() if self.config.verify_etag else None
-
-            request = Put(self.bucket, self.key, body, crc, self.control, part=(upload_id, number))
-
-            def attempt() -> str:
-                etag = self.plane.put(request)
-                if md5 is not None and etag.strip('"').lower() != md5:
-                    raise ETagMismatch(f"part {number}: the server stored other bytes ({etag})")
-                return etag
-
-            etag = self.retried(attempt, f"part {number} of {self.name}")
-            if recording is not None:
-                recording.append(Part(number, etag, crc))
-            return part_entry(number, etag, algorithm, crc)
-
-        todo = [n for n in range(1, len(crcs) + 1) if n not in kept]
         try:
-            # Inside the try: an interrupt before the journal names the new
-            # upload must abort it, or nothing would ever find it again.
+            # First, and inside the try: an interrupt before the journal
+            # names the new upload must abort it, or nothing would ever find
+            # it again (the soak found one killed in that window).
             if fresh and journal is not None and wanted is not None and self.resume:
                 journal.start(replace(wanted, upload_id=upload_id))
                 recording = journal
             elif fresh and journal is not None:
                 # Not resumable: named only so that a SIGKILL cannot hide it.
                 journal.start(self._abort_only(upload_id, part_size, full, options))
+            if kept:
+                self.resumed_bytes = sum(lengths[n - 1] for n in kept)
+                log.info(
+                    "upload %s: resumed, %d of %d bytes already stored",
+                    shown(self.name),
+                    self.resumed_bytes,
+                    self.source.size,
+                )
+                # Counted once, so that progress still ends at the file's size.
+                self.control.advance(self.resumed_bytes)
+
+            def send(number: int) -> PartEntry:
+                offset = (number - 1) * part_size
+                body, crc = self.source.read(offset, lengths[number - 1], crcs[number - 1])
+                md5 = _core.digest(body).hex() if self.config.verify_etag else None
+
+                part = (upload_id, number)
+                request = Put(self.bucket, self.key, body, crc, self.control, part=part)
+
+                def attempt() -> str:
+                    etag = self.plane.put(request)
+                    if md5 is not None and etag.strip('"').lower() != md5:
+                        raise ETagMismatch(f"part {number}: the server stored other bytes ({etag})")
+                    return etag
+
+                etag = self.retried(attempt, f"part {number} of {self.name}")
+                if recording is not None:
+                    recording.append(Part(number, etag, crc))
+                return part_entry(number, etag, algorithm, crc)
+
+            todo = [n for n in range(1, len(crcs) + 1) if n not in kept]
             sent: list[PartEntry] = []
             if todo:
                 sent = run_parts(
