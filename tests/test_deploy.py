@@ -70,7 +70,8 @@ def requests(proxy: FaultProxy, method: str, bucket: str, history: bool = False)
     keys = []
     for exchange in proxy.exchanges:
         path = exchange.target.split("?")[0]
-        if exchange.method == method and path.startswith(prefix):
+        # (A listing's path is the bucket's, with or without its slash.)
+        if exchange.method == method and path.startswith(prefix) and path != prefix:
             key = urllib.parse.unquote(path[len(prefix) :])
             if key.startswith(".cdn-manager/") == history:
                 keys.append(key)

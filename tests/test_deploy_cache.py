@@ -55,7 +55,9 @@ def test_unchanged_10000_file_repush_reads_no_file_and_heads_no_object(
     # and the 10,000 kept copies of the files (none has a content hash),
     # 1,000 a page.
     manifest = f"/{bucket}/.cdn-manager/snap/releases/0000000001.json.gz"
-    assert {(e.method, e.target.split("?")[0]) for e in proxy.exchanges} == {
+    # (The native plane lists "/bucket/", boto3 "/bucket".)
+    paths = {(e.method, e.target.split("?")[0].rstrip("/")) for e in proxy.exchanges}
+    assert paths == {
         ("GET", f"/{bucket}"),
         ("GET", manifest),
     }

@@ -72,7 +72,9 @@ DOWNLOAD_FAULTS = {
     # A flipped byte shows only when the whole object is verified, and a
     # second corrupted copy in a row is reported as corruption at rest.
     "flip": Scenario(
-        {"fault": Fault.FLIP, "at": MID}, r"(?i)(crc32c?|md5|sha\d+) mismatch", transient=1
+        {"fault": Fault.FLIP, "at": MID},
+        r"(?i)(crc32c?|crc64nvme|md5|sha\d+)\b[^:]* mismatch",
+        transient=1,
     ),
     "500": Scenario({"fault": Fault.INTERNAL_ERROR}, "InternalError", proxy_only=True),
     "503": Scenario({"fault": Fault.SLOW_DOWN}, "SlowDown", proxy_only=True),
