@@ -29,6 +29,9 @@ def main() -> None:
     try:
         workdir = Path(scratch.name)
         os.chdir(workdir)
+        # The journal every multipart upload keeps while it runs goes to the
+        # cache folder; the demo's, with everything else, is removed at the end.
+        os.environ["XDG_CACHE_HOME"] = str(workdir / "cache")
         config = workdir / "cdn.yaml"
         config.write_text(server.credentials.to_yaml())
         config.chmod(0o600)  # it holds both secrets
