@@ -160,6 +160,10 @@ class CdnManager(Client):
         # s3s-fs has one key pair: it serves as both the read and the write key.
         creds = CDNCredentials(job.endpoint, *(job.access_key, job.secret_key) * 2)
         self.manager = CDNManager(creds)
+        # Built on first use (the CLI's start-up imports no boto3); built
+        # here, as the other clients build theirs, so that no timed transfer
+        # pays for importing boto3 (multipart control requests use it).
+        self.manager.upload_client, self.manager.download_client  # noqa: B018
 
     def w1(self, payload: bytes) -> None:
         # download(folder, filename) writes to ./folder/filename.

@@ -149,7 +149,8 @@ class Upload(Transfer):
         if upload_id is None:
             # Uploads an earlier failure could not abort (the server was
             # down): the server answers again if this upload gets going.
-            self.kit.unaborted.retry(self.client, self.kit.download_client)
+            if self.kit.unaborted:
+                self.kit.unaborted.retry(self.client, self.kit.download_client)
             upload_id = self._create(options)
             log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
         # The journal that keeps the upload for the next run: the one it was
