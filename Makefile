@@ -123,7 +123,9 @@ test-garage: build-dev $(GARAGE) ## every test that runs on Garage (one node, a 
 # says how), from a wheel of this tree. .ci/run runs it.
 VERSIONS_DIR := .versions
 VERSIONS_TESTS := tests/test_interop_read.py tests/test_interop.py tests/test_local_server.py \
-	tests/test_audit.py tests/test_roundtrip.py tests/test_readme.py
+	tests/test_audit.py tests/test_roundtrip.py \
+	'tests/test_docs.py::test_python_blocks_run[README.md]' \
+	'tests/test_docs.py::test_console_blocks_run_and_print_what_they_show[README.md]'
 test-versions: build-dev $(S3S_FS) ## the interop and round-trip tests on the newest and lowest dependency versions
 	rm -rf $(VERSIONS_DIR)/dist
 	$(VENV)/bin/maturin build --release --quiet --out $(VERSIONS_DIR)/dist
