@@ -152,9 +152,10 @@ test-cluster: build-dev $(GARAGE) ## only the Garage 3-node cluster tests
 # the core hardest (round trips, memory, cancellation, Ctrl-C, 16 threads,
 # Dask) on an ASAN build of the extension in .venv-asan, the runtime
 # preloaded: zero reports from any process. See tests/asan/run.sh.
-# SANITIZERS=asan leaves ThreadSanitizer out (.ci/run does, for time).
+# SANITIZERS=asan leaves ThreadSanitizer out (.ci/run does, for time). pyo3
+# finds Python through $VIRTUAL_ENV (exported above), so .venv must exist.
 SANITIZERS ?= asan,tsan
-test-asan: $(S3S_FS) ## the Rust tests under ASan (and TSan, with rust-src); Python tests on an ASAN build
+test-asan: $(S3S_FS) $(VENV)/.runtime ## the Rust tests under ASan (and TSan, with rust-src); Python tests on an ASAN build
 	PY=$(PYTHON) SANITIZERS=$(SANITIZERS) bash tests/asan/run.sh
 
 # A soak of MINUTES minutes: many managers in threads, processes and Dask,
