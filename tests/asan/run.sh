@@ -41,7 +41,7 @@ RUSTFLAGS="-Zsanitizer=address" cargo test --quiet --profile asan --target $TARG
     --target-dir "$ASAN_DIR"
 
 if [[ $SANITIZERS == *tsan* ]]; then
-    if rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    if grep -q '^rust-src' <<<"$(rustup component list --installed 2>/dev/null)"; then
         step "cargo test under ThreadSanitizer (standard library built with it)"
         # Unit tests that hold no Python: TSan would see CPython's own
         # uninstrumented locking in a process that runs the interpreter.
@@ -106,7 +106,10 @@ rm -rf "$ASAN_DIR/wheels"
 RUSTFLAGS="-Zsanitizer=address" "$VENV/bin/maturin" build --quiet --profile asan \
     --target $TARGET --target-dir "$ASAN_DIR" --out "$ASAN_DIR/wheels"
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$ASAN_DIR"/wheels/*.whl
-nm -D "$VENV"/lib/python3*/site-packages/cdn_manager/_core*.so | grep -q __asan_report \
+# (Read whole first: with pipefail, `nm | grep -q` fails when grep stops
+# early and nm dies of SIGPIPE.)
+symbols=$(nm -D "$VENV"/lib/python3*/site-packages/cdn_manager/_core*.so)
+grep -q __asan_report <<<"$symbols" \
     || { echo "the installed extension is not instrumented"; exit 1; }
 
 step "Python tests on the ASAN build"

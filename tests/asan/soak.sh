@@ -10,7 +10,7 @@ ASAN_DIR=$PWD/target/asan
 RUNTIME=$ASAN_DIR/libasan-rt.so
 [[ -f $RUNTIME ]] || RUNTIME=$(cc -print-file-name=libasan.so)
 VENV=$PWD/.venv-asan
-if ! nm -D "$VENV"/lib/python3*/site-packages/cdn_manager/_core*.so 2>/dev/null | grep -q __asan_report; then
+if ! grep -q __asan_report <<<"$(nm -D "$VENV"/lib/python3*/site-packages/cdn_manager/_core*.so 2>/dev/null)"; then
     echo "no ASAN build in $VENV: run make test-asan first"
     exit 2
 fi
