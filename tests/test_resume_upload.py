@@ -11,6 +11,7 @@ and abort the stale upload."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -315,4 +316,16 @@ def test_a_cache_folder_that_cannot_be_written_costs_resuming_not_the_upload(
     with CDNManager(moto_server.credentials, CONFIG) as manager:
         manager.upload_file(bucket, KEY, file)
     assert "not resumable: cannot open the upload journal" in caplog.text
+    assert_stored_exactly(moto_server, bucket, data)
+
+    # From memory there is nothing to resume: the lost journal (it would
+    # only let a later run abort the upload after a SIGKILL) is no warning.
+    caplog.clear()
+    with CDNManager(moto_server.credentials, CONFIG) as manager:
+        manager.put_bytes(bucket, KEY, data)
+    assert "not journaled" in caplog.text
+    # (The manager's one sweep of the journals may still say, once, that it
+    # could not look: that is the manager's, not each upload's.)
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING and r.module == "upload"]
+    assert not warned, caplog.text
     assert_stored_exactly(moto_server, bucket, data)

@@ -111,9 +111,13 @@ class Upload(Transfer):
             journal = Journal.lock(path)
         except LocalIOError as err:
             # A cache folder we cannot write costs resuming (and aborting
-            # after a SIGKILL), not the upload.
-            lost = "not resumable" if self.file is not None else "not journaled"
-            log.warning("upload %s: %s: %s", shown(self.name), lost, shown(str(err)))
+            # after a SIGKILL), not the upload. Only resuming is worth a
+            # warning: a service with a read-only home would get one for
+            # every upload from memory.
+            if self.file is not None:
+                log.warning("upload %s: not resumable: %s", shown(self.name), shown(str(err)))
+            else:
+                log.debug("upload %s: not journaled: %s", shown(self.name), shown(str(err)))
         try:
             return self._multipart_journaled(part_size, journal)
         finally:
