@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from conftest import Server
 from helpers import browser as chromium
 from helpers import varnish
 from helpers.cli import cdn, config_for
+from helpers.missing import missing
 
 pytestmark = pytest.mark.browser
 
@@ -89,10 +89,7 @@ def parts() -> None:
     lacking = _required()
     if not lacking:
         return
-    message = "the browser-through-cache test needs " + ", ".join(lacking)
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing("the browser-through-cache test needs " + ", ".join(lacking))
 
 
 @pytest.fixture

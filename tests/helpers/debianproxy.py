@@ -18,7 +18,6 @@ missing the test fails under CI (``CI=true``) and is skipped elsewhere.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -28,8 +27,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import pytest
-
+from .missing import missing
 from .ports import reserve_port
 
 #: Each proxy's packaged configuration file.
@@ -45,10 +43,7 @@ def binary_or_skip(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if found and PACKAGED[name].is_file():
         return found
-    why = f"{name} is not installed (apt-get install {name}; .ci/run installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(why)
-    pytest.skip(why)
+    missing(f"{name} is not installed (apt-get install {name}; .ci/run installs it)")
 
 
 def _configure(name: str, packaged: str, port: int, folder: Path) -> str:

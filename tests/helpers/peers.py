@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from boto3.s3.transfer import TransferConfig as S3TransferConfig
 
 from cdn_manager import _core
 from cdn_manager._checksums import encode
 
 from conftest import MiB, Server, admin_client
+from helpers.missing import missing
 
 #: Every peer's part size, and the size from which it uploads in parts.
 PART = 5 * MiB
@@ -37,10 +37,7 @@ def require(tool: str) -> str:
     """The path of ``tool``; skips the test without it, fails it in CI."""
     found = shutil.which(tool)
     if found is None:
-        message = f"{tool} is not installed (apt-get install {tool}; .ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{tool} is not installed (apt-get install {tool}; .ci/run does)")
     return found
 
 
