@@ -16,6 +16,8 @@ MIN_PART_SIZE = 5 * MiB
 MAX_PARTS = 10_000
 #: Longest lifetime S3 allows for a presigned URL (7 days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+#: Default of a sync's ``max_delete``: a plan deleting more is refused.
+MAX_DELETE = 1000
 #: Overrides the default of ``TransferConfig.data_plane`` (e.g. to run a
 #: whole test suite on one plane).
 DATA_PLANE_ENV = "CDN_MANAGER_DATA_PLANE"

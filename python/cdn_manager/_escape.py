@@ -5,10 +5,13 @@ holding ESC could recolour or clear a terminal, set its title, or forge an
 extra line of output or of a log. Wherever such text reaches a person (log
 lines, the command line's output, error messages), it goes through
 :func:`shown`, which escapes every control character visibly and reversibly.
-Machine-readable output (``--json``) keeps the exact text.
+Machine-readable output (``--json``) keeps the exact text. Secrets never
+reach a person at all: :func:`redact` masks them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 #: Unicode's bidirectional embedding/override/isolate controls, which reorder
 #: what a terminal shows (a name could display as another).
@@ -47,3 +50,11 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(_escaped(c) if is_control(c) else c for c in text)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every non-empty secret in ``secrets`` replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

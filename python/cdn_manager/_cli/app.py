@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import TransferConfig
 from .._credentials import ENV_VARS, CDNCredentials
-from .._escape import printable, shown
-from .._planes.failures import redact
+from .._escape import printable, redact, shown
 from .._results import TransferResult
 from ..errors import CDNError, ConfigError
 from .output import ProgressBar

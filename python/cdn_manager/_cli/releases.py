@@ -12,9 +12,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from .._config import MAX_DELETE
 from .._escape import shown
 from .._sync.manifest import Retention
-from .._sync.plan import MAX_DELETE
 from .app import EXIT_OK, PROG, App, CommandFactory, UsageError
 from .commands import split_location
 from .output import human_size

@@ -9,10 +9,9 @@ import time
 from functools import partial
 from typing import Any
 
-from .._config import TransferConfig
+from .._config import MAX_DELETE, TransferConfig
 from .._deploy.rules import Rules
 from .._escape import shown
-from .._sync.plan import MAX_DELETE
 from .._sync.shard import Shard
 from ..errors import InvalidRequest
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App, CommandFactory

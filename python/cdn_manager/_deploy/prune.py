@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Unpack
 
+from .._config import MAX_DELETE
 from .._escape import shown
 from .._sync.engine import Scope, plan_leftovers
-from .._sync.plan import MAX_DELETE, ReleaseDraft, SyncPlan
+from .._sync.plan import ReleaseDraft, SyncPlan
 from .._sync.store import Store
 from ..errors import ReleaseNotFound
 from .plan import PruneOptions, check_site_prefix

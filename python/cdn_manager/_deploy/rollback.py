@@ -17,10 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Unpack
 
+from .._config import MAX_DELETE
 from .._escape import shown
 from .._sync.engine import Scope, plan_restore
 from .._sync.manifest import ROLLBACK
-from .._sync.plan import MAX_DELETE, SyncPlan
+from .._sync.plan import SyncPlan
 from .._sync.store import Store
 from ..errors import ReleaseIncomplete, ReleaseNotFound
 from .plan import RollbackOptions, check_site_prefix

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
-from .._escape import printable
+from .._escape import printable, redact
 from ..errors import (
     AccessDenied,
     CDNError,
@@ -163,13 +163,6 @@ def error_code(err: BaseException) -> str | None:
         code = err.response.get("Error", {}).get("Code")  # type: ignore[attr-defined]
         return str(code) if code else None
     return None
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def translate(err: Exception, what: str, secrets: Iterable[str]) -> CDNError:

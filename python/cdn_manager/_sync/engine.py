@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from .. import _core
+from .._config import MAX_DELETE
 from .._escape import shown
 from .._names import check_key
 from .._results import ObjectInfo
@@ -40,7 +41,7 @@ from .headers import Headers
 from .local import LeftOut, LocalFile, walk
 from .manifest import Entry, Manifest, content_prefix, reserved
 from .memory import ChecksumCache, ObjectMemory, cache_folder, usable_folder
-from .plan import MAX_DELETE, Action, ActionKind, Direction, SyncPlan
+from .plan import Action, ActionKind, Direction, SyncPlan
 from .remote import Proven, Value, proven
 from .shard import Shard, in_shard
 from .store import Store

@@ -18,9 +18,6 @@ from .memory import ChecksumCache, ObjectMemory
 from .remote import Proven
 from .shard import Shard
 
-#: Default of ``max_delete``.
-MAX_DELETE = 1000
-
 Direction = Literal["push", "pull"]
 
 
