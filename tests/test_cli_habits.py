@@ -6,12 +6,14 @@ wrong."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from cdn_manager._cli import handler
 from cdn_manager._cli.commands import split_location
 from cdn_manager._cli.parser import build_parser
 
@@ -27,6 +29,20 @@ def test_no_command_shows_the_commands_and_exits_2() -> None:
     for command in (*COMMANDS, "clean", "local-server", "completion"):
         assert f"\n    {command}" in run.stderr
     assert run.stderr.endswith("cdn-manager: error: no command given\n")
+
+
+def test_every_command_names_a_handler_that_exists() -> None:
+    # The grammar names each command's handler as "module:function", imported
+    # only when the command runs (start-up, issue 31): a typo there would
+    # surface only when someone runs that command.
+    parser = build_parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {*COMMANDS, "clean", "local-server", "completion"} <= set(commands.choices)
+    for name, command in commands.choices.items():
+        reference = command.get_default("run")
+        assert isinstance(reference, str), name
+        assert callable(handler(reference)), (name, reference)
+        assert reference.partition(":")[2].startswith("cmd_"), (name, reference)
 
 
 @pytest.mark.parametrize(

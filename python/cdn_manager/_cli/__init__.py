@@ -7,8 +7,10 @@ terminal, so piping or redirecting the output never captures them.
 Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted (Ctrl-C, or
 SIGTERM, which every command takes as Ctrl-C).
 
-``parser`` holds the grammar, ``commands`` and ``server`` what each command
-does, ``app`` what they share, ``output`` the progress bar."""
+``parser`` (and ``sync_parser``) hold the grammar, ``commands``, ``sync``,
+``releases``, ``server`` and ``completion`` what each command does (each
+imported only when its command runs), ``app`` what they share, ``output``
+the progress bar."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from importlib import import_module
 
 from .._escape import printable, shown
 from ..errors import CDNError, Interrupted
@@ -30,6 +33,7 @@ from .app import (
     EXIT_INTERRUPTED,
     PROG,
     App,
+    Handler,
     UsageError,
     error_document,
     log,
@@ -142,6 +146,14 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.error(f"unknown command '{shown(word)}' ({hint})")
 
 
+def handler(reference: str) -> Handler:
+    """The function a command's ``"module:function"`` names (a module of
+    this package), imported now: only the command that runs loads its own."""
+    module, _, name = reference.partition(":")
+    run: Handler = getattr(import_module(f"{__name__}.{module}"), name)
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns the exit status."""
     parser = build_parser()
@@ -152,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(app)
     try:
         with _sigterm_as_interrupt():
-            return int(args.run(app, args))
+            return int(handler(args.run)(app, args))
     except UsageError as err:
         command: argparse.ArgumentParser = args.parser
         command.error(str(err))  # exits 2

@@ -17,15 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._config import TransferConfig
 from .._credentials import ENV_VARS, CDNCredentials
 from .._escape import printable, redact, shown
-from .._results import TransferResult
 from ..errors import CDNError, ConfigError
 from .output import ProgressBar
 
 if TYPE_CHECKING:
     from .._faces.manager import CDNManager
+    from .._results import TransferResult
 
 PROG = "cdn-manager"
 #: Environment variable naming the configuration file.
@@ -41,10 +40,30 @@ class UsageError(Exception):
     """Arguments that parse but make no sense together (exit 2)."""
 
 
-#: Adds a command: ``command(name, run, summary, examples)`` -> its parser.
-CommandFactory = Callable[
-    [str, Callable[["App", argparse.Namespace], int], str, str], argparse.ArgumentParser
-]
+#: What runs a command: ``run(app, args)`` -> the exit status.
+Handler = Callable[["App", argparse.Namespace], int]
+#: Adds a command: ``command(name, run, summary, examples)`` -> its parser,
+#: where ``run`` names the command's :data:`Handler` as ``"module:function"``
+#: (a module of this package, imported only when the command runs: each
+#: command loads what it needs and no other's).
+CommandFactory = Callable[[str, str, str, str], argparse.ArgumentParser]
+
+#: How aws, s5cmd and rclone users name a bucket: ``s3://BUCKET/KEY``.
+S3_SCHEME = "s3://"
+
+
+def strip_scheme(text: str) -> str | None:
+    """``BUCKET[/KEY]`` of ``s3://BUCKET[/KEY]``; None if ``text`` is not such a URL."""
+    return text[len(S3_SCHEME) :] if text[: len(S3_SCHEME)].lower() == S3_SCHEME else None
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``BUCKET[/PREFIX]`` or ``s3://BUCKET[/PREFIX]`` -> ``(bucket, prefix)``."""
+    stripped = strip_scheme(location)
+    bucket, _, prefix = (location if stripped is None else stripped).partition("/")
+    if not bucket:
+        raise UsageError(f"'{shown(location)}': expected BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
+    return bucket, prefix
 
 
 # Configuration.
@@ -122,11 +141,13 @@ class App:
         if self._manager is None:
             credentials = load_credentials(self.config)
             self._secrets = credentials.secrets()
+            # Imported here: `--version` and `--help` need none of it.
+            from .._config import TransferConfig
+            from .._faces.manager import CDNManager
+
             config = TransferConfig(max_bandwidth=self.bwlimit, resume=self.resume)
             if self.max_in_flight is not None:
                 config = replace(config, max_in_flight=self.max_in_flight)
-            # Imported here: `--version` and `--help` need none of it.
-            from .._faces.manager import CDNManager
 
             self._manager = CDNManager(credentials, config)
         return self._manager
@@ -196,3 +217,14 @@ def error_document(err: BaseException, message: str) -> dict[str, Any]:
 def result_document(result: TransferResult) -> dict[str, Any]:
     """One item of a batch in a JSON document: the exact key (and path)."""
     return {"key": result.key, "path": None if result.path is None else str(result.path)}
+
+
+def warn_size_only(app: App, keys: list[str]) -> None:
+    """Says once, on stderr, which objects no checksum could prove."""
+    if keys:
+        shown_keys = ", ".join(shown(key) for key in keys[:3])
+        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+        app.warn(
+            f"verified by size only (no checksum, ETag or MD5 to prove the bytes): "
+            f"{shown_keys}{more}"
+        )

@@ -20,26 +20,16 @@ from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._resume import leftovers, upload_journal
 from ..errors import AccessDenied, CDNError, ConfigError, NotFound
-from .app import EXIT_FAILURE, EXIT_OK, PROG, App, UsageError
+from .app import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    PROG,
+    App,
+    UsageError,
+    split_location,
+    warn_size_only,
+)
 from .output import human_size, resumed_note
-from .report import warn_size_only
-
-#: How aws, s5cmd and rclone users name a bucket: ``s3://BUCKET/KEY``.
-S3_SCHEME = "s3://"
-
-
-def strip_scheme(text: str) -> str | None:
-    """``BUCKET[/KEY]`` of ``s3://BUCKET[/KEY]``; None if ``text`` is not such a URL."""
-    return text[len(S3_SCHEME) :] if text[: len(S3_SCHEME)].lower() == S3_SCHEME else None
-
-
-def split_location(location: str) -> tuple[str, str]:
-    """``BUCKET[/PREFIX]`` or ``s3://BUCKET[/PREFIX]`` -> ``(bucket, prefix)``."""
-    stripped = strip_scheme(location)
-    bucket, _, prefix = (location if stripped is None else stripped).partition("/")
-    if not bucket:
-        raise UsageError(f"'{shown(location)}': expected BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
-    return bucket, prefix
 
 
 @contextlib.contextmanager

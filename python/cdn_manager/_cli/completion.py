@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import shtab
-
 from .app import EXIT_OK, PROG, App
 
 SHELLS = ("bash", "zsh", "fish")
@@ -38,7 +36,7 @@ def add_completion_command(
         allow_abbrev=False,
     )
     sub.add_argument("shell", choices=SHELLS, metavar="{bash,zsh,fish}")
-    sub.set_defaults(run=cmd_completion, parser=sub, root=root)
+    sub.set_defaults(run="completion:cmd_completion", parser=sub, root=root)
 
 
 def cmd_completion(app: App, args: argparse.Namespace) -> int:
@@ -46,6 +44,8 @@ def cmd_completion(app: App, args: argparse.Namespace) -> int:
     if args.shell == "fish":
         print(fish_script(root), end="")
     else:
+        import shtab  # only here: it costs every other command's start-up
+
         print(shtab.complete(root, shell=args.shell), end="")
     return EXIT_OK
 

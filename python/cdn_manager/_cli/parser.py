@@ -1,31 +1,22 @@
-"""The command line's grammar: commands, arguments, options and help."""
+"""The command line's grammar: commands, arguments, options and help.
+
+Each command's handler is named, not imported (``"commands:cmd_ls"``):
+``main`` imports the one module of the command that runs, so a command
+loads what it needs and nothing another one does."""
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
 from .._config import MAX_PRESIGN_SECONDS
 from .._credentials import ENV_VARS
 from .._escape import shown
-from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, App
-from .commands import (
-    cmd_clean,
-    cmd_doctor,
-    cmd_download,
-    cmd_ls,
-    cmd_presign,
-    cmd_rm,
-    cmd_upload,
-    strip_scheme,
-)
+from .app import CONFIG_ENV, DEFAULT_CONFIG, PROG, strip_scheme
 from .completion import add_completion_command
-from .releases import add_release_commands
-from .server import cmd_local_server
-from .sync import add_mirror_commands
+from .sync_parser import add_mirror_commands, add_release_commands
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -247,9 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, top=True)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    def command(
-        name: str, run: Callable[[App, argparse.Namespace], int], summary: str, examples: str
-    ) -> argparse.ArgumentParser:
+    def command(name: str, run: str, summary: str, examples: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             help=summary,
@@ -264,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = command(
         "upload",
-        cmd_upload,
+        "commands:cmd_upload",
         "store a file (or stdin) as BUCKET/KEY with the write key",
         f"  {PROG} upload cdn-demo img/logo.png ./logo.png\n"
         f"  {PROG} upload s3://cdn-demo/img/logo.png ./logo.png\n"
@@ -285,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = command(
         "download",
-        cmd_download,
+        "commands:cmd_download",
         "fetch BUCKET/KEY with the read key, verified before it lands",
         f"  {PROG} download cdn-demo img/logo.png            # -> ./logo.png\n"
         f"  {PROG} download cdn-demo img/logo.png assets/    # -> assets/logo.png\n"
@@ -309,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = command(
         "ls",
-        cmd_ls,
+        "commands:cmd_ls",
         "list the objects whose key starts with PREFIX (size, modified UTC, key)",
         f"  {PROG} ls cdn-demo\n  {PROG} ls cdn-demo/site/ --json\n"
         f"  {PROG} ls s3://cdn-demo/site/\n",
@@ -318,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rm = command(
         "rm",
-        cmd_rm,
+        "commands:cmd_rm",
         "delete objects with the write key (a key that does not exist is an error)",
         f"  {PROG} rm cdn-demo site/old.html site/older.html\n"
         f"  {PROG} rm s3://cdn-demo/site/old.html\n"
@@ -344,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     presign = command(
         "presign",
-        cmd_presign,
+        "commands:cmd_presign",
         "print a URL that lets anyone GET BUCKET/KEY for a while (signed with the read key)",
         f"  {PROG} presign cdn-demo img/logo.png --expires 600\n"
         f"  {PROG} presign s3://cdn-demo/img/logo.png\n",
@@ -359,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = command(
         "doctor",
-        cmd_doctor,
+        "commands:cmd_doctor",
         "audit the keys: the read key reads and cannot write, the write key writes and "
         "cannot read (exit 1 if any check fails)",
         f"  {PROG} doctor cdn-demo\n",
@@ -368,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     clean = command(
         "clean",
-        cmd_clean,
+        "commands:cmd_clean",
         "list what interrupted downloads left below FOLDER (kept for resuming, or of a "
         "killed process) and the interrupted uploads the cache folder records; with --yes "
         "(or a confirmation on a terminal), remove the files and abort the uploads",
@@ -381,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = command(
         "local-server",
-        cmd_local_server,
+        "server:cmd_local_server",
         "run a local S3 server (moto, IAM enforced, 127.0.0.1) in the foreground and "
         "write a cdn.yaml for it; Ctrl-C stops it",
         f"  {PROG} local-server                      # writes ./cdn.yaml\n"

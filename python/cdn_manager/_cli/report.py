@@ -12,7 +12,7 @@ from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._sync.outcome import SyncReport
 from .._sync.plan import Action, ActionKind, SyncPlan
-from .app import EXIT_FAILURE, EXIT_OK, App
+from .app import EXIT_FAILURE, EXIT_OK, App, warn_size_only
 from .output import human_size, resumed_note
 
 #: How each kind of change is told, done and planned.
@@ -69,17 +69,6 @@ def _document(plan: SyncPlan, action: Action, again: set[str], report: SyncRepor
     if report is not None:
         document["verified"] = report.proof(action)
     return document
-
-
-def warn_size_only(app: App, keys: list[str]) -> None:
-    """Says once, on stderr, which objects no checksum could prove."""
-    if keys:
-        shown_keys = ", ".join(shown(key) for key in keys[:3])
-        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-        app.warn(
-            f"verified by size only (no checksum, ETag or MD5 to prove the bytes): "
-            f"{shown_keys}{more}"
-        )
 
 
 def _release(app: App, plan: SyncPlan, report: SyncReport | None) -> dict[str, Any] | None:
