@@ -26,33 +26,36 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .. import _threads as workers
 from .._config import TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
-from .._deploy.releases import Release
-from .._operations.audit import AuditReport
-from .._operations.operations import ItemData, Payload
-from .._planes.adaptive import PlaneChoice
-from .._results import ObjectInfo, TransferResult
-from .._sync.engine import ScopeOptions
-from .._sync.outcome import SyncReport
-from .._sync.plan import SyncPlan
 from ..errors import Cancelled
-from .manager import (
-    BatchDownloadOptions,
-    BatchUploadOptions,
-    CDNManager,
-    DeployRunOptions,
-    Progress,
-    ProgressOption,
-    PruneRunOptions,
-    PullRunOptions,
-    RollbackRunOptions,
-    UploadOptions,
-)
+from .manager import CDNManager
+
+# Named in annotations only, as in :mod:`.manager`.
+if TYPE_CHECKING:
+    from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
+    from .._deploy.releases import Release
+    from .._operations.audit import AuditReport
+    from .._operations.operations import ItemData, Payload
+    from .._planes.adaptive import PlaneChoice
+    from .._results import ObjectInfo, TransferResult
+    from .._sync.engine import ScopeOptions
+    from .._sync.outcome import SyncReport
+    from .._sync.plan import SyncPlan
+    from .manager import (
+        BatchDownloadOptions,
+        BatchUploadOptions,
+        DeployRunOptions,
+        Progress,
+        ProgressOption,
+        PruneRunOptions,
+        PullRunOptions,
+        RollbackRunOptions,
+        UploadOptions,
+    )
 from .offload import Offloader
 
 T = TypeVar("T")

@@ -14,20 +14,25 @@ import builtins
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from .._config import TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
-from .._deploy.releases import Release
-from .._deploy.run import DeployOptions
-from .._operations.audit import AuditReport
-from .._operations.operations import ItemData, Operations, Payload
-from .._planes.adaptive import PlaneChoice
-from .._results import ObjectInfo, TransferResult
-from .._sync.engine import ScopeOptions
-from .._sync.outcome import SyncReport
-from .._sync.plan import SyncPlan
+from .._operations.operations import Operations
+
+# Named in annotations only: a manager that only lists or moves objects
+# never loads the sync engine or the deploys (start-up, issue 31).
+if TYPE_CHECKING:
+    from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
+    from .._deploy.releases import Release
+    from .._deploy.run import DeployOptions
+    from .._operations.audit import AuditReport
+    from .._operations.operations import ItemData, Payload
+    from .._planes.adaptive import PlaneChoice
+    from .._results import ObjectInfo, TransferResult
+    from .._sync.engine import ScopeOptions
+    from .._sync.outcome import SyncReport
+    from .._sync.plan import SyncPlan
 
 T = TypeVar("T")
 
@@ -58,16 +63,18 @@ class BatchDownloadOptions(ProgressOption, total=False):
     sizes: Mapping[str, int] | None
 
 
-class DeployRunOptions(ProgressOption, DeployOptions, total=False):
-    pass
+# The options of deploy, rollback and prune extend the deploys' own, which
+# exist at run time only where the deploys are loaded: they are types.
+if TYPE_CHECKING:
 
+    class DeployRunOptions(ProgressOption, DeployOptions, total=False):
+        pass
 
-class RollbackRunOptions(RollbackOptions, DeployRunOptions, total=False):
-    pass
+    class RollbackRunOptions(RollbackOptions, DeployRunOptions, total=False):
+        pass
 
-
-class PruneRunOptions(PruneOptions, DeployRunOptions, total=False):
-    pass
+    class PruneRunOptions(PruneOptions, DeployRunOptions, total=False):
+        pass
 
 
 class PullRunOptions(ProgressOption, total=False):

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from .._escape import shown
-from .._resume import leftovers, unaborted, upload_journal
+from .._resume import unaborted
 from .._transfers.kit import TransferKit
 from ..errors import CDNError
 
@@ -35,6 +35,9 @@ class Housekeeping:
             if self._swept_uploads:
                 return
             self._swept_uploads = True
+        # Here: the journals (and hashlib) only once something is uploaded.
+        from .._resume import upload_journal
+
         kit = self._kit
         stale_after = kit.config.stale_after
 
@@ -66,6 +69,8 @@ class Housekeeping:
             if folder in self._swept_folders:
                 return
             self._swept_folders.add(folder)
+        from .._resume import leftovers  # here: only once something is downloaded
+
         stale_after = self._kit.config.stale_after
         try:
             stale = leftovers.find(folder, recursive=False, older_than=stale_after)

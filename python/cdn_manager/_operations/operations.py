@@ -20,22 +20,11 @@ import os
 from collections.abc import Callable, Generator, Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .. import _core
 from .._config import MAX_PRESIGN_SECONDS, TransferConfig
 from .._credentials import CDNCredentials
-from .._deploy.plan import (
-    PlanOptions,
-    PruneOptions,
-    RollbackOptions,
-    check_site_prefix,
-    plan_deploy,
-)
-from .._deploy.prune import plan_prune
-from .._deploy.releases import History, Release, summaries
-from .._deploy.rollback import plan_rollback
-from .._deploy.run import DeployOptions, run_deploy
 from .._escape import shown
 from .._names import check_bucket
 from .._planes import control
@@ -44,23 +33,29 @@ from .._planes.failures import error_code
 from .._planes.protocol import Condition, Get, Head, ListPage, ObjectOptions
 from .._planes.retry import with_retries
 from .._results import ObjectInfo, TransferResult
-from .._sync.engine import ScopeOptions, plan_pull, scope_of
-from .._sync.outcome import SyncReport
-from .._sync.plan import SyncPlan
-from .._sync.pull import run_pull
-from .._sync.receipt import Receipt, verify
 from .._transfers.download import Download, OpenWriter
 from .._transfers.kit import build_kit
 from .._transfers.parts import run_each
 from .._transfers.sources import BufferSource, FileSource, PlannedFile, Source, as_byte_view
-from .._transfers.upload import Upload
 from .._transfers.verify import object_info
 from ..errors import CDNError, InvalidRequest, NotFound
-from .audit import AuditReport, check
 from .guard import Guard
 from .housekeeping import Housekeeping
 from .listing import list_prefix
 from .seed import as_bool
+
+# The syncs, deploys, uploads (with their journals) and the audit are
+# imported by the methods that run them: a manager that only lists never
+# loads them (start-up, issue 31). Here they are types.
+if TYPE_CHECKING:
+    from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
+    from .._deploy.releases import Release
+    from .._deploy.run import DeployOptions
+    from .._sync.engine import ScopeOptions
+    from .._sync.outcome import SyncReport
+    from .._sync.plan import SyncPlan
+    from .._transfers.upload import Upload
+    from .audit import AuditReport
 
 log = logging.getLogger("cdn_manager")
 T = TypeVar("T")
@@ -69,9 +64,6 @@ Payload = bytes | bytearray | memoryview
 #: What ``upload_many`` takes per item: a bytes-like object, a file path, or
 #: a file pinned when the upload was planned.
 ItemData = Payload | os.PathLike[str] | PlannedFile
-#: The options of :func:`run_deploy` (the rest of a rollback's or a prune's
-#: options are its plan's).
-_DEPLOY_OPTIONS = frozenset(DeployOptions.__annotations__)
 
 
 class Operations:
@@ -152,6 +144,8 @@ class Operations:
     ) -> Upload:
         """The finished upload of ``source``; with ``journaled``, a file's
         multipart upload keeps a journal (see ``_transfers/upload.py``)."""
+
+        from .._transfers.upload import Upload
 
         def run() -> Upload:
             made = source if not callable(source) else source()
@@ -463,6 +457,8 @@ class Operations:
         )
 
     def check(self, bucket: str) -> AuditReport:
+        from .audit import check
+
         return check(self.kit, bucket)
 
     # Syncs: a folder deployed to a prefix, a prefix pulled into a folder.
@@ -474,17 +470,24 @@ class Operations:
         prefix: str = "",
         **options: Unpack[PlanOptions],
     ) -> SyncPlan:
+        from .._deploy.plan import plan_deploy
+
         check_bucket(bucket)
         return plan_deploy(self, folder, bucket, prefix, **options)
 
     def deploy(
         self, control: _core.Control, plan: SyncPlan, **options: Unpack[DeployOptions]
     ) -> SyncReport:
+        from .._deploy.run import run_deploy
+
         return run_deploy(self, control, plan, **options)
 
     # Release history: list, roll back, prune.
 
     def releases(self, bucket: str, prefix: str = "") -> builtins.list[Release]:
+        from .._deploy.plan import check_site_prefix
+        from .._deploy.releases import History, summaries
+
         check_bucket(bucket)
         return summaries(History(self, bucket, check_site_prefix(prefix)))
 
@@ -495,6 +498,8 @@ class Operations:
         to: int | None = None,
         **options: Unpack[RollbackOptions],
     ) -> SyncPlan:
+        from .._deploy.rollback import plan_rollback
+
         check_bucket(bucket)
         return plan_rollback(self, bucket, prefix, to, **options)
 
@@ -507,13 +512,14 @@ class Operations:
         **options: Any,
     ) -> SyncReport:
         """:meth:`plan_rollback`, then :meth:`deploy`; ``options`` are both's."""
-        planning = {k: v for k, v in options.items() if k not in _DEPLOY_OPTIONS}
-        running = {k: v for k, v in options.items() if k in _DEPLOY_OPTIONS}
+        planning, running = _split_deploy_options(options)
         return self.deploy(control, self.plan_rollback(bucket, prefix, to, **planning), **running)
 
     def plan_prune(
         self, bucket: str, prefix: str = "", **options: Unpack[PruneOptions]
     ) -> SyncPlan:
+        from .._deploy.prune import plan_prune
+
         check_bucket(bucket)
         return plan_prune(self, bucket, prefix, **options)
 
@@ -521,8 +527,7 @@ class Operations:
         self, control: _core.Control, bucket: str, prefix: str = "", **options: Any
     ) -> SyncReport:
         """:meth:`plan_prune`, then :meth:`deploy`; ``options`` are both's."""
-        planning = {k: v for k, v in options.items() if k not in _DEPLOY_OPTIONS}
-        running = {k: v for k, v in options.items() if k in _DEPLOY_OPTIONS}
+        planning, running = _split_deploy_options(options)
         return self.deploy(control, self.plan_prune(bucket, prefix, **planning), **running)
 
     def plan_pull(
@@ -532,6 +537,8 @@ class Operations:
         folder: str | os.PathLike[str],
         **options: Unpack[ScopeOptions],
     ) -> SyncPlan:
+        from .._sync.engine import plan_pull, scope_of
+
         check_bucket(bucket)
         return plan_pull(self, scope_of(bucket, prefix, folder, **options))
 
@@ -541,11 +548,15 @@ class Operations:
         plan: SyncPlan,
         receipt: str | os.PathLike[str] | None = None,
     ) -> SyncReport:
+        from .._sync.pull import run_pull
+
         return run_pull(self, control, plan, receipt)
 
     def verify_receipt(
         self, receipt: str | os.PathLike[str], bucket: bool = True, local: bool = True
     ) -> builtins.list[str]:
+        from .._sync.receipt import Receipt, verify
+
         return verify(self, Receipt.read(receipt), bucket=bucket, local=local)
 
     # The seed's bool API: False and one log line on any failure, never raises.
@@ -564,3 +575,14 @@ class Operations:
         return as_bool(
             "download", folder, filename, partial(self.get_file, control, folder, filename)
         )
+
+
+def _split_deploy_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A rollback's or a prune's ``options``: (its plan's, :func:`run_deploy`'s)."""
+    from .._deploy.run import DeployOptions
+
+    running = DeployOptions.__annotations__
+    return (
+        {k: v for k, v in options.items() if k not in running},
+        {k: v for k, v in options.items() if k in running},
+    )
