@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cdn_manager._cli import handler
-from cdn_manager._cli.commands import split_location
+from cdn_manager._cli.app import split_location
 from cdn_manager._cli.parser import build_parser
 
 from conftest import BUCKET, Server

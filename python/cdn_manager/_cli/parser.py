@@ -1,6 +1,6 @@
 """The command line's grammar: commands, arguments, options and help.
 
-Each command's handler is named, not imported (``"commands:cmd_ls"``):
+Each command's handler is named, not imported (``"objects:cmd_ls"``):
 ``main`` imports the one module of the command that runs, so a command
 loads what it needs and nothing another one does."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from fractions import Fraction
 from typing import Any
 
 from .._config import MAX_PRESIGN_SECONDS
@@ -124,6 +123,8 @@ def parse_rate(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"not a rate: '{shown(text)}' (bytes per second, e.g. 250000, 500K, 10M)"
         )
+    from fractions import Fraction  # here: only --bwlimit needs it
+
     rate = int(Fraction(found[1]) * RATE_UNITS[found[2].upper()])
     if rate < 1:
         raise argparse.ArgumentTypeError(
@@ -298,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = command(
         "ls",
-        "commands:cmd_ls",
+        "objects:cmd_ls",
         "list the objects whose key starts with PREFIX (size, modified UTC, key)",
         f"  {PROG} ls cdn-demo\n  {PROG} ls cdn-demo/site/ --json\n"
         f"  {PROG} ls s3://cdn-demo/site/\n",
@@ -307,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rm = command(
         "rm",
-        "commands:cmd_rm",
+        "objects:cmd_rm",
         "delete objects with the write key (a key that does not exist is an error)",
         f"  {PROG} rm cdn-demo site/old.html site/older.html\n"
         f"  {PROG} rm s3://cdn-demo/site/old.html\n"
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     presign = command(
         "presign",
-        "commands:cmd_presign",
+        "objects:cmd_presign",
         "print a URL that lets anyone GET BUCKET/KEY for a while (signed with the read key)",
         f"  {PROG} presign cdn-demo img/logo.png --expires 600\n"
         f"  {PROG} presign s3://cdn-demo/img/logo.png\n",
