@@ -563,3 +563,71 @@ def test_version_ls_and_download_never_import_boto3(moto_server: Server, tmp_pat
         assert not unwanted & imported, (name, unwanted & imported)
     assert "a/b.txt" in runs["ls"].out
     assert (tmp_path / "b.txt").read_bytes() == b"bytes"
+
+
+#: Run in a fresh interpreter: the command line's ``main`` with the given
+#: words, then the names of every module the process holds, as JSON, in the
+#: file named first (stdout carries the command's own output).
+_MODULES_AFTER = """\
+import json, sys
+from cdn_manager._cli import main
+out, words = sys.argv[1], sys.argv[2:]
+try:
+    code = main(words)
+except SystemExit as exit:
+    code = exit.code
+loaded = sorted(sys.modules)
+with open(out, "w") as file:
+    json.dump({"code": code, "modules": loaded}, file)
+"""
+
+
+def _modules_after(words: list[str], tmp_path: Path) -> tuple[int, str, set[str]]:
+    """Runs the command line in a new process: (exit status, stdout, the
+    modules it had imported when the command returned)."""
+    out = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, str(out), *words],
+        capture_output=True,
+        cwd=tmp_path,
+        env=clean_env(CDN_MANAGER_DATA_PLANE="auto"),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    report = json.loads(out.read_text())
+    return report["code"], done.stdout.decode(), set(report["modules"])
+
+
+def _sync_deploy_or_boto3(modules: set[str]) -> set[str]:
+    heavy = ("boto3", "botocore", "shtab", "cdn_manager._sync", "cdn_manager._deploy")
+    return {m for m in modules if any(m == h or m.startswith(f"{h}.") for h in heavy)}
+
+
+def test_version_and_ls_load_neither_boto3_nor_the_sync_engine(
+    moto_server: Server, tmp_path: Path
+) -> None:
+    # Issue 31: start quickly. Each command imports what it needs when it
+    # runs: `--version` none of the commands, `ls` the listing on the native
+    # plane, never boto3, shtab (completion), the sync engine or deploys.
+    # What a process has imported, not how long it took: this cannot pass
+    # or fail by the machine's load.
+    bucket = moto_server.new_bucket()
+    moto_server.admin.put_object(Bucket=bucket, Key="a/b.txt", Body=b"bytes")
+    config = config_for(moto_server, tmp_path)
+
+    code, out, modules = _modules_after(["--version"], tmp_path)
+    assert code == 0 and out.startswith("cdn-manager ")
+    assert "cdn_manager._cli.parser" in modules  # the grammar was built
+    assert not _sync_deploy_or_boto3(modules)
+    commands = {"cdn_manager._cli.commands", "cdn_manager._cli.objects", "cdn_manager._faces"}
+    assert not commands & modules
+    assert "yaml" not in modules  # no configuration is read
+
+    code, out, modules = _modules_after(["--config", str(config), "ls", f"{bucket}/a"], tmp_path)
+    assert code == 0 and out.split()[-1] == "a/b.txt"
+    # The listing went through the manager on the native plane...
+    assert {"cdn_manager._cli.objects", "cdn_manager._faces.manager"} <= modules
+    assert {"cdn_manager._planes.native", "cdn_manager._core"} <= modules
+    # ... and nothing a listing does not need came with it.
+    assert not _sync_deploy_or_boto3(modules)
+    assert "cdn_manager._cli.commands" not in modules
