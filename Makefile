@@ -18,7 +18,7 @@ GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases test-asan soak soak-asan clean
+.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases bench-startup test-asan soak soak-asan clean
 
 help: ## this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -218,6 +218,13 @@ bench-garage-quick: bench-build bench-tools $(GARAGE) ## the quick benchmark aga
 # tests' venv (moto is there).
 bench-releases: build-dev $(S3S_FS) $(GARAGE) ## rollback of a 10,000-file site on moto, Garage and s3s-fs
 	$(PY) benchmarks/releases.py $(BENCH_ARGS)
+
+# Start-up (issue 31): `cdn-manager --version` and `ls` of a small prefix on
+# the embedded server, 20 runs each after 2 warm-ups, median wall and CPU ms
+# with the load average; under a minute. Prints only (BENCH_ARGS="--out
+# FILE" writes JSON). It runs in the tests' venv (the server is moto).
+bench-startup: build-dev ## start-up of --version and ls: median wall and CPU ms of 20 runs
+	$(PY) benchmarks/startup.py $(BENCH_ARGS)
 
 lint-python: build-dev ## ruff, mypy --strict, stubtest, import-linter
 	$(VENV)/bin/ruff check python tests examples benchmarks tools
