@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
 import signal
@@ -135,6 +134,8 @@ def _check_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
         parser.exit(2, f"\n{PROG}: error: no command given\n")
     if word in names:
         return
+    import difflib  # here: only a word that is no command needs it
+
     near = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     other = _OTHER_NAMES.get(word.lower())
     if near:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -184,6 +183,8 @@ class App:
     def emit(self, document: dict[str, Any]) -> None:
         """The command's JSON document (only with ``--json``)."""
         if self.json:
+            import json  # here: only --json needs it
+
             print(json.dumps(document, default=str), flush=True)
 
     @property

@@ -33,20 +33,18 @@ from .._planes.failures import error_code
 from .._planes.protocol import Condition, Get, Head, ListPage, ObjectOptions
 from .._planes.retry import with_retries
 from .._results import ObjectInfo, TransferResult
-from .._transfers.download import Download, OpenWriter
 from .._transfers.kit import build_kit
-from .._transfers.parts import run_each
 from .._transfers.sources import BufferSource, FileSource, PlannedFile, Source, as_byte_view
-from .._transfers.verify import object_info
 from ..errors import CDNError, InvalidRequest, NotFound
 from .guard import Guard
 from .housekeeping import Housekeeping
 from .listing import list_prefix
 from .seed import as_bool
 
-# The syncs, deploys, uploads (with their journals) and the audit are
-# imported by the methods that run them: a manager that only lists never
-# loads them (start-up, issue 31). Here they are types.
+# The syncs, deploys, transfers (uploads with their journals, downloads
+# with their verification) and the audit are imported by the methods that
+# run them: a manager that only lists never loads them (start-up, issue 31).
+# Here they are types.
 if TYPE_CHECKING:
     from .._deploy.plan import PlanOptions, PruneOptions, RollbackOptions
     from .._deploy.releases import Release
@@ -54,6 +52,7 @@ if TYPE_CHECKING:
     from .._sync.engine import ScopeOptions
     from .._sync.outcome import SyncReport
     from .._sync.plan import SyncPlan
+    from .._transfers.download import OpenWriter
     from .._transfers.upload import Upload
     from .audit import AuditReport
 
@@ -244,6 +243,8 @@ class Operations:
     def _download(
         self, control: _core.Control, bucket: str, key: str, open_writer: OpenWriter[T]
     ) -> T:
+        from .._transfers.download import Download
+
         return Download(self.kit, bucket, key, control, open_writer).run()
 
     def get_file(
@@ -282,6 +283,8 @@ class Operations:
         is then created from the folder's descriptor, never through a link
         below it. ``size``, if known (from a listing), lets a large object
         be fetched in ranges from the first request."""
+        from .._transfers.download import Download
+
         relative = key if name is None else name
 
         def run() -> TransferResult:
@@ -317,6 +320,8 @@ class Operations:
         )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo:
+        from .._transfers.verify import object_info
+
         plane = self.kit.download_plane
         regions = self.kit.regions
 
@@ -446,6 +451,8 @@ class Operations:
     def _batch(
         self, control: _core.Control, jobs: builtins.list[tuple[str, Callable[[], TransferResult]]]
     ) -> builtins.list[TransferResult]:
+        from .._transfers.parts import run_each
+
         def guarded(key: str, job: Callable[[], TransferResult]) -> TransferResult:
             try:
                 return job()
