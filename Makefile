@@ -18,7 +18,7 @@ GARAGE := $(GARAGE_ROOT)/bin/garage
 export CDN_MANAGER_GARAGE := $(GARAGE)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo docs test test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases bench-startup test-asan soak soak-asan clean
+.PHONY: help demo docs test test-shuffled test-garage test-versions test-fast test-rust test-python lint lint-python lint-rust build-dev build-prod sdist test-cluster bench bench-build bench-tools bench-quick bench-garage-quick bench-releases bench-startup test-asan soak soak-asan clean
 
 help: ## this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -43,7 +43,7 @@ $(VENV)/.runtime: pyproject.toml constraints.txt
 
 $(VENV)/.dev: $(VENV)/.runtime
 	@echo "==> $(VENV): the development tools (pytest, ruff, mypy, awscli, dask, ziglang, uv, selenium, ...)"
-	@$(PIP) "moto[server]" pytest pytest-xdist ruff mypy "boto3-stubs[s3]" types-PyYAML typing_extensions \
+	@$(PIP) "moto[server]" pytest pytest-xdist pytest-randomly ruff mypy "boto3-stubs[s3]" types-PyYAML typing_extensions \
 		awscli brotli "dask[distributed]" ziglang auditwheel import-linter uv selenium
 	@touch $@
 
@@ -139,6 +139,19 @@ test-versions: build-dev $(S3S_FS) ## the interop and round-trip tests on the ne
 # runs all of them.
 test-fast: build-dev $(S3S_FS) ## the inner loop: each capability once, one plane (about 90 s)
 	CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -m inner
+
+# The flake hunt: the suite of make test-python RUNS times in a row, each in
+# a new random order (pytest-randomly; each run prints its seed, and
+# `-p randomly --randomly-seed=N` repeats that order), on the auto and boto3
+# planes. Order dependence and failures by chance show up here before CI.
+RUNS ?= 5
+test-shuffled: build-dev $(S3S_FS) ## the suite RUNS=5 times in random orders on two planes: the flake hunt
+	@for run in $$(seq $(RUNS)); do \
+		seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+		echo "==> shuffled run $$run of $(RUNS): -p randomly --randomly-seed=$$seed"; \
+		CDN_MANAGER_DATA_PLANE=auto $(PYTEST) -p randomly --randomly-seed=$$seed -m "not garage" && \
+		CDN_MANAGER_DATA_PLANE=boto3 $(PYTEST) -p randomly --randomly-seed=$$seed -m "not packaging and not garage" || exit 1; \
+	done
 
 test: test-rust test-python ## cargo test, then the pytest suite on each data plane
 

@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig, TransferResult, UploadBusy
 from cdn_manager._checksums import encode
+from cdn_manager._resume import upload_journal
 
 from conftest import SLOW_RATE, MiB, Server
 from helpers.cli import cdn, clean_env, config_for, wait_until
@@ -208,7 +210,12 @@ def test_an_upload_not_resumed_aborts_the_stale_one_and_starts_over(
     assert_stored_exactly(moto_server, bucket, data)
 
 
-def test_an_upload_running_elsewhere_is_refused(moto_server: Server, tmp_path: Path) -> None:
+def test_an_upload_running_elsewhere_is_refused(
+    moto_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first upload holds its journal for seconds more (the proxy's rate);
+    # the second asks again for a moment only.
+    monkeypatch.setattr(upload_journal, "BUSY_WAIT", 0.2)
     bucket = moto_server.new_bucket()
     file = tmp_path / "big.bin"
     data = os.urandom(SIZE)
@@ -228,6 +235,57 @@ def test_an_upload_running_elsewhere_is_refused(moto_server: Server, tmp_path: P
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0 and out.endswith("done\n"), err
     assert_stored_exactly(moto_server, bucket, data)
+
+
+def test_an_upload_waits_out_a_journal_another_process_is_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep or a listing in another process locks each journal while it
+    reads it: an upload of that very file meanwhile waits instead of being
+    refused as busy (the soak found a resumed run refused so). flock is per
+    open file, so a second open in this process stands for the other one."""
+    path = tmp_path / f"journal{upload_journal.SUFFIX}"
+    reader = upload_journal.Journal.try_lock(path, create=True)
+    assert reader is not None
+    monkeypatch.setattr(upload_journal, "BUSY_WAIT", 600.0)
+    refused = threading.Event()
+    try_lock = upload_journal.Journal.try_lock
+
+    def watched(path: Path, create: bool = False) -> upload_journal.Journal | None:
+        found = try_lock(path, create)
+        if found is None:
+            refused.set()
+        return found
+
+    monkeypatch.setattr(upload_journal.Journal, "try_lock", staticmethod(watched))
+    got: list[object] = []
+    upload = threading.Thread(target=lambda: got.append(_lock_or_error(path)))
+    upload.start()
+    assert refused.wait(60), "the upload never found the journal locked"
+    reader.close()
+    upload.join(60)
+    assert len(got) == 1 and isinstance(got[0], upload_journal.Journal), got
+    got[0].close()
+
+
+def test_a_journal_held_by_a_running_upload_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / f"journal{upload_journal.SUFFIX}"
+    holder = upload_journal.Journal.lock(path)
+    monkeypatch.setattr(upload_journal, "BUSY_WAIT", 0.05)
+    try:
+        with pytest.raises(UploadBusy):
+            upload_journal.Journal.lock(path)
+    finally:
+        holder.close()
+
+
+def _lock_or_error(path: Path) -> object:
+    try:
+        return upload_journal.Journal.lock(path)
+    except Exception as err:
+        return err
 
 
 def test_stale_upload_journals_are_aborted_by_the_next_upload(

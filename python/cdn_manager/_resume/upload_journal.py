@@ -40,6 +40,11 @@ from ..errors import LocalIOError, UploadBusy
 from .cachedir import cache_folder
 
 SUFFIX = ".cdn-upload"
+#: Seconds an upload waits for a journal another process has locked before
+#: it is refused as busy: a listing or a sweep holds one while it reads it
+#: (a sweep that aborts a stale upload, across that request); an upload,
+#: for as long as it runs.
+BUSY_WAIT = 2.0
 FORMAT = 1
 #: ``(device, inode, size, mtime_ns)`` of a file: any write changes mtime.
 Identity = tuple[int, int, int, int]
@@ -156,12 +161,21 @@ class Journal:
         """Opens (creating) and locks the journal at ``path``; raises
         :class:`UploadBusy` if another upload holds it, :class:`LocalIOError`
         if it cannot be opened."""
-        journal = cls.try_lock(path, create=True)
-        if journal is None:
-            raise UploadBusy(
-                "another upload of this file to this key is running (it holds "
-                f"{shown(str(path))}); run again once it ended"
-            )
+        # Others lock a journal for a moment too: a sweep, or a listing of
+        # interrupted uploads, in another process, reads it under the lock.
+        # The lock has no timed wait, so it is asked again for a while
+        # before the upload is called busy (the soak found a run refused
+        # because another process's sweep was reading its journal).
+        deadline = time.monotonic() + BUSY_WAIT
+        pause = 0.001
+        while (journal := cls.try_lock(path, create=True)) is None:
+            if time.monotonic() >= deadline:
+                raise UploadBusy(
+                    "another upload of this file to this key is running (it holds "
+                    f"{shown(str(path))}); run again once it ended"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
         return journal
 
     @classmethod
