@@ -72,10 +72,11 @@ def compare(ours: list[float], theirs: list[float], unit: str) -> dict[str, Any]
     a, b = statistics.median(ours), statistics.median(theirs)
     low, high = ratio_interval(ours, theirs, higher)
     verdict = AHEAD if low > 1 else BEHIND if high < 1 else LEVEL
+    # Four decimals: the JSON stays readable, the verdict is taken before.
     return {
         "verdict": verdict,
-        "ratio": a / b if higher else b / a,
-        "interval": [low, high],
+        "ratio": round(a / b if higher else b / a, 4),
+        "interval": [round(low, 4), round(high, 4)],
         "rounds": rounds,
     }
 
