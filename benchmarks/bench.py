@@ -628,14 +628,17 @@ def main() -> None:
                 f" ({edits[0]['changed_files']} files changed, "
                 f"{edits[0]['changed_bytes'] / MiB:,.2f} MiB of new content)"
             )
+        load_after = os.getloadavg()[0]
         results.update(
             {
                 "machine": machine(),
                 # Other work on the machine skews every figure: say how busy it was.
                 "preliminary": load_before > QUIET_LOAD,
+                # As numbers too, for `report.py --combine` to show beside each run.
+                "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
                 "note": (
                     f"Load average {load_before:.2f} before the run, "
-                    f"{os.getloadavg()[0]:.2f} after it (the run itself adds about 1)"
+                    f"{load_after:.2f} after it (the run itself adds about 1)"
                     + (
                         "; other work was running, expect noise of tens of percent."
                         if load_before > QUIET_LOAD

@@ -1,13 +1,29 @@
-"""From the runs to the results: the JSON document, the chart, the table."""
+"""From the runs to the results: the JSON document, the chart, the table.
+
+python benchmarks/report.py results/latest.json      # re-render its .md (and verdicts)
+python benchmarks/report.py --combine a.json b.json  # verdicts across runs
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from clients import CLIENTS, MiB
 from syncers import TREE_WORKLOADS
+from verdicts import (
+    CONFIDENCE,
+    MIN_ROUNDS,
+    RESAMPLES,
+    SEED,
+    add_verdicts,
+    combine,
+    higher_is_better,
+    shown,
+)
 
 UNITS = {
     "W1": "MB/s",
@@ -72,6 +88,8 @@ def summarize(runs: list[dict[str, Any]], amount: float, moved: int | None) -> d
         # The figure a shared machine disturbs least: CPU time is not stretched
         # by waiting for a core the way wall time is.
         "cpu_s_per_gib": cpu_s / (moved / GiB) if cpu_s is not None and moved else None,
+        # W6 and W7 move no fixed bytes: their CPU is counted per 1,000 files.
+        "cpu_s_per_1k": cpu_s / (amount / 1000) if cpu_s is not None and not moved else None,
         "peak_rss_mib": max(r["peak_rss_mib"] for r in ok) if ok else None,
         "baseline_rss_mib": statistics.median(r["baseline_rss_mib"] for r in ok) if ok else None,
         "rss_over_baseline_mib": max(r["rss_over_baseline_mib"] for r in ok) if ok else None,
@@ -147,7 +165,22 @@ def aggregate(
                 f"; {', '.join(above)} went faster than this limit, so on this (noisy) run "
                 "the raw probes did not reach the machine's ceiling"
             )
-    return document
+    return add_verdicts(document)
+
+
+def fill_cpu_per_1k(document: dict[str, Any]) -> None:
+    """CPU-seconds per 1,000 files for W6/W7 of a JSON written before
+    ``summarize`` recorded it."""
+    tree = document.get("sizes", {}).get("tree")
+    if not tree:
+        return
+    files = tree["small"] + tree["medium"] + tree["large"]
+    for workload, block in document["workloads"].items():
+        if workload not in TREE_WORKLOADS:
+            continue
+        for entry in block["clients"].values():
+            if entry.get("cpu_s_per_gib") is None and entry.get("cpu_s") is not None:
+                entry.setdefault("cpu_s_per_1k", entry["cpu_s"] / (files / 1000))
 
 
 def best(probes: dict[str, Any], names: list[str]) -> tuple[float | None, str]:
@@ -194,48 +227,80 @@ def write_markdown(document: dict[str, Any], path: Path) -> str:
     if document.get("quick"):
         lines.append("**Quick run** (small objects, few rounds): not comparable to a full run.")
     lines.append(f"{document['note']}")
+    lines += ["", VERDICT_NOTE]
     for workload, block in document["workloads"].items():
         unit = block["unit"]
-        lines += ["", f"**{workload}**: {block['description']} ({unit}, higher is better)."]
+        better = "higher" if higher_is_better(unit) else "lower"
+        lines += ["", f"**{workload}**: {block['description']} ({unit}, {better} is better)."]
         if workload in TREE_WORKLOADS:
             lines += tree_table(block)
+            lines += ["", f"Verdict: {block['headline']}"]
             continue
         if block["limit"]:
             lines.append(f"Limit {fmt(block['limit'])} {unit} = {block['limit_note']}.")
         lines += [
             "",
-            f"| client | median {unit} | min-max | x cdn-manager | of limit | CPU s | CPU s/GiB "
-            "| peak RSS MiB (over baseline) |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|",
+            f"| client | median {unit} | min-max | x cdn-manager | {VERDICT_COLUMN} | of limit "
+            "| CPU s | CPU s/GiB | peak RSS MiB (over baseline) |",
+            "|---|--:|--:|--:|---|--:|--:|--:|--:|",
         ]
         for name, e in block["clients"].items():
             if e["median"] is None:
                 why = e.get("unavailable") or "; ".join(e.get("errors", [])) or "no result"
-                lines.append(f"| {name} | n/a | | | | | | {why[:120]} |")
+                lines.append(f"| {name} | n/a | | | | | | | {why[:120]} |")
                 continue
             failed = f" ({e['rounds'] - e['rounds_ok']} failed rounds)" if e.get("errors") else ""
             ratio = e["ratio_to_cdn_manager"]
             share = e["fraction_of_limit"]
             lines.append(
                 f"| {name}{failed} | {fmt(e['median'])} | {fmt(e['min'])}-{fmt(e['max'])} "
-                f"| {fmt(ratio, 2) + 'x' if ratio else '—'} "
+                f"| {fmt(ratio, 2) + 'x' if ratio else '—'} | {verdict_cell(block, name)} "
                 f"| {fmt(100 * share) + ' %' if share else '—'} | {fmt(e['cpu_s'], 1)} "
                 f"| {fmt(e['cpu_s_per_gib'], 2)} "
                 f"| {fmt(e['peak_rss_mib'])} ({fmt(e['rss_over_baseline_mib'])}) |"
             )
+        lines += ["", f"Verdict: {block['headline']}"]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
 
 
+#: Said once above the tables: how every verdict in them was reached.
+VERDICT_NOTE = (
+    "Verdicts: cdn-manager against each client, from the counted rounds: a "
+    f"{CONFIDENCE * 100:.0f} % percentile bootstrap interval ({RESAMPLES:,} resamples, "
+    f"seed {SEED}) of "
+    "cdn-manager's median over the client's, turned so that above 1 means cdn-manager did "
+    "better. **ahead** only if the whole interval is above 1, **behind** only if it is below, "
+    f"else **level**; with fewer than {MIN_ROUNDS} rounds a side, level (too few rounds). One "
+    "run's lead is no claim: a lead is claimed only where `report.py --combine` finds it in "
+    "every run."
+)
+VERDICT_COLUMN = "cdn-manager vs it [95 % CI of cdn-manager ÷ it]"
+
+
+def verdict_cell(block: dict[str, Any], name: str) -> str:
+    if name == REFERENCE:
+        return "—"
+    verdict = block.get("verdicts", {}).get(name)
+    # cdn-manager's own faces (cdn-manager-async) are no peer.
+    return shown(verdict) if verdict else "—"
+
+
 def tree_table(block: dict[str, Any]) -> list[str]:
     """A tree workload's rows: time, CPU, bytes through the relay, and
-    whether the result was exact; a wrong result shows its time but no rate."""
+    whether the result was exact; a wrong result shows its time but no rate.
+    Where a workload moves no fixed bytes (W6, W7), CPU per 1,000 files
+    stands in for CPU per GiB."""
+    per_gib = any(e.get("cpu_s_per_gib") is not None for e in block["clients"].values())
+    cpu_column, cpu_field = (
+        ("CPU s/GiB", "cpu_s_per_gib") if per_gib else ("CPU s/1k files", "cpu_s_per_1k")
+    )
     lines = [
         "",
-        "| client | seconds | files/s | x cdn-manager | CPU s | CPU s/GiB | MiB up | MiB down "
-        "| exact | peak RSS MiB |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|:-:|--:|",
+        f"| client | seconds | files/s | x cdn-manager | {VERDICT_COLUMN} | CPU s | {cpu_column} "
+        "| MiB up | MiB down | exact | peak RSS MiB |",
+        "|---|--:|--:|--:|---|--:|--:|--:|--:|:-:|--:|",
     ]
     for name, e in block["clients"].items():
         up, down = (
@@ -244,19 +309,20 @@ def tree_table(block: dict[str, Any]) -> list[str]:
         if e.get("exact") is False:
             why = "; ".join(e.get("errors", []))[:160]
             lines.append(
-                f"| {name} | {fmt(e['seconds_wrong'], 2)} | **wrong** | | | | {up} | {down} "
-                f"| no: {why} | |"
+                f"| {name} | {fmt(e['seconds_wrong'], 2)} | **wrong** | "
+                f"| {verdict_cell(block, name)} | | | {up} | {down} | no: {why} | |"
             )
             continue
         if e["median"] is None:
             why = e.get("unavailable") or "; ".join(e.get("errors", [])) or "no result"
-            lines.append(f"| {name} | n/a | | | | | | | | {why[:160]} |")
+            lines.append(f"| {name} | n/a | | | | | | | | | {why[:160]} |")
             continue
         ratio = e["ratio_to_cdn_manager"]
         lines.append(
             f"| {name} | {fmt(e['seconds'], 2)} | {fmt(e['median'])} "
-            f"| {fmt(ratio, 2) + 'x' if ratio else '—'} | {fmt(e['cpu_s'], 1)} "
-            f"| {fmt(e['cpu_s_per_gib'], 2)} | {up} | {down} | yes | {fmt(e['peak_rss_mib'])} |"
+            f"| {fmt(ratio, 2) + 'x' if ratio else '—'} | {verdict_cell(block, name)} "
+            f"| {fmt(e['cpu_s'], 1)} | {fmt(e.get(cpu_field), 2)} | {up} | {down} | yes "
+            f"| {fmt(e['peak_rss_mib'])} |"
         )
     return lines
 
@@ -301,3 +367,38 @@ def write_chart(document: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Re-renders result JSON files (their verdicts and tables) without running "
+        "anything; with --combine, prints each workload's verdicts across several runs."
+    )
+    parser.add_argument("files", nargs="+", type=Path, help="result JSON files")
+    parser.add_argument(
+        "--combine",
+        action="store_true",
+        help="one table of verdicts over the files (runs of the same workloads); writes nothing",
+    )
+    parser.add_argument(
+        "--chart", action="store_true", help="redraw the PNG too (matplotlib: the bench venv)"
+    )
+    args = parser.parse_args()
+    documents = [(path, json.loads(path.read_text())) for path in args.files]
+    if args.combine:
+        print(combine([(str(path), document) for path, document in documents]), end="")
+        return
+    for path, document in documents:
+        if "workloads" not in document:
+            parser.error(f"{path} is not a bench.py result")
+        fill_cpu_per_1k(document)
+        add_verdicts(document)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        write_markdown(document, path.with_suffix(".md"))
+        if args.chart:
+            write_chart(document, path.with_suffix(".png"))
+        print(f"re-rendered {path} and {path.with_suffix('.md').name}")
+
+
+if __name__ == "__main__":
+    main()
