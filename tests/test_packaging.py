@@ -4,15 +4,19 @@ each installed into a fresh virtualenv and run there."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,31 +45,52 @@ def user_env() -> dict[str, str]:
     return env
 
 
-def make(target: str, dist: Path) -> None:
-    """Runs a Makefile target that writes into ``dist``: the tests build
-    exactly what ``make build-prod`` and ``make sdist`` build."""
-    subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), target, f"DIST={dist}"],
-        check=True,
-        env=user_env(),
-    )
+def shared_folder(factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this run shares (this process's own
+    without xdist)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    folder = factory.getbasetemp().parent / f"shared-{run}" if run else factory.getbasetemp()
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def building(factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Builds into target/ one at a time across the xdist workers: cargo
+    locks target/ but maturin's copy of the library out of it does not, and
+    two at once failed with "failed to rename file" (a shuffled run put the
+    wheel's build and the sdist's on both workers at the same moment)."""
+    with open(shared_folder(factory) / "target.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def built(factory: pytest.TempPathFactory, target: str, pattern: str) -> Path:
+    """What ``make TARGET`` (``build-prod``, ``sdist``: exactly what users get)
+    writes, built once per run by whichever worker asks first."""
+    dist = shared_folder(factory) / target
+    with building(factory):
+        if not dist.is_dir():
+            partial = dist.with_name(f"{target}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            subprocess.run(
+                ["make", "--no-print-directory", "-C", str(ROOT), target, f"DIST={partial}"],
+                check=True,
+                env=user_env(),
+            )
+            partial.rename(dist)
+    (found,) = dist.glob(pattern)
+    return found
 
 
 @pytest.fixture(scope="module")
 def release_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Per xdist worker; cargo's lock on target/ makes a second build a repack.
-    dist = tmp_path_factory.mktemp("wheel")
-    make("build-prod", dist)
-    (wheel,) = dist.glob("cdn_manager-*.whl")
-    return wheel
+    return built(tmp_path_factory, "build-prod", "cdn_manager-*.whl")
 
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("sdist")
-    make("sdist", dist)
-    (archive,) = dist.glob("cdn_manager-*.tar.gz")
-    return archive
+    return built(tmp_path_factory, "sdist", "cdn_manager-*.tar.gz")
 
 
 def glibc_versions_needed(library: bytes) -> set[tuple[int, ...]]:
@@ -81,7 +106,12 @@ def glibc_versions_needed(library: bytes) -> set[tuple[int, ...]]:
     return needed
 
 
-def install_and_smoke(target: Path, tmp_path: Path, constraints: bool = True) -> dict[str, object]:
+def install_and_smoke(
+    target: Path,
+    tmp_path: Path,
+    constraints: bool = True,
+    factory: pytest.TempPathFactory | None = None,
+) -> dict[str, object]:
     """Installs ``target`` (wheel or sdist) with the ``server`` extra into a
     new virtualenv (pinned by constraints.txt, or, without ``constraints``,
     whatever pip resolves today), then runs ``cdn-manager --version`` and
@@ -90,20 +120,23 @@ def install_and_smoke(target: Path, tmp_path: Path, constraints: bool = True) ->
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
     env = user_env()
-    if target.name.endswith(".tar.gz"):
+    compiles = target.name.endswith(".tar.gz")
+    if compiles:
         # The sdist's own sources compile from scratch; the crates.io crates
         # they depend on are reused from `make build-dev`'s release build
         # (same profile and features): 4-15 min less on 2 cores.
         env["CARGO_TARGET_DIR"] = str(ROOT / "target")
     # The constraints pin what .venv was tested with, which pip's cache holds.
     pinned = ["-c", ROOT / "constraints.txt"] if constraints else []
-    subprocess.run(
-        [bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *pinned, f"{target}[server]"],
-        check=True,
-        cwd=tmp_path,
-        env=env,
-    )  # fmt: skip
+    # An sdist compiles into target/: one build there at a time.
+    with building(factory) if compiles and factory else contextlib.nullcontext():
+        subprocess.run(
+            [bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             *pinned, f"{target}[server]"],
+            check=True,
+            cwd=tmp_path,
+            env=env,
+        )  # fmt: skip
     version = subprocess.run(
         [bin_dir / "cdn-manager", "--version"], check=True, capture_output=True, text=True
     )
@@ -199,7 +232,9 @@ def test_sdist_holds_every_source_file_and_nothing_built(sdist: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sdist_builds_in_a_fresh_venv_and_round_trips(sdist: Path, tmp_path: Path) -> None:
-    report = install_and_smoke(sdist, tmp_path)
+def test_sdist_builds_in_a_fresh_venv_and_round_trips(
+    sdist: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    report = install_and_smoke(sdist, tmp_path, factory=tmp_path_factory)
     assert report["plane"] == "native"
     assert report["round_trip"] is True
