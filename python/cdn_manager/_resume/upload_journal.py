@@ -22,10 +22,12 @@ aborted by the next sweep however recent it is: nothing can ever resume it.
 Before every CreateMultipartUpload, an upload writes a journal of its own
 that records the intent: endpoint, bucket, key, its process id, and when
 the call began and the latest it could end (``began``, ``until``, by this
-machine's clock), with no upload id. It stays until another journal (or,
-for an upload that cannot be resumed, itself) names the id the server
-answered, so a process killed in between (SIGKILL: nothing can be caught)
-leaves a journal that knows "an upload of this key, begun in that window".
+machine's clock), with no upload id. It stays until the upload's journal
+names the id the server answered, so a process killed in between (SIGKILL:
+nothing can be caught) leaves a journal that knows "an upload of this key,
+begun in that window". (A journal of its own: rewritten in place, a journal
+would be empty for an instant, and an empty journal is one whose upload
+sent nothing yet.)
 A sweep resolves it as ``_resume/unaborted.py`` resolves a creation whose
 answer was lost: it lists the key's unfinished uploads begun in the window
 without parts, and aborts them (:func:`settle_intent`). The intent's fields
