@@ -10,6 +10,7 @@ and abort the stale upload."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,14 +44,19 @@ def server(request: pytest.FixtureRequest) -> Server:
     return found
 
 
-def journals(bucket: str) -> list[Path]:
-    """The upload journals (in the suite's private cache folder) of uploads to ``bucket``."""
+def journals(bucket: str, named: bool = False) -> list[Path]:
+    """The upload journals (in the suite's private cache folder) of uploads
+    to ``bucket``; with ``named``, only those that name their upload (not
+    the intent an upload writes before it creates one, removed once the id
+    is journaled)."""
     folder = Path(os.environ["XDG_CACHE_HOME"]) / "cdn-manager" / "uploads"
     found = []
     for path in folder.glob("*.cdn-upload") if folder.exists() else []:
-        lines = path.read_text().splitlines()
-        if lines and json.loads(lines[0])["bucket"] == bucket:
-            found.append(path)
+        with contextlib.suppress(FileNotFoundError):  # an upload ended meanwhile
+            lines = path.read_text().splitlines()
+            header = json.loads(lines[0]) if lines else {}
+            if header.get("bucket") == bucket and (header["upload_id"] or not named):
+                found.append(path)
     return found
 
 
@@ -61,10 +67,12 @@ def journal_of(bucket: str) -> Path:
 
 def journaled(bucket: str) -> list[int]:
     """The part numbers the journal of the upload to ``bucket`` records."""
-    paths = journals(bucket)
+    paths = journals(bucket, named=True)
     if not paths:
         return []
-    return [json.loads(line)[0] for line in paths[0].read_text().splitlines()[1:]]
+    with contextlib.suppress(FileNotFoundError):
+        return [json.loads(line)[0] for line in paths[0].read_text().splitlines()[1:]]
+    return []
 
 
 def upload_id_of(bucket: str) -> str:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from .._checksums import SIZE_ONLY
 from .._escape import shown
 from .._resume import leftovers, upload_journal
-from ..errors import CDNError, ConfigError, NotFound
+from ..errors import CDNError, ConfigError, NotFound, TransferError
 from .app import EXIT_FAILURE, EXIT_OK, PROG, App, UsageError, warn_size_only
 from .output import human_size, resumed_note
 
@@ -247,23 +248,58 @@ def cmd_clean(app: App, args: argparse.Namespace) -> int:
 def _upload_line(journal: Path, header: upload_journal.Header | None) -> str:
     if header is None:
         return f"{shown(str(journal))}: a damaged upload journal"
+    if header.intent:
+        began = datetime.fromtimestamp(header.began, UTC).isoformat(timespec="seconds")
+        which = f"id unknown: process {header.pid} was creating it at {began}"
+    else:
+        which = f"id {shown(header.upload_id)}"
     return (
         f"{shown(str(journal))}: upload of {shown(header.path)} to {shown(header.endpoint)} "
-        f"{shown(header.bucket)}/{shown(header.key)} (id {shown(header.upload_id)})"
+        f"{shown(header.bucket)}/{shown(header.key)} ({which})"
     )
 
 
 def _upload_document(journal: Path, header: upload_journal.Header | None) -> dict[str, Any]:
     if header is None:
         return {"journal": str(journal), "damaged": True}
-    return {
+    document: dict[str, Any] = {
         "journal": str(journal),
         "endpoint": header.endpoint,
         "bucket": header.bucket,
         "key": header.key,
         "file": header.path,
-        "upload_id": header.upload_id,
+        "upload_id": header.upload_id or None,
     }
+    if header.intent:
+        document["began"] = datetime.fromtimestamp(header.began, UTC).isoformat()
+        document["pid"] = header.pid
+    return document
+
+
+def _settle_intent(app: App, path: Path, header: upload_journal.Header) -> bool:
+    """Aborts what a process that died creating an upload may have made;
+    raises (keeping the journal) when that cannot be told now."""
+    manager = app.manager
+    settled = upload_journal.settle_intent(
+        path, header, manager.upload_client, manager.download_client
+    )
+    if settled is upload_journal.Settled.LATER:
+        raise TransferError(
+            f"the upload of {shown(header.bucket)}/{shown(header.key)} that process "
+            f"{header.pid} was creating cannot be settled now (the server did not answer, or "
+            f"an upload of that key is running); run `{PROG} clean` again later",
+            operation="clean",
+            bucket=header.bucket,
+            key=header.key,
+        )
+    if settled is upload_journal.Settled.UNKNOWABLE:
+        # Asked to clean, the journal goes: kept, it would be listed again
+        # at every `clean`, and the server will not say more.
+        app.warn(
+            f"the server cannot say whether process {header.pid} created an upload of "
+            f"{shown(header.bucket)}/{shown(header.key)}; one without parts may remain"
+        )
+    return True
 
 
 def _confirmed(app: App, files: int, uploads: int) -> bool:
@@ -287,10 +323,13 @@ def _abort_uploads(app: App, uploads: list[tuple[Path, upload_journal.Header | N
             app.warn(f"interrupted uploads left: no write key to abort them with ({err})")
             return 0
 
-    def abort(header: upload_journal.Header) -> None:
+    def abort(path: Path, header: upload_journal.Header) -> bool:
+        if header.intent:
+            return _settle_intent(app, path, header)
         # NotFound: already gone (aborted, completed, or expired by the server).
         with contextlib.suppress(NotFound):
             app.manager.abort_upload(header.bucket, header.key, header.upload_id)
+        return True
 
     done = elsewhere = 0
     for journal, _ in uploads:

@@ -20,6 +20,10 @@ On a replicated store a creation cut off by a node's death may have
 reached fewer replicas than a write quorum; no listing need show it until
 the store's anti-entropy has copied it, so it can outlive the search (a
 lifecycle rule is the backstop).
+
+Not every server can say: moto lists every upload as begun on 2010-11-10,
+and s3s-fs cannot list unfinished uploads at all. The search then tells
+its caller it is not sure (:attr:`Search.sure`), and says so at INFO.
 """
 
 from __future__ import annotations
@@ -65,6 +69,19 @@ class Unanswered:
     ended: float
     #: The id the call returned, if a retry answered: not an orphan.
     answered: str | None = None
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a search for the uploads of an unanswered creation found."""
+
+    #: The uploads it made that no one knows: to abort.
+    orphans: list[str]
+    #: False when the server cannot have shown them all: it cannot list
+    #: unfinished uploads (s3s-fs), or it lists uploads of the key without
+    #: parts as begun at another time or at none (moto dates them all
+    #: 2010-11-10), so that the creation's may be among them.
+    sure: bool
 
 
 class Unaborted:
@@ -119,7 +136,7 @@ class Unaborted:
                 found = orphans(client, reader, creation)
                 if found is None:
                     self.add_unanswered(creation)
-                for upload_id in found or []:
+                for upload_id in found.orphans if found is not None else []:
                     log.info(
                         "aborting upload %s of %s/%s: created by a request whose answer was lost",
                         shown(upload_id),
@@ -150,40 +167,71 @@ def listing(client: Any, reader: Any, call: Callable[[Any], T]) -> T:
     return call(reader)
 
 
-def orphans(client: Any, reader: Any, creation: Unanswered) -> list[str] | None:
-    """The ids of the uploads ``creation`` made that no one knows; None
-    when the server could not be asked (worth trying again later)."""
+def orphans(client: Any, reader: Any, creation: Unanswered) -> Search | None:
+    """The ids of the uploads ``creation`` made that no one knows, and
+    whether the server can have shown them all; None when it could not be
+    asked (worth trying again later)."""
     try:
         listed, offset = listing(client, reader, lambda c: _unfinished(c, creation))
         earliest = creation.began + offset - CLOCK_SLACK
         latest = creation.ended + offset + CLOCK_SLACK
         found = []
+        # When the uploads of the key without parts that the server dates
+        # outside the window (or not at all) began: another client's, or,
+        # on a server whose dates mean nothing, the creation's own.
+        unplaced: list[str] = []
         for upload in listed:
             upload_id = str(upload["UploadId"])
+            if upload_id == creation.answered:
+                continue
             begun = upload.get("Initiated")
-            # Without a time it cannot be told from another client's upload.
-            if upload_id == creation.answered or begun is None:
-                continue
-            if not earliest <= begun.timestamp() <= latest:
-                continue
             first = partial(_first_part, creation=creation, upload_id=upload_id)
-            if not listing(client, reader, first):
+            if listing(client, reader, first):
+                continue  # someone knows it: parts were sent to it
+            if begun is not None and earliest <= begun.timestamp() <= latest:
                 found.append(upload_id)
-        return found
+            else:
+                unplaced.append(begun.isoformat() if begun is not None else "no time")
     except Exception as err:
+        code = error_code(err)
+        if code in ("NotImplemented", "501"):
+            log.info(
+                "the server cannot list unfinished uploads (%s): an upload of %s/%s created by "
+                "a request whose answer was lost may remain, without parts, until a lifecycle "
+                "rule removes it",
+                shown(code),
+                shown(creation.bucket),
+                shown(creation.key),
+            )
+            return Search([], sure=False)
         later = is_transient(err)
         log.warning(
             "could not look for an upload of %s/%s created by a request whose answer "
             "was lost (%s)%s",
             shown(creation.bucket),
             shown(creation.key),
-            shown(error_code(err) or type(err).__name__),
+            shown(code or type(err).__name__),
             "; trying again on the next multipart upload or close()"
             if later
             else "; one may remain, without parts, until a lifecycle rule or a "
             "ListMultipartUploads-and-abort removes it",
         )
-        return None if later else []
+        return None if later else Search([], sure=False)
+    # A server that dated the creation's upload within the window dates
+    # uploads truly: those it dates elsewhere are others'.
+    sure = bool(found) or not unplaced
+    if not sure:
+        log.info(
+            "no upload of %s/%s is listed as begun while the request whose answer was lost "
+            "ran; %d without parts are listed as begun at another time (%s), left alone: "
+            "if the server does not keep when an upload began, one it created is among "
+            "them and stays until a lifecycle rule removes it",
+            shown(creation.bucket),
+            shown(creation.key),
+            len(unplaced),
+            shown(", ".join(sorted(set(unplaced))[:3])),
+        )
+    return Search(found, sure)
 
 
 def _unfinished(client: Any, creation: Unanswered) -> tuple[list[dict[str, Any]], float]:

@@ -18,14 +18,32 @@ A journal that does not parse means starting over. A journal whose upload
 cannot be resumed (``resumable`` false) has a name of its own, is removed
 when its upload ends either way, and one that outlived its process is
 aborted by the next sweep however recent it is: nothing can ever resume it.
+
+Before every CreateMultipartUpload, an upload writes a journal of its own
+that records the intent: endpoint, bucket, key, its process id, and when
+the call began and the latest it could end (``began``, ``until``, by this
+machine's clock), with no upload id. It stays until the upload's journal
+names the id the server answered, so a process killed in between (SIGKILL:
+nothing can be caught) leaves a journal that knows "an upload of this key,
+begun in that window". (A journal of its own: rewritten in place, a journal
+would be empty for an instant, and an empty journal is one whose upload
+sent nothing yet.)
+A sweep resolves it as ``_resume/unaborted.py`` resolves a creation whose
+answer was lost: it lists the key's unfinished uploads begun in the window
+without parts, and aborts them (:func:`settle_intent`). The intent's fields
+are written only while there is no id: a journal that names its upload is
+the format older versions read (a journal of an intent, which they cannot
+parse, they remove as damaged).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -37,7 +55,10 @@ from typing import Any
 
 from .._escape import shown
 from ..errors import LocalIOError, UploadBusy
+from . import unaborted
 from .cachedir import cache_folder
+
+log = logging.getLogger("cdn_manager")
 
 SUFFIX = ".cdn-upload"
 #: Seconds an upload waits for a journal another process has locked before
@@ -75,7 +96,7 @@ def path_for_one(endpoint: str, bucket: str, key: str) -> Path:
 @dataclass(frozen=True)
 class Header:
     """What a journal's parts are of. Two headers equal but for
-    ``upload_id`` and ``path`` describe the same upload."""
+    ``upload_id``, ``path`` and an intent's fields describe the same upload."""
 
     endpoint: str
     bucket: str
@@ -92,29 +113,62 @@ class Header:
     #: False for an upload no later run can resume (memory, a deploy, resume
     #: off): recorded only so that it can be aborted if its process died.
     resumable: bool = True
+    #: An intent (no ``upload_id`` yet): this machine's wall-clock seconds
+    #: when CreateMultipartUpload was about to be sent, and the latest it
+    #: could still be answered (its retries and timeouts spent); and the
+    #: process that sent it (shown by ``clean``). 0 in a journal that names
+    #: its upload.
+    began: float = 0.0
+    until: float = 0.0
+    pid: int = 0
+
+    @property
+    def intent(self) -> bool:
+        """Whether the journal records a creation whose id it never learnt."""
+        return not self.upload_id
+
+    def creation(self, now: float | None = None) -> unaborted.Unanswered:
+        """The creation an intent records, as the search for orphans takes
+        it: it cannot have ended after ``now`` (its process is gone)."""
+        latest = time.time() if now is None else now
+        return unaborted.Unanswered(self.bucket, self.key, self.began, min(self.until, latest))
 
     def same_upload(self, other: Header) -> bool:
-        mine = {**asdict(self), "upload_id": "", "path": ""}
-        return mine == {**asdict(other), "upload_id": "", "path": ""}
+        ignored = {"upload_id": "", "path": "", "began": 0.0, "until": 0.0, "pid": 0}
+        return {**asdict(self), **ignored} == {**asdict(other), **ignored}
 
     def line(self) -> str:
-        return json.dumps({"journal": FORMAT, **asdict(self)}, sort_keys=True)
+        recorded = asdict(self)
+        # Left out at their defaults: a journal that names its upload stays
+        # one that older versions read.
+        for name in INTENT_FIELDS:
+            if not recorded[name]:
+                del recorded[name]
+        return json.dumps({"journal": FORMAT, **recorded}, sort_keys=True)
 
     @classmethod
     def parse(cls, line: str) -> Header | None:
         try:
-            fields: dict[str, Any] = json.loads(line)
-            if fields.pop("journal") != FORMAT:
+            recorded: dict[str, Any] = json.loads(line)
+            if recorded.pop("journal") != FORMAT:
                 return None
-            fields["identity"] = tuple(int(n) for n in fields["identity"])
-            header = cls(**fields)
+            recorded["identity"] = tuple(int(n) for n in recorded["identity"])
+            header = cls(**recorded)
         except (ValueError, TypeError, KeyError):
             return None
-        if len(header.identity) != 4 or not header.upload_id:
+        if len(header.identity) != 4 or not isinstance(header.resumable, bool):
             return None
-        if not isinstance(header.resumable, bool):
+        numbers = (header.began, header.until, header.pid)
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            return None
+        # Either the upload's id, or the window in which it was created.
+        if header.intent and not 0 < header.began <= header.until:
             return None
         return header
+
+
+#: The fields of an intent, left out of a journal that names its upload.
+INTENT_FIELDS = ("began", "until", "pid")
 
 
 @dataclass(frozen=True)
@@ -291,14 +345,18 @@ def interrupted() -> list[tuple[Path, Header | None]]:
     return found
 
 
-def discard(
-    path: Path, abort: Callable[[Header], None], endpoint: str, only_unresumable: bool = False
-) -> bool:
-    """Aborts the upload the journal at ``path`` records (through ``abort``,
-    if it is of ``endpoint``: this key cannot abort others) and removes the
-    journal; a damaged one is only removed. With ``only_unresumable``, only
-    a journal of an upload that cannot be resumed is. False if it was left:
-    in use, gone, of another endpoint, or (so asked) resumable."""
+#: Settles the upload a journal records (given the journal and its header):
+#: True when the journal may go, False to keep it for a later sweep.
+Settle = Callable[[Path, Header], bool]
+
+
+def discard(path: Path, settle: Settle, endpoint: str, only_unresumable: bool = False) -> bool:
+    """Settles the upload the journal at ``path`` records (through
+    ``settle``, if it is of ``endpoint``: this key cannot abort others) and
+    removes the journal if ``settle`` says it may go; a damaged one is only
+    removed. With ``only_unresumable``, only a journal of an upload that
+    cannot be resumed is. False if it was left: in use, gone, of another
+    endpoint, (so asked) resumable, or kept by ``settle``."""
     journal = Journal.try_lock(path)
     if journal is None:
         return False
@@ -310,19 +368,19 @@ def discard(
         if header is not None:
             if header.endpoint != endpoint:
                 return False
-            abort(header)
+            if not settle(path, header):
+                return False
         journal.remove()
         return True
     finally:
         journal.close()
 
 
-def sweep(
-    endpoint: str, older_than: float, abort: Callable[[Header], None], now: float | None = None
-) -> int:
+def sweep(endpoint: str, older_than: float, settle: Settle, now: float | None = None) -> int:
     """:func:`discard` for every journal not written for ``older_than``
-    seconds, and for every journal of an upload that cannot be resumed whose
-    process is gone (no lock held); returns how many were removed."""
+    seconds, and for every journal of an upload that cannot be resumed
+    (intents included) whose process is gone (no lock held); returns how
+    many were removed."""
     limit = (time.time() if now is None else now) - older_than
     removed = 0
     for path in find():
@@ -330,8 +388,108 @@ def sweep(
             stale = path.stat().st_mtime < limit
         except FileNotFoundError:
             continue
-        removed += discard(path, abort, endpoint, only_unresumable=not stale)
+        removed += discard(path, settle, endpoint, only_unresumable=not stale)
     return removed
+
+
+class Settled(enum.Enum):
+    """How :func:`settle_intent` left an intent."""
+
+    #: Every upload it may have made is aborted, or it made none.
+    DONE = "done"
+    #: The server cannot say what it made (see ``unaborted.Search.sure``).
+    UNKNOWABLE = "unknowable"
+    #: Not now: the server could not be asked, an abort failed, or a running
+    #: upload of the same key may have made what the search found.
+    LATER = "later"
+
+
+def settle_intent(
+    path: Path, header: Header, client: Any, reader: Any, now: float | None = None
+) -> Settled:
+    """Aborts the uploads that the creation the intent at ``path`` records
+    may have made and no one knows: those of its key begun in its window,
+    without parts (found by ``unaborted.orphans``, listed with ``client``,
+    the write key's, or ``reader``'s where only a reader may list), and
+    named by no other journal. The caller holds the intent's lock."""
+    creation = header.creation(now)
+    found = unaborted.orphans(client, reader, creation)
+    if found is None:
+        return Settled.LATER
+    # Listed first, looked for second: an upload of the key that a running
+    # upload created (after it wrote its intent, so before the listing) is
+    # named by its journal, or by its intent, locked, now.
+    known, running = _others(path, header)
+    lost = [upload_id for upload_id in found.orphans if upload_id not in known]
+    if lost and running:
+        log.info(
+            "an upload of %s/%s is running here: the uploads of that key begun while a "
+            "process that died was creating one (%s) are left for a later sweep",
+            shown(header.bucket),
+            shown(header.key),
+            shown(", ".join(lost)),
+        )
+        return Settled.LATER
+    done = True
+    for upload_id in lost:
+        log.info(
+            "aborting upload %s of %s/%s: created for process %d, which ended before its "
+            "journal could name it",
+            shown(upload_id),
+            shown(header.bucket),
+            shown(header.key),
+            header.pid,
+        )
+        done &= unaborted.abort(client, header.bucket, header.key, upload_id, listed=True)
+    if not done:
+        return Settled.LATER
+    return Settled.DONE if found.sure else Settled.UNKNOWABLE
+
+
+def _others(path: Path, header: Header) -> tuple[set[str], bool]:
+    """The upload ids that the journals other than ``path`` of the same
+    bucket and key name, and whether one of them is the intent of a running
+    upload (locked: its process lives), or is unreadable while locked (being
+    written), which may be one. Of any endpoint: the same server may be
+    reached by another name (a proxy), and a journal of another server's
+    key of the same name only makes the sweep wait."""
+    same = (header.bucket, header.key)
+    others = [other for other in find() if other != path]
+    # Intents first: a running upload names its new upload in a journal
+    # before it removes its intent, so an intent gone by the time it is
+    # looked for has its upload named in a journal read after.
+    for other in others:
+        written, theirs = _peek(other)
+        if not written or (theirs is not None and not theirs.intent):
+            continue
+        if theirs is not None and (theirs.bucket, theirs.key) != same:
+            continue
+        probe = Journal.try_lock(other)
+        if probe is not None:
+            probe.close()
+        elif other.exists():
+            return set(), True
+    known = set()
+    for other in others:
+        _, theirs = _peek(other)
+        if theirs is None or theirs.intent:
+            continue
+        if (theirs.bucket, theirs.key) == same:
+            known.add(theirs.upload_id)
+    return known, False
+
+
+def _peek(path: Path) -> tuple[bool, Header | None]:
+    """Whether a journal, read without its lock, holds anything (one empty
+    or gone was not written yet, and a creation is written about before it
+    is sent), and its header, None if it does not parse (damaged, or being
+    written)."""
+    try:
+        with path.open("rb") as file:
+            first = file.readline()
+    except OSError:
+        return False, None
+    return bool(first), Header.parse(first.decode(errors="replace")) if first else None
 
 
 def kept(endpoint: str, bucket: str, key: str, file: Path) -> tuple[int, int] | None:
@@ -351,7 +509,7 @@ def kept(endpoint: str, bucket: str, key: str, file: Path) -> tuple[int, int] | 
         recorded = journal.read()
     finally:
         journal.close()
-    if recorded is None or recorded.header is None:
+    if recorded is None or recorded.header is None or recorded.header.intent:
         return None
     size, part_size = recorded.header.identity[2], recorded.header.part_size
     stored = sum(

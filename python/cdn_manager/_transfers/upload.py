@@ -10,13 +10,19 @@ next upload of the same file to the same key sends only the parts missing.
 Uploads from memory (and deploys', and any with ``resume`` off) are not
 resumable, but journaled all the same while they run: a process killed
 before it could abort leaves a journal by which the next sweep aborts it.
+Every CreateMultipartUpload is journaled before it is sent, as an intent of
+its own (no id yet), removed once a journal names the new upload: a process
+killed after the server created the upload and before it learnt or wrote
+the id leaves that intent, by which the next sweep finds the upload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -42,6 +48,8 @@ log = logging.getLogger("cdn_manager")
 #: How a retried completion is refused when the upload is gone: S3's code
 #: is NoSuchUpload; s3s-fs answers AccessDenied.
 UNKNOWN_UPLOAD = ("NoSuchUpload", "AccessDenied")
+#: botocore's longest wait before a retry (its standard mode), in seconds.
+BOTOCORE_MAX_BACKOFF = 20.0
 
 
 @dataclass
@@ -150,26 +158,37 @@ class Upload(Transfer):
             )
             upload_id, kept = self._resumable(journal, wanted, crcs, lengths)
         fresh = upload_id is None
+        intent = None
         if upload_id is None:
             # Uploads an earlier failure could not abort (the server was
             # down): the server answers again if this upload gets going.
             if self.kit.unaborted:
                 self.kit.unaborted.retry(self.client, self.kit.download_client)
-            upload_id = self._create(options)
-            log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
+            intent = self._intend(part_size, full, options)
+            try:
+                upload_id = self._create(options)
+            except BaseException as err:
+                if intent is not None:
+                    _settle_failed_creation(intent, err)
+                raise
         # The journal that keeps the upload for the next run: the one it was
         # resumed from, or (below) a new one once it names the new upload.
         recording = None if fresh else journal
         try:
             # First, and inside the try: an interrupt before the journal
-            # names the new upload must abort it, or nothing would ever find
-            # it again (the soak found one killed in that window).
+            # names the new upload must abort it (a SIGKILL leaves the intent).
             if fresh and journal is not None and wanted is not None and self.resume:
                 journal.start(replace(wanted, upload_id=upload_id))
                 recording = journal
             elif fresh and journal is not None:
                 # Not resumable: named only so that a SIGKILL cannot hide it.
                 journal.start(self._abort_only(upload_id, part_size, full, options))
+            if intent is not None and journal is not None:
+                # Named by its journal now: the intent would only widen the
+                # next sweep's search.
+                intent.remove()
+            if fresh:
+                log.debug("upload %s of %s: created", shown(upload_id), shown(self.name))
             if kept:
                 self.resumed_bytes = sum(lengths[n - 1] for n in kept)
                 log.info(
@@ -222,14 +241,52 @@ class Upload(Transfer):
                     shown(self.name),
                     type(err).__name__,
                 )
-            elif self._abort(upload_id) and journal is not None:
+            elif self._abort(upload_id):
                 # (An abort that could not be made keeps the journal: the
                 # next sweep tries again, even if this process is gone.)
-                journal.remove()
+                for done in (journal, intent):
+                    if done is not None:
+                        done.remove()
             raise
-        if journal is not None:
-            journal.remove()
+        finally:
+            if intent is not None:
+                intent.close()
+        for done in (journal, intent):
+            if done is not None:
+                done.remove()
         return etag
+
+    def _intend(self, part_size: int, full: int, options: ObjectOptions) -> Journal | None:
+        """A journal of its own, locked, recording the upload about to be
+        created (its key and when), written before CreateMultipartUpload is
+        sent: a process killed before a journal names the new upload (a
+        SIGKILL cannot be caught) leaves it for the next sweep to find what
+        the server made. None if the cache folder cannot be written."""
+        began = time.time()
+        header = replace(
+            self._abort_only("", part_size, full, options),
+            path=str(self.file.path) if self.file is not None else "",
+            began=began,
+            until=began + self._longest_create(),
+            pid=os.getpid(),
+        )
+        try:
+            intent = Journal.lock(path_for_one(header.endpoint, self.bucket, self.key))
+        except LocalIOError as err:
+            log.debug("upload %s: creation not journaled: %s", shown(self.name), shown(str(err)))
+            return None
+        try:
+            intent.start(header)
+        except BaseException:
+            intent.remove()
+            raise
+        return intent
+
+    def _longest_create(self) -> float:
+        """Seconds a CreateMultipartUpload can last, every attempt timed out."""
+        attempts = self.config.max_attempts
+        timeouts = self.config.connect_timeout + self.config.read_timeout
+        return attempts * timeouts + (attempts - 1) * BOTOCORE_MAX_BACKOFF
 
     def _abort_only(
         self, upload_id: str, part_size: int, full: int, options: ObjectOptions
@@ -262,7 +319,7 @@ class Upload(Transfer):
                 self.client, self.bucket, self.key, algorithm, options
             )
         except BaseException as err:
-            if not isinstance(err, Exception) or is_transient(err):
+            if _answer_may_be_lost(err):
                 creation = Unanswered(self.bucket, self.key, began, time.time())
                 self.kit.unaborted.add_unanswered(creation)
             raise
@@ -433,6 +490,28 @@ class Upload(Transfer):
             self.kit.unaborted.add(self.bucket, self.key, upload_id)
             return False
         return True
+
+
+def _answer_may_be_lost(err: BaseException) -> bool:
+    """Whether a request that failed with ``err`` may have been carried
+    out: it was interrupted, or failed in a way another attempt could cure
+    (a refusal is final, and made nothing)."""
+    return not isinstance(err, Exception) or is_transient(err)
+
+
+def _settle_failed_creation(intent: Journal, err: BaseException) -> None:
+    """After a CreateMultipartUpload failed: the intent goes where the
+    server refused it; else it stays (let go of), its window cut at the
+    failure, so that a process that dies before its manager found what the
+    server made (``_resume/unaborted.py``) still leaves it to a sweep."""
+    if not _answer_may_be_lost(err):
+        intent.remove()
+        return
+    with contextlib.suppress(LocalIOError):
+        recorded = intent.read()
+        if recorded is not None and recorded.header is not None:
+            intent.start(replace(recorded.header, until=max(recorded.header.began, time.time())))
+    intent.close()
 
 
 def _digest(params: dict[str, Any]) -> str:
