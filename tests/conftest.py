@@ -109,6 +109,8 @@ class Server:
     data_root: Path | None = None
     #: Creates a bucket both keys may use, where ``admin`` cannot (Garage).
     create: Callable[[str], None] | None = None
+    #: The proxy ``endpoint`` is (``slow_moto``): what it saw, for waiting on.
+    proxy: FaultProxy | None = None
 
     def manager(self, config: TransferConfig = SMALL_PARTS, **fields: str | None) -> CDNManager:
         """A manager on this server; ``fields`` override credential fields
@@ -606,4 +608,5 @@ def slow_moto(moto_server: Server) -> Iterator[Server]:
     """moto behind a proxy that passes ``SLOW_RATE`` bytes per second."""
     with FaultProxy(moto_server.endpoint, rate=SLOW_RATE) as proxy:
         fields = {**moto_server.credentials.__dict__, "host": proxy.endpoint}
-        yield Server(proxy.endpoint, CDNCredentials(**fields), moto_server.admin, "slow-moto")
+        credentials = CDNCredentials(**fields)
+        yield Server(proxy.endpoint, credentials, moto_server.admin, "slow-moto", proxy=proxy)

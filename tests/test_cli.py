@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -425,11 +424,14 @@ def test_interrupted_upload_exits_130_and_leaves_no_multipart_upload_once_resume
     else:
         process = start("push", folder, bucket, config=config)
 
-    def upload_started() -> bool:
-        return bool(slow_moto.admin.list_multipart_uploads(Bucket=bucket).get("Uploads"))
+    proxy = slow_moto.proxy
+    assert proxy is not None
 
-    wait_until(upload_started, 60, "a multipart upload")
-    time.sleep(1.0)  # parts are on the wire
+    def parts_on_the_wire() -> bool:
+        # A part is sent only once its upload is created and journaled.
+        return any("partNumber=" in exchange.target for exchange in list(proxy.exchanges))
+
+    wait_until(parts_on_the_wire, 60, "a part of a multipart upload")
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
 

@@ -285,3 +285,29 @@ def test_clients_vanishing_mid_exchange_leave_nothing_running(proxy: FaultProxy)
     proxy.close()
     assert time.monotonic() - started < 2
     assert proxy.errors == []
+
+
+def test_settle_returns_once_the_server_answered_what_a_gone_client_sent(
+    stored: Server,
+) -> None:
+    """A client that sends a whole PUT and goes away without its answer:
+    the proxy (paced: the body takes ~0.5 s) still relays it from the
+    socket's buffer, and ``settle`` returns only once the server has
+    answered, so a check after it sees the object; one cut short is never
+    relayed in full and the server is not waited for."""
+    body = os.urandom(4 * MiB)
+    with FaultProxy(stored.endpoint, rate=8 * MiB) as proxy:
+        host, port = proxy.address.split(":")
+        for key, sent in (("proxy/whole.bin", body), ("proxy/cut.bin", body[:MiB])):
+            with socket.create_connection((host, int(port))) as gone:
+                head = f"PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: h\r\nContent-Length: {len(body)}"
+                gone.sendall(f"{head}\r\n\r\n".encode() + sent)
+        proxy.settle()
+        assert stored.admin.get_object(Bucket=BUCKET, Key="proxy/whole.bin")["Body"].read() == body
+        with pytest.raises(ClientError, match="404"):
+            stored.admin.head_object(Bucket=BUCKET, Key="proxy/cut.bin")
+        assert sorted((e.target, e.relayed, e.status) for e in proxy.exchanges) == [
+            (f"/{BUCKET}/proxy/cut.bin", False, None),
+            (f"/{BUCKET}/proxy/whole.bin", True, 200),
+        ]
+    assert proxy.errors == []

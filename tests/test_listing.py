@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cdn_manager import CDNError
-from cdn_manager._operations.listing import list_prefix
+from cdn_manager._operations.listing import AHEAD, list_prefix
 from cdn_manager._planes.pages import QUERY_NAMES
 from cdn_manager._planes.protocol import ListPage
 
@@ -35,11 +35,14 @@ class Store:
         self.keys = sorted(keys)
         self.page = page
         self.requests: list[dict[str, Any]] = []
+        #: Every thread that asked for a page.
+        self.callers: set[threading.Thread] = set()
         self.lock = threading.Lock()
 
     def __call__(self, **params: Any) -> dict[str, Any]:
         with self.lock:
             self.requests.append(params)
+            self.callers.add(threading.current_thread())
         prefix, delimiter = params["Prefix"], params.get("Delimiter")
         items: list[tuple[str, bool]] = []  # (name, is a folder)
         for key in self.keys:
@@ -126,9 +129,13 @@ def test_a_reader_that_stops_early_stops_the_folder_threads() -> None:
     listing.close()
 
     assert threads_end()
-    asked = len(store.requests)
-    time.sleep(0.3)
-    assert len(store.requests) == asked  # nothing more is fetched
+    # Nothing more is fetched: every thread that fetched but this one has
+    # ended (and this one's listing is closed), so the count is final.
+    assert not [t for t in store.callers - {threading.current_thread()} if t.is_alive()]
+    # And the threads stopped where they were, each at most AHEAD pages (and
+    # the one it holds) ahead of the reader, far from the 560 of a full
+    # listing: the flat first page, the first page of folders, the page read.
+    assert len(store.requests) <= 3 + 4 * (AHEAD + 1)
 
 
 def test_a_folder_listing_that_fails_raises_its_error_to_the_reader() -> None:

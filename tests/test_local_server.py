@@ -12,7 +12,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -71,9 +73,16 @@ def test_presigned_links_are_checked_as_s3_checks_them(iam_server: Server) -> No
     # Tampered with (a longer lifetime than signed for).
     status, body = fetch(url.replace("X-Amz-Expires=60", "X-Amz-Expires=600"))
     assert status == 403 and b"SignatureDoesNotMatch" in body
-    # Expired.
+    # Expired: signed for 1 s, fetched once that second has passed on the
+    # clock the server checks it by (this machine's); waiting for the time
+    # itself, nothing to poll.
     short = reader.presign_download_url(BUCKET, "links/x.txt", expires=1)
-    time.sleep(2.2)
+    query = parse_qs(urlsplit(short).query)
+    assert query["X-Amz-Expires"] == ["1"]
+    signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert signed_at <= datetime.now(UTC)
+    while (left := (signed_at + timedelta(seconds=1) - datetime.now(UTC)).total_seconds()) >= 0:
+        time.sleep(left + 0.01)
     assert fetch(short)[0] == 403
     # A missing object is still a 404 for the key that may list.
     missing = reader.presign_download_url(BUCKET, "links/none.txt", expires=60)

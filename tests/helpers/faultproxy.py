@@ -18,8 +18,9 @@ It also counts connections and requests in flight (``peak_connections``,
 request (``exchanges``); meters the request bodies it relays
 (``request_bodies``: the rate a client really sends at); can cap the bytes
 per second through it (``rate``), so a transfer lasts long enough to be
-watched or interrupted; and can serve TLS (``tls``) in front of a
-plain-HTTP server.
+watched or interrupted; can serve TLS (``tls``) in front of a
+plain-HTTP server; and tells when the server is done with everything sent
+through it (``settle``), for a check that nothing happens afterwards.
 
 Threads and plain sockets. It parses only what it must to find body offsets:
 the request or status line, headers, and Content-Length, chunked or
@@ -216,6 +217,8 @@ class Exchange:
     user_agent: str | None = None
     fault: Fault | None = None
     status: int | None = None
+    #: Whether the request, body included, reached the server in full.
+    relayed: bool = False
 
 
 @dataclass
@@ -423,6 +426,25 @@ class FaultProxy(LoopbackServer):
     def faulted(self) -> list[Exchange]:
         return [e for e in self.exchanges if e.fault is not None]
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Returns once the server is done with everything sent through the
+        proxy so far, for a check that nothing happens afterwards (an
+        object that must never appear) to look once, not for a while. Call
+        it once the clients are gone (their process has exited).
+
+        Every connection made before the call has ended (even one its client
+        made just before it exited, whose request the proxy then reads from
+        the socket's buffer), and every request the server got in full was
+        answered: S3 commits before it answers. A request cut short never
+        reached the server in full, and the proxy closed that connection,
+        so the server cannot commit it. Fails if the server left a request
+        unanswered (closed, or outwaited the proxy's socket timeout): then
+        it might still act on it."""
+        self.wait_until_idle(timeout)
+        with self._lock:
+            unanswered = [e for e in self.exchanges if e.relayed and e.status is None]
+        assert not unanswered, f"the server never answered {unanswered}"
+
     # Plumbing.
 
     def _paced(self, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
@@ -605,6 +627,7 @@ class _Session:
         except _Ended:
             assert rule is not None
             self._end(rule, rule.fault)
+        record.relayed = True
 
         response = from_upstream.read_head(Head)
         while response is not None and response.line.split()[1].startswith("1"):

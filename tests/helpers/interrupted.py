@@ -3,10 +3,13 @@
 Run as ``python interrupted.py`` with a JSON job on stdin (endpoint,
 credentials, bucket, ``mode`` = ``download_bytes`` or ``download_many``,
 keys, folder, and a ``check_key``/``check_size`` to fetch afterwards). Once
-the transfer has moved ``interrupt_after`` bytes, a timer thread sends this
-process SIGINT, and again ``gap`` seconds later, while the first interrupt is
-still being handled: the second lands in the library's clean-up. The process
-then waits for the library to settle, checks that it still works (a fresh
+the transfer has moved ``interrupt_after`` bytes, a thread sends this
+process SIGINT, and again ``gap`` seconds after the first was handled,
+while the library is still cleaning up: the second lands in its clean-up.
+That is no race: the worker thread whose progress report crossed
+``interrupt_after`` is held in the callback until the second is sent, and
+the library waits for its workers before it returns. The process then
+waits for the library to settle, checks that it still works (a fresh
 download), and prints a JSON report: how many interrupts reached this code
 (both may end as one), how many were sent before the call returned, the
 temporary files left. A crash shows as a signal exit code.
@@ -40,19 +43,47 @@ def main() -> None:
     moved = 0
     fired = threading.Event()
     sent_at: list[float] = []
+    handled = threading.Event()
+    both_sent = threading.Event()
+    received: list[float] = []
+    calling = True
+
+    def on_sigint(signum: int, frame: object) -> None:
+        """Python's own Ctrl-C, but counted, and only while the call runs:
+        afterwards there is no library code left for it to interrupt."""
+        received.append(time.monotonic())
+        handled.set()
+        if calling:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
 
     def interrupt_twice() -> None:
-        for pause in (0.0, job["gap"]):
-            time.sleep(pause)
-            sent_at.append(time.monotonic())
-            os.kill(os.getpid(), signal.SIGINT)
+        # Never handled here, where nothing waits for it: on the main thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        sent_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+        # Not sent before the first is handled, or the two would merge.
+        handled.wait(30)
+        time.sleep(job["gap"])  # how far into the clean-up (not a wait for anything)
+        sent_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+        both_sent.set()
 
     def progress(n: int) -> None:
         nonlocal moved
         moved += n
-        if moved >= job["interrupt_after"] and not fired.is_set():
+        # Fired from a worker thread, which the library waits for (the main
+        # thread may be moving a part itself, in download_bytes, and is
+        # where the interrupts land).
+        if (
+            moved >= job["interrupt_after"]
+            and threading.current_thread() is not threading.main_thread()
+            and not fired.is_set()
+        ):
             fired.set()
-            threading.Timer(0.0, interrupt_twice).start()
+            threading.Thread(target=interrupt_twice).start()
+            both_sent.wait(60)  # safety net only: the second is sent within ~gap
 
     interrupts = 0
     outcome = "finished"
@@ -64,14 +95,14 @@ def main() -> None:
     except KeyboardInterrupt:
         interrupts += 1
         outcome = "interrupted"
+    finally:
+        calling = False
     ended_at = time.monotonic()
-    # The second interrupt may arrive after the first one got out: absorb it.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            time.sleep(0.1)
-        except KeyboardInterrupt:
-            interrupts += 1
+    # Both were sent before the call could end, but the second may reach
+    # the handler only now (where it no longer raises): wait until it has.
+    deadline = time.monotonic() + 30
+    while len(received) < len(sent_at) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling interval; the deadline is the safety net
 
     # Parts still running stop at their next chunk and remove their files.
     deadline = time.monotonic() + 30
@@ -87,6 +118,7 @@ def main() -> None:
         "outcome": outcome,
         "interrupts": interrupts,
         "sent_before_the_call_ended": sum(at < ended_at for at in sent_at),
+        "handled": len(received),
         "moved_before": moved,
         "leftover": leftover,
         "healthy": len(check) == job["check_size"],

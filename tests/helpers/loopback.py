@@ -1,7 +1,9 @@
 """What every loopback test server here shares: a listener on a free
 127.0.0.1 port, a thread per connection, and a ``close()`` that shuts every
 socket and waits for every thread, so a client that goes away never leaves a
-thread behind and a test can check that nothing inside broke (``errors``)."""
+thread behind and a test can check that nothing inside broke (``errors``);
+and :meth:`wait_until_idle` tells when every connection made so far has
+been served to its end."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -29,6 +32,10 @@ class LoopbackServer:
         self._closing = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        #: The peer address of each connection accepted, in order, and how
+        #: many connections have been served to their end.
+        self.accepted: list[tuple[str, int]] = []
+        self.ended = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         #: ``127.0.0.1:port``.
@@ -59,6 +66,29 @@ class LoopbackServer:
             if thread.is_alive():
                 self.errors.append(f"{thread.name} still running after close")
         self._listener.close()
+
+    def wait_until_idle(self, timeout: float = 60.0) -> None:
+        """Returns once every connection made to this server before the call
+        has been served to its end (its thread is done with both sockets).
+
+        A connection the client made just before it went away may still
+        wait in the listen queue: this call makes one of its own, which the
+        kernel queues after all of those (accept takes them in order), so
+        once it is accepted every earlier one was accepted and counted;
+        then it waits until as many have ended as were accepted."""
+        deadline = time.monotonic() + timeout
+
+        def wait(condition: Callable[[], bool], what: str) -> None:
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.name}: timed out waiting for {what}")
+                time.sleep(0.02)  # polling interval; the deadline is the safety net
+
+        host, port = self.address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=timeout) as barrier:
+            me = barrier.getsockname()[:2]
+            wait(lambda: me in self.accepted, "its own connection to be accepted")
+        wait(lambda: self.ended == len(self.accepted), "every connection to end")
 
     def _serve(self, client: socket.socket) -> None:
         raise NotImplementedError
@@ -94,9 +124,18 @@ class LoopbackServer:
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
             try:
-                client, _ = self._listener.accept()
+                client, peer = self._listener.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
-            self._spawn(self._serve, self._track(client))
+            with self._lock:
+                self.accepted.append(peer[:2])
+            self._spawn(self._serve_counted, self._track(client))
+
+    def _serve_counted(self, client: socket.socket) -> None:
+        try:
+            self._serve(client)
+        finally:
+            with self._lock:
+                self.ended += 1
