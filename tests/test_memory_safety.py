@@ -200,6 +200,7 @@ def test_a_second_ctrl_c_during_download_bytes_is_harmless(
     )
     assert report["outcome"] == "interrupted"
     assert report["sent_before_the_call_ended"] == 2
+    assert not report["a_part_outlived_the_call"]
     assert report["healthy"]
 
 
@@ -215,6 +216,7 @@ def test_a_second_ctrl_c_during_download_many_leaves_no_temporary_file(
     )
     assert report["outcome"] == "interrupted"
     assert report["sent_before_the_call_ended"] == 2
+    assert not report["a_part_outlived_the_call"]
     assert report["leftover"] == []
     assert report["healthy"]
     for path in folder.rglob("*"):

@@ -28,6 +28,9 @@ from pathlib import Path
 from cdn_manager import CDNCredentials, CDNManager, TransferConfig
 
 MiB = 1024 * 1024
+#: Seconds the part that sent the interrupts stays in its progress callback
+#: after the second one, to see whether the call returns without it.
+OUTLIVE_WINDOW = 3.0
 
 
 def main() -> None:
@@ -45,6 +48,8 @@ def main() -> None:
     sent_at: list[float] = []
     handled = threading.Event()
     both_sent = threading.Event()
+    call_ended = threading.Event()
+    outlived = threading.Event()
     received: list[float] = []
     calling = True
 
@@ -84,6 +89,12 @@ def main() -> None:
             fired.set()
             threading.Thread(target=interrupt_twice).start()
             both_sent.wait(60)  # safety net only: the second is sent within ~gap
+            # The library must wait for this part before the call returns,
+            # the second Ctrl-C notwithstanding: stay a while longer; the
+            # call must not end meanwhile (a window, since the right outcome
+            # is that nothing happens).
+            if call_ended.wait(OUTLIVE_WINDOW):
+                outlived.set()
 
     interrupts = 0
     outcome = "finished"
@@ -97,6 +108,7 @@ def main() -> None:
         outcome = "interrupted"
     finally:
         calling = False
+        call_ended.set()
     ended_at = time.monotonic()
     # Both were sent before the call could end, but the second may reach
     # the handler only now (where it no longer raises): wait until it has.
@@ -122,6 +134,7 @@ def main() -> None:
         "moved_before": moved,
         "leftover": leftover,
         "healthy": len(check) == job["check_size"],
+        "a_part_outlived_the_call": outlived.is_set(),
     }
     print(json.dumps(report))
 

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence, Sized
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -71,10 +71,27 @@ def run_parts(
             control.cancel()
         for f in futures:
             f.cancel()
-        for f in futures:
-            if not f.cancelled():
-                f.exception()
+        # A second Ctrl-C must not cut this wait short: the parts still
+        # running would go on writing and sending after the call returned.
+        if _wait_out(futures, control) and isinstance(err, Exception):
+            raise KeyboardInterrupt from err
         raise
+
+
+def _wait_out(futures: Sequence[Future[T]], control: _core.Control) -> bool:
+    """Waits until every future has ended, through interrupts (each one
+    cancels ``control``, so the parts stop at their next chunk); whether
+    one came."""
+    interrupted = False
+    pending = [f for f in futures if not f.done()]
+    while pending:
+        try:
+            wait(pending)
+        except KeyboardInterrupt:
+            control.cancel()
+            interrupted = True
+        pending = [f for f in pending if not f.done()]
+    return interrupted
 
 
 def run_each(jobs: Iterable[Callable[[], T]], workers: int, control: _core.Control) -> list[T]:
