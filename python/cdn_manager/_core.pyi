@@ -17,6 +17,7 @@ __all__ = [
     "MemoryWriter",
     "PartSink",
     "Response",
+    "__version__",
     "checksum",
     "combine_checksums",
     "compress_file",
@@ -30,6 +31,9 @@ __all__ = [
 
 #: ``(device, inode, size, mtime_ns, ctime_ns)`` of a file, as fstat saw it.
 _Identity = tuple[int, int, int, int, int]
+
+#: The package's version (Cargo.toml's).
+__version__: str
 
 def checksum(data: Buffer, algorithm: str = "crc32") -> int:
     """CRC ("crc32", "crc32c" or "crc64nvme") of a bytes-like object, GIL
